@@ -1,0 +1,108 @@
+"""Agreement and accuracy measures on 0/1 code matrices (one column per code)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .models import ModelFactory, is_exclusive, predict_labels
+
+__all__ = ["macro_f1", "kappa", "agreement", "cross_val_kappa"]
+
+
+def _as_matrix(Y: np.ndarray) -> np.ndarray:
+    Y = np.asarray(Y)
+    return Y[:, None] if Y.ndim == 1 else Y
+
+
+def macro_f1(Y_true: np.ndarray, Y_pred: np.ndarray, exclusive: bool) -> float:
+    """Macro-averaged F1 over codes. Exclusive codes: over classes (each row's one code);
+    otherwise over the yes/no decision of each code. Codes absent from both count as 0
+    only if predicted; codes absent from the truth and never predicted are skipped."""
+    Yt = _as_matrix(Y_true).astype(bool)
+    Yp = _as_matrix(Y_pred).astype(bool)
+    tp = (Yt & Yp).sum(axis=0)
+    fp = (~Yt & Yp).sum(axis=0)
+    fn = (Yt & ~Yp).sum(axis=0)
+    present = (tp + fp + fn) > 0
+    if not present.any():
+        return 1.0
+    f1 = np.where(present, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+    if exclusive:
+        # sklearn's macro-F1 over the labels that appear in truth or prediction
+        return float(f1[present].mean())
+    return float(f1[Yt.any(axis=0) | Yp.any(axis=0)].mean())
+
+
+def _cohen(a: np.ndarray, b: np.ndarray) -> float:
+    """Cohen's kappa of two label vectors (any hashable ints)."""
+    a = np.asarray(a).ravel()
+    b = np.asarray(b).ravel()
+    if len(a) == 0:
+        return 1.0
+    cats, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
+    ia, ib = inv[: len(a)], inv[len(a) :]
+    po = float(np.mean(ia == ib))
+    pa = np.bincount(ia, minlength=len(cats)) / len(a)
+    pb = np.bincount(ib, minlength=len(cats)) / len(b)
+    pe = float(pa @ pb)
+    if pe >= 1.0 - 1e-12:
+        return 1.0 if po >= 1.0 - 1e-12 else 0.0
+    return (po - pe) / (1.0 - pe)
+
+
+def kappa(Y_a: np.ndarray, Y_b: np.ndarray, exclusive: bool) -> float:
+    """Cohen's kappa between two codings of the same rows.
+
+    Exclusive codes: kappa of the one code per row. Otherwise the mean over codes of the
+    yes/no kappa, over codes that either coding uses."""
+    A = _as_matrix(Y_a)
+    B = _as_matrix(Y_b)
+    if exclusive:
+        return _cohen(A.argmax(axis=1), B.argmax(axis=1))
+    used = A.any(axis=0) | B.any(axis=0)
+    if not used.any():
+        return 1.0
+    return float(np.mean([_cohen(A[:, c], B[:, c]) for c in np.flatnonzero(used)]))
+
+
+def agreement(Y_a: np.ndarray, Y_b: np.ndarray, exclusive: bool) -> tuple[float, float]:
+    """(kappa, share of rows whose codes are identical) between two predictions.
+
+    For non-exclusive codes kappa is taken over all (row, code) yes/no decisions pooled,
+    which stays defined when a rare code is never predicted."""
+    A = _as_matrix(Y_a)
+    B = _as_matrix(Y_b)
+    same = float(np.mean(np.all(A == B, axis=1))) if len(A) else 1.0
+    if exclusive:
+        return _cohen(A.argmax(axis=1), B.argmax(axis=1)), same
+    return _cohen(A.ravel(), B.ravel()), same
+
+
+def cross_val_kappa(
+    factory: ModelFactory,
+    X: np.ndarray,
+    Y: np.ndarray,
+    folds: int = 5,
+    seed: int = 0,
+    exclusive: bool | None = None,
+) -> float | None:
+    """Kappa between the answers so far and out-of-fold predictions (k-fold CV).
+
+    None with fewer than ``2 * folds`` answers."""
+    X = np.asarray(X)
+    Y = _as_matrix(Y)
+    n = len(Y)
+    if n < 2 * folds:
+        return None
+    if exclusive is None:
+        exclusive = is_exclusive(Y)
+    at_least_one = bool(np.all(Y.sum(axis=1) >= 1))
+    order = np.random.default_rng(seed).permutation(n)
+    pred = np.zeros_like(Y)
+    for f in range(folds):
+        test = order[f::folds]
+        train = np.setdiff1d(order, test)
+        model = factory()
+        model.fit(X[train], Y[train])
+        pred[test] = predict_labels(model.predict_proba(X[test]), exclusive, at_least_one=at_least_one)
+    return kappa(Y, pred, exclusive)

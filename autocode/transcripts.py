@@ -1,0 +1,194 @@
+"""Reading transcripts into speaker turns: plain text, .docx, WebVTT and SRT.
+
+Each reader returns a :class:`Transcript`: the document's full text and its turns, each
+with exact character offsets into that text (so codings can go back to a QDA suite).
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InputError
+
+TIMESTAMP = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?"
+# "[00:12:31] Participant 3: text", "Moderator: text", "P3 (00:12): text"
+TURN_RE = re.compile(
+    rf"^[ \t]*(?:[\[(](?P<ts>{TIMESTAMP})[\])][ \t]*)?"
+    r"(?P<speaker>[A-Z][\w'’.\- ]{0,40}?(?: ?\d{1,3})?)"
+    rf"(?:[ \t]*[\[(](?P<ts2>{TIMESTAMP})[\])])?[ \t]*:[ \t]+(?P<text>\S.*)$"
+)
+MODERATOR_RE = re.compile(r"^(moderator|facilitator|interviewer|researcher|mod|chair|host)\b", re.I)
+
+
+@dataclass
+class Turn:
+    speaker: str | None
+    start: int  # offsets into Transcript.text of the spoken words, end exclusive
+    end: int
+    timestamp: str | None = None
+
+
+@dataclass
+class Transcript:
+    name: str
+    text: str
+    format: str
+    turns: list[Turn] = field(default_factory=list)
+
+    def turn_text(self, turn: Turn) -> str:
+        return self.text[turn.start : turn.end]
+
+
+def is_moderator(speaker: str | None, pattern: str | None = None) -> bool:
+    if not speaker:
+        return False
+    return bool((re.compile(pattern, re.I) if pattern else MODERATOR_RE).search(speaker.strip()))
+
+
+def read_text_file(path: Path) -> str:
+    """UTF-8 text (BOM allowed) with LF line ends; other encodings are a clear error."""
+    data = path.read_bytes()
+    if not data.strip():
+        raise InputError("the file is empty", file=path, hint="check that you exported the transcript")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError("not UTF-8 text", file=path, line=line,
+                         hint="re-save the file as UTF-8 (in Word: Save As > Plain Text > Unicode (UTF-8))") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def parse_turns(text: str, name: str, fmt: str) -> Transcript:
+    """Speaker turns from text: a ``Speaker: words`` line starts a turn; following lines continue it.
+
+    Leading ``#`` lines are comments. Text with no speaker labels at all becomes one turn per paragraph.
+    """
+    doc = Transcript(name=name, text=text, format=fmt)
+    offset = 0
+    in_header = True
+    current: Turn | None = None
+    for line in text.split("\n"):
+        line_start, line_end = offset, offset + len(line)
+        offset = line_end + 1
+        stripped = line.strip()
+        if in_header and (stripped.startswith("#") or not stripped):
+            continue
+        in_header = False
+        m = TURN_RE.match(line)
+        if m and not stripped.lower().startswith(("http", "note")):
+            current = Turn(speaker=" ".join(m.group("speaker").split()), start=line_start + m.start("text"),
+                           end=line_start + len(line.rstrip()), timestamp=m.group("ts") or m.group("ts2"))
+            doc.turns.append(current)
+        elif stripped:
+            if current is None:
+                current = Turn(speaker=None, start=line_start + (len(line) - len(line.lstrip())), end=line_start + len(line.rstrip()))
+                doc.turns.append(current)
+            else:
+                current.end = line_start + len(line.rstrip())
+        elif current is not None and current.speaker is None:
+            current = None  # unlabelled text: a blank line ends the paragraph
+    if not doc.turns:
+        raise InputError("no text found", file=name, hint="a transcript needs lines like 'Participant 3: ...'")
+    return doc
+
+
+def read_plain(path: Path) -> Transcript:
+    return parse_turns(read_text_file(path), str(path), "text")
+
+
+def read_docx(path: Path) -> Transcript:
+    if not zipfile.is_zipfile(path):
+        raise InputError("not a .docx file (not a zip archive)", file=path,
+                         hint="open it in Word and save as .docx, or export the transcript as plain text")
+    import docx  # python-docx
+
+    try:
+        document = docx.Document(str(path))
+    except Exception as exc:  # python-docx raises several kinds for broken packages
+        raise InputError(f"cannot read the .docx ({exc.__class__.__name__}: {exc})", file=path,
+                         hint="open it in Word and save it again") from None
+    paragraphs = [p.text for p in document.paragraphs]
+    for table in document.tables:  # transcripts are sometimes laid out as a speaker | text table
+        for row in table.rows:
+            cells = [c.text.strip() for c in row.cells]
+            if len(cells) >= 2 and cells[0] and cells[1]:
+                paragraphs.append(f"{cells[0]}: {cells[1]}")
+    text = "\n".join(paragraphs).replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise InputError("the document has no text", file=path)
+    return parse_turns(text, str(path), "docx")
+
+
+_CUE_TIME = re.compile(r"^(?P<start>[\d:.,]+)\s+-->\s+(?P<end>[\d:.,]+)")
+_VOICE = re.compile(r"^<v(?:\.[\w.]+)?\s+(?P<speaker>[^>]+)>(?P<text>.*?)(?:</v>)?$", re.S)
+_TAGS = re.compile(r"</?[^>]+>")
+
+
+def read_subtitles(path: Path) -> Transcript:
+    """WebVTT or SRT cues; consecutive cues by the same speaker are one turn.
+
+    Speakers come from ``<v Name>`` (WebVTT) or a ``Name:`` prefix in the cue text.
+    The document text is written as ``[start] Speaker: words`` paragraphs.
+    """
+    raw = read_text_file(path)
+    fmt = "vtt" if path.suffix.lower() == ".vtt" else "srt"
+    if fmt == "vtt" and not raw.lstrip().startswith("WEBVTT"):
+        raise InputError("not a WebVTT file (no WEBVTT header)", file=path, hint="check the export, or rename it .srt/.txt")
+    cues: list[tuple[str, str | None, str]] = []
+    block_line = 1
+    for block in re.split(r"\n\s*\n", raw.strip()):
+        lines = [ln for ln in block.split("\n") if ln.strip()]
+        idx = next((i for i, ln in enumerate(lines) if "-->" in ln), None)
+        if idx is None:
+            block_line += block.count("\n") + 2
+            continue
+        m = _CUE_TIME.match(lines[idx].strip())
+        if not m:
+            raise InputError(f"bad cue timing {lines[idx].strip()!r}", file=path, line=block_line + idx,
+                             hint="timings look like 00:01:02.500 --> 00:01:05.000")
+        body = " ".join(ln.strip() for ln in lines[idx + 1 :])
+        speaker = None
+        v = _VOICE.match(body)
+        if v:
+            speaker, body = v.group("speaker").strip(), v.group("text")
+        body = _TAGS.sub("", body).strip()
+        if speaker is None:
+            t = TURN_RE.match(body)
+            if t:
+                speaker, body = " ".join(t.group("speaker").split()), t.group("text").strip()
+        start = m.group("start").replace(",", ".").split(".")[0]
+        if body:
+            cues.append((start, speaker, body))
+        block_line += block.count("\n") + 2
+    if not cues:
+        raise InputError("no subtitle cues found", file=path, hint="check that this is a .vtt or .srt file")
+    merged: list[list] = []
+    for start, speaker, body in cues:
+        if merged and merged[-1][1] == speaker and speaker is not None:
+            merged[-1][2] += " " + body
+        else:
+            merged.append([start, speaker, body])
+    parts, turns, pos = [], [], 0
+    for start, speaker, body in merged:
+        prefix = f"[{start}] {speaker}: " if speaker else f"[{start}] "
+        turns.append(Turn(speaker, pos + len(prefix), pos + len(prefix) + len(body), start))
+        parts.append(prefix + body)
+        pos += len(prefix) + len(body) + 2
+    return Transcript(name=str(path), text="\n\n".join(parts), format=fmt, turns=turns)
+
+
+READERS = {".txt": read_plain, ".text": read_plain, ".md": read_plain, ".docx": read_docx,
+           ".vtt": read_subtitles, ".srt": read_subtitles}
+
+
+def read_transcript(path: str | Path) -> Transcript:
+    p = Path(path)
+    reader = READERS.get(p.suffix.lower())
+    if reader is None:
+        raise InputError(f"not a transcript format autocode reads ({p.suffix or 'no extension'})", file=p,
+                         hint="use .txt, .docx, .vtt or .srt")
+    return reader(p)

@@ -1,0 +1,100 @@
+"""A workspace: ``autocode.toml``, ``annotations/`` (the SQLite store) and ``models/``."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import codebook as codebook_mod
+from .errors import WorkspaceError
+from .segmentation import SegmentationConfig
+from .store import Store
+
+CONFIG = "autocode.toml"
+STORE = Path("annotations") / "autocode.sqlite3"
+
+DEFAULT_TOML = """# autocode workspace settings
+[segmentation]
+# a turn longer than max_words is split into windows of whole sentences (about window_words each)
+max_words = {max_words}
+window_words = {window_words}
+# offer the moderator's turns for coding (they are always kept as context)
+code_moderator = {code_moderator}
+# speakers matching this regular expression are moderators (default: Moderator, Facilitator, Interviewer, ...)
+# moderator_pattern = "^(moderator|facilitator)"
+
+[model]
+# the model used by suggest/annotate/agreement when --model is not given
+default = "default"
+"""
+
+
+@dataclass
+class Workspace:
+    root: Path
+    settings: dict[str, Any] = field(default_factory=dict)
+    _store: Store | None = None
+
+    @classmethod
+    def find(cls, root: str | Path | None = None) -> "Workspace":
+        """The workspace at ``root``, else $AUTOCODE_WORKSPACE, else the current folder."""
+        base = Path(root or os.environ.get("AUTOCODE_WORKSPACE") or ".").resolve()
+        if not (base / CONFIG).exists():
+            raise WorkspaceError(f"{base}: not an autocode workspace (no {CONFIG}); run `autocode init {base}` first, "
+                                 f"or pass --workspace")
+        with (base / CONFIG).open("rb") as fh:
+            try:
+                settings = tomllib.load(fh)
+            except tomllib.TOMLDecodeError as exc:
+                raise WorkspaceError(f"{base / CONFIG}: not valid TOML ({exc}); fix or delete the file") from None
+        return cls(base, settings)
+
+    @classmethod
+    def init(cls, root: str | Path, codebook_file: str | Path | None = None,
+             segmentation: SegmentationConfig | None = None) -> "Workspace":
+        """Create a workspace (idempotent for the folders; refuses to overwrite a store)."""
+        base = Path(root).resolve()
+        if (base / STORE).exists():
+            raise WorkspaceError(f"{base}: already an autocode workspace; use it, or pick another folder")
+        book = codebook_mod.load(codebook_file) if codebook_file else codebook_mod.default()
+        seg = segmentation or SegmentationConfig()
+        (base / "annotations").mkdir(parents=True, exist_ok=True)
+        (base / "models").mkdir(exist_ok=True)
+        if not (base / CONFIG).exists():
+            (base / CONFIG).write_text(DEFAULT_TOML.format(
+                max_words=seg.max_words, window_words=seg.window_words,
+                code_moderator=str(seg.code_moderator).lower()), encoding="utf-8")
+        ws = cls.find(base)
+        ws.store.set_codebook(book)
+        return ws
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store.open(self.root / STORE, create=True)
+        return self._store
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def embedding_cache(self) -> Path:
+        return self.root / "models" / "embeddings.sqlite3"
+
+    def segmentation(self) -> SegmentationConfig:
+        s = self.settings.get("segmentation", {})
+        return SegmentationConfig(
+            max_words=int(s.get("max_words", 120)), window_words=int(s.get("window_words", 60)),
+            code_moderator=bool(s.get("code_moderator", False)), moderator_pattern=s.get("moderator_pattern"))
+
+    def default_model(self) -> str:
+        return str(self.settings.get("model", {}).get("default", "default"))
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
