@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs autocode with its test dependencies into .venv and runs the test suite.
+# The README's test command; .ci/run calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=1
+# Headless Chromium for the annotation page's browser tests (Debian's package, no download by Playwright).
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "note: could not install chromium; browser tests will be skipped"
+fi
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q torch==2.13.0 -e '.[test]'
+.venv/bin/python -m pytest -q "$@"
