@@ -63,34 +63,51 @@ def read_text_file(path: Path) -> str:
 
 
 def parse_turns(text: str, name: str, fmt: str) -> Transcript:
-    """Speaker turns from text: a ``Speaker: words`` line starts a turn; following lines continue it.
+    """Speaker turns from text: a ``Speaker: words`` line starts a turn.
 
-    Leading ``#`` lines are comments. Text with no speaker labels at all becomes one turn per paragraph.
+    Leading ``#`` lines are comments. How unlabelled lines are read depends on the text:
+    where most lines carry a speaker label (a typed focus-group transcript), an unlabelled
+    line continues the turn above it; where most do not (a think-aloud log with the odd
+    ``MODERATOR:`` line, a social-media export), every line is its own turn; text with
+    no labels at all is cut into paragraphs at blank lines (or lines, if it has none).
     """
     doc = Transcript(name=name, text=text, format=fmt)
+    lines: list[tuple[int, str, re.Match | None]] = []
     offset = 0
     in_header = True
-    current: Turn | None = None
     for line in text.split("\n"):
-        line_start, line_end = offset, offset + len(line)
-        offset = line_end + 1
+        line_start = offset
+        offset += len(line) + 1
         stripped = line.strip()
         if in_header and (stripped.startswith("#") or not stripped):
             continue
         in_header = False
         m = TURN_RE.match(line)
-        if m and not stripped.lower().startswith(("http", "note")):
+        if m and stripped.lower().startswith(("http", "note")):
+            m = None
+        lines.append((line_start, line, m))
+    labelled = sum(1 for _, ln, m in lines if m)
+    unlabelled = sum(1 for _, ln, m in lines if not m and ln.strip())
+    blank = any(not ln.strip() for _, ln, _ in lines)
+    mode = "continue" if labelled >= unlabelled and labelled else ("paragraph" if not labelled and blank else "line")
+    current: Turn | None = None
+    for line_start, line, m in lines:
+        stripped = line.strip()
+        if m:
             current = Turn(speaker=" ".join(m.group("speaker").split()), start=line_start + m.start("text"),
                            end=line_start + len(line.rstrip()), timestamp=m.group("ts") or m.group("ts2"))
             doc.turns.append(current)
-        elif stripped:
-            if current is None:
-                current = Turn(speaker=None, start=line_start + (len(line) - len(line.lstrip())), end=line_start + len(line.rstrip()))
-                doc.turns.append(current)
-            else:
-                current.end = line_start + len(line.rstrip())
-        elif current is not None and current.speaker is None:
-            current = None  # unlabelled text: a blank line ends the paragraph
+        elif not stripped:
+            if mode == "paragraph" or (current is not None and current.speaker is None):
+                current = None
+        elif current is not None and (mode == "continue" or (mode == "paragraph" and current.speaker is None)):
+            current.end = line_start + len(line.rstrip())
+        else:
+            current = Turn(speaker=None, start=line_start + (len(line) - len(line.lstrip())),
+                           end=line_start + len(line.rstrip()))
+            doc.turns.append(current)
+            if mode == "line":
+                current = None
     if not doc.turns:
         raise InputError("no text found", file=name, hint="a transcript needs lines like 'Participant 3: ...'")
     return doc

@@ -122,6 +122,16 @@ def prior_order(origin: str | None) -> list[str]:
     return [CODEPOINT, CODEPOINT_LF, UTF16_CRLF_BOM, UTF16_LF]
 
 
+def trusted_origin(origin: str | None) -> bool:
+    """True for files whose convention is known for certain (autocode's own: code points)."""
+    return bool(origin) and origin.lower().startswith("autocode")  # type: ignore[union-attr]
+
+
+def required_margin(total: int) -> int:
+    """How many more selections on word boundaries it takes to overrule the origin's convention."""
+    return max(3, -(-total // 20))  # at least 3, or 5% of the selections
+
+
 @dataclass
 class ConventionReport:
     """What detection found: the chosen convention and the evidence per candidate."""
@@ -135,11 +145,11 @@ class ConventionReport:
         """One line for ``QdaProject.notes``."""
         parts = [
             f"{name} {self.on_boundaries[name]}"
-            + (f" ({self.invalid[name]} out of range)" if self.invalid[name] else "")
+            + (f" ({self.invalid[name]} do not fit the text)" if self.invalid[name] else "")
             for name in self.on_boundaries
         ]
         return (
-            f"positions read as {self.chosen} ({CONVENTIONS[self.chosen]}); "
+            f"positions read as {self.chosen}: {CONVENTIONS[self.chosen]}; "
             f"selections with both ends on word boundaries, of {self.total}: " + ", ".join(parts)
         )
 
@@ -150,9 +160,11 @@ def detect_convention(
     """Pick the convention under which the most selections land on word boundaries.
 
     ``spans`` holds (map of the source text, start, end) as written in the file.
-    Candidates that put fewer selections out of range win first; then the most
-    selections with both ends on word boundaries; ties go to the origin's usual
-    convention (NVivo: UTF-16), else to the spec's code points.
+    Only the candidates that put the fewest selections outside their text stay
+    in the running. The origin's usual convention (NVivo: UTF-16 units; anything
+    else: the spec's code points) is kept unless another lands at least
+    ``required_margin`` more selections with both ends on word boundaries.
+    Files autocode wrote are always read as code points.
     """
     order = prior_order(origin)
     report = ConventionReport(chosen=order[0], total=len(spans))
@@ -166,7 +178,12 @@ def detect_convention(
                 good += 1
         report.on_boundaries[name] = good
         report.invalid[name] = bad
-    report.chosen = min(
-        order, key=lambda n: (report.invalid[n], -report.on_boundaries[n], order.index(n))
-    )
+    if trusted_origin(origin):
+        return report
+    fewest = min(report.invalid.values())
+    running = [name for name in order if report.invalid[name] == fewest]
+    default = running[0]
+    best = max(running, key=lambda n: (report.on_boundaries[n], -order.index(n)))
+    gain = report.on_boundaries[best] - report.on_boundaries[default]
+    report.chosen = best if gain >= required_margin(len(spans)) else default
     return report

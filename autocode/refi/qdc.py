@@ -12,8 +12,8 @@ from autocode.errors import InputError
 from autocode.refi.model import QdaCode
 from autocode.refi.xmlutil import (
     CODEBOOK_NS,
-    GuidMap,
     NS_PREFIX,
+    GuidMap,
     child,
     child_text,
     children,
@@ -23,6 +23,7 @@ from autocode.refi.xmlutil import (
     parse_xml,
     split_tag,
     write_atomically,
+    xml_safe,
 )
 
 _TRUE = {"true", "1"}
@@ -84,12 +85,12 @@ def codes_to_xml(
     for code in codes:
         element = etree.SubElement(parent, f"{{{ns}}}Code")
         element.set("guid", guid_of(code))
-        element.set("name", code.name)
+        element.set("name", xml_safe(code.name))
         element.set("isCodable", "true" if code.is_codable else "false")
         if is_rgb(code.color):
             element.set("color", code.color)  # type: ignore[arg-type]
         if code.description:
-            etree.SubElement(element, f"{{{ns}}}Description").text = code.description
+            etree.SubElement(element, f"{{{ns}}}Description").text = xml_safe(code.description)
         codes_to_xml(element, code.children, ns, guid_of)
 
 
@@ -109,7 +110,7 @@ def read_qdc(path: str | Path) -> list[QdaCode]:
             file=where,
             line=root.sourceline,
             element=local,
-            hint="expected <CodeBook xmlns=\"urn:QDA-XML:codebook:1.0\">",
+            hint='expected <CodeBook xmlns="urn:QDA-XML:codebook:1.0">',
         )
     codes_el = child(root, "Codes")
     if codes_el is None:
@@ -122,12 +123,13 @@ def codebook_xml(codes: list[QdaCode], origin: str | None = None) -> bytes:
     if not codes:
         raise ValueError("a REFI-QDA codebook needs at least one code")
     root = etree.Element(f"{{{CODEBOOK_NS}}}CodeBook", nsmap={None: CODEBOOK_NS})
-    root.set("origin", origin or f"autocode {__version__}")
+    root.set("origin", xml_safe(origin or f"autocode {__version__}"))
     codes_el = etree.SubElement(root, f"{{{CODEBOOK_NS}}}Codes")
     guids = GuidMap("code")
-    codes_to_xml(codes_el, codes, CODEBOOK_NS, lambda code: guids.get(code.guid, code.name))
+    written = {id(c): guids.define(c.guid, c.name) for root in codes for c in root.walk()}
+    codes_to_xml(codes_el, codes, CODEBOOK_NS, lambda code: written[id(code)])
     etree.indent(root, space="  ")
-    return etree.tostring(root, xml_declaration=True, encoding="utf-8", standalone=None) + b"\n"
+    return etree.tostring(root, xml_declaration=True, encoding="utf-8") + b"\n"
 
 
 def write_qdc(codes: list[QdaCode], path: str | Path, origin: str | None = None) -> None:

@@ -24,6 +24,7 @@ _GUID = re.compile(
     r"^(\{)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?(1)\})$"
 )
 _RGB = re.compile(r"^#([A-Fa-f0-9]{6}|[A-Fa-f0-9]{3})$")
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def parse_xml(data: bytes, where: str, hint: str) -> etree._Element:
@@ -96,6 +97,11 @@ def derived_guid(*parts: object) -> str:
     return str(uuid.uuid5(GUID_NAMESPACE, "/".join(str(p) for p in parts)))
 
 
+def xml_safe(text: str) -> str:
+    """``text`` without the characters XML 1.0 cannot hold (NUL, most C0 controls)."""
+    return _NOT_XML.sub("", text)
+
+
 def is_rgb(value: str | None) -> bool:
     """True when ``value`` is a REFI colour, ``#RRGGBB`` or ``#RGB``."""
     return bool(value) and bool(_RGB.match(value))  # type: ignore[arg-type]
@@ -104,9 +110,11 @@ def is_rgb(value: str | None) -> bool:
 class GuidMap:
     """Guids as written: valid ones kept, others replaced by stable derived ones.
 
-    The same input guid always maps to the same output, so references stay
-    consistent; a missing guid gets one derived from ``fallback`` parts (and a
-    counter, should two such parts collide).
+    ``define`` gives the guid written for a thing's own guid, ``ref`` the guid
+    written where something points at it; both agree. A guid that is not in
+    REFI's form maps to a uuid5 of it; a missing one to a uuid5 of ``fallback``
+    parts (with a counter should two collide), and references to "" go to the
+    first thing defined without a guid.
     """
 
     def __init__(self, kind: str) -> None:
@@ -114,20 +122,26 @@ class GuidMap:
         self._made: dict[str, str] = {}
         self._used: set[str] = set()
 
-    def get(self, guid: str | None, *fallback: object) -> str:
-        """The guid to write for ``guid``."""
-        if guid and is_guid(guid.strip()):
-            return guid.strip()
-        if guid:
-            if guid not in self._made:
-                self._made[guid] = derived_guid(self.kind, guid)
-            return self._made[guid]
+    def ref(self, guid: str) -> str:
+        """The guid to write where something refers to ``guid``."""
+        key = guid.strip()
+        if is_guid(key):
+            return key
+        if key not in self._made:
+            self._made[key] = derived_guid(self.kind, key)
+        return self._made[key]
+
+    def define(self, guid: str | None, *fallback: object) -> str:
+        """The guid to write for a thing whose own guid is ``guid``."""
+        if guid and guid.strip():
+            return self.ref(guid)
         made = derived_guid(self.kind, "missing", *fallback)
         n = 1
         while made in self._used:
             n += 1
             made = derived_guid(self.kind, "missing", *fallback, n)
         self._used.add(made)
+        self._made.setdefault("", made)
         return made
 
 

@@ -1,0 +1,387 @@
+"""Read a REFI-QDA project (.qdpx: a zip holding project.qde and sources/)."""
+
+from __future__ import annotations
+
+import codecs
+import zipfile
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlparse
+
+from lxml import etree
+
+from autocode.errors import InputError
+from autocode.refi.model import QdaCoding, QdaProject, QdaSelection, QdaSource, QdaUser
+from autocode.refi.positions import CONVENTIONS, PositionMap, detect_convention
+from autocode.refi.qdc import codes_from_xml
+from autocode.refi.xmlutil import (
+    NS_PREFIX,
+    child,
+    child_text,
+    children,
+    derived_guid,
+    guid_key,
+    parse_datetime,
+    parse_xml,
+    split_tag,
+)
+
+_REEXPORT = "export the project again from your QDA tool (REFI-QDA project, .qdpx)"
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_SKIPPED_PARTS = ("Variables", "Cases", "Notes", "Links", "Sets", "Graphs")
+_OTHER_SOURCES = ("PictureSource", "PDFSource", "AudioSource", "VideoSource")
+
+
+def decode_text_file(data: bytes) -> tuple[str, str]:
+    """(text, encoding) of a source file: a BOM decides, else it must be UTF-8.
+
+    The BOM is dropped; raises UnicodeDecodeError when the bytes do not decode.
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data[len(bom) :].decode(encoding), encoding + " with BOM"
+    return data.decode("utf-8"), "utf-8"
+
+
+def _element_label(element: etree._Element) -> str:
+    _, local = split_tag(element)
+    guid = element.get("guid")
+    return f"{local} guid={guid}" if guid else local
+
+
+@dataclass
+class _RawSelection:
+    """A selection as written in the file, before positions are converted."""
+
+    element: etree._Element
+    selection: QdaSelection
+    pmap: PositionMap
+    start: int
+    end: int
+
+
+class _Reader:
+    """One read of one .qdpx file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.where = f"{path}[project.qde]"
+        self.notes: list[str] = []
+        try:
+            self.zip = zipfile.ZipFile(path)
+        except FileNotFoundError:
+            raise InputError("no such file", file=path, hint="check the path") from None
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise InputError(
+                f"not a REFI-QDA project: the file is not a zip archive ({exc})",
+                file=path,
+                hint=_REEXPORT,
+            ) from None
+        self.members = {
+            info.filename.replace("\\", "/").lstrip("/").lower(): info
+            for info in self.zip.infolist()
+            if not info.is_dir()
+        }
+
+    def error(self, element: etree._Element | None, message: str, hint: str) -> InputError:
+        return InputError(
+            message,
+            file=self.where,
+            line=element.sourceline if element is not None else None,
+            element=_element_label(element) if element is not None else None,
+            hint=hint,
+        )
+
+    def read_member(self, info: zipfile.ZipInfo) -> bytes:
+        """The bytes of one archive member, or InputError when the zip is damaged."""
+        try:
+            return self.zip.read(info)
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise InputError(
+                f"{info.filename} cannot be unpacked ({exc})", file=self.path, hint=_REEXPORT
+            ) from None
+
+    def member(self, name: str) -> zipfile.ZipInfo | None:
+        """A zip member by path, ignoring case (NVivo writes Sources/, the spec sources/)."""
+        name = name.replace("\\", "/").lstrip("/").lower()
+        if name in self.members:
+            return self.members[name]
+        base = PurePosixPath(name).name
+        matches = [info for key, info in self.members.items() if PurePosixPath(key).name == base]
+        return matches[0] if len(matches) == 1 else None
+
+    def read_root(self) -> etree._Element:
+        info = self.members.get("project.qde")
+        if info is None:
+            nested = [k for k in self.members if k.endswith("/project.qde")]
+            info = self.members[nested[0]] if len(nested) == 1 else None
+        if info is None:
+            raise InputError(
+                "the archive holds no project.qde",
+                file=self.path,
+                hint="a .qdpx must hold project.qde at its top level; " + _REEXPORT,
+            )
+        root = parse_xml(self.read_member(info), self.where, hint=_REEXPORT)
+        ns, local = split_tag(root)
+        if local != "Project" or not (ns.startswith(NS_PREFIX) or ns == ""):
+            raise InputError(
+                f"not a REFI-QDA project: the root element is {local!r} in namespace {ns!r}",
+                file=self.where,
+                line=root.sourceline,
+                element=local,
+                hint='expected <Project xmlns="urn:QDA-XML:project:1.0">',
+            )
+        if ns == "":
+            self.notes.append("project.qde has no namespace; read as urn:QDA-XML:project:1.0")
+        return root
+
+    def read_users(self, root: etree._Element) -> list[QdaUser]:
+        users_el = child(root, "Users")
+        users = []
+        for element in children(users_el, "User") if users_el is not None else []:
+            name = element.get("name") or ""
+            guid = element.get("guid") or derived_guid("user", name, element.get("id"))
+            users.append(QdaUser(guid=guid, name=name, id=element.get("id")))
+        return users
+
+    def source_text(self, element: etree._Element, base_path: str | None) -> str:
+        inline = child(element, "PlainTextContent")
+        if inline is not None:
+            return inline.text or ""
+        ref = element.get("plainTextPath")
+        if not ref:
+            has_rich = " (it has only a richTextPath)" if element.get("richTextPath") else ""
+            raise self.error(
+                element,
+                f"text source {element.get('name')!r} has no plain text{has_rich}",
+                "export the project again with plain-text sources",
+            )
+        data, shown = self.source_bytes(element, ref, base_path)
+        try:
+            text, encoding = decode_text_file(data)
+        except UnicodeDecodeError:
+            raise self.error(
+                element,
+                f"source file {shown} is not UTF-8 and has no byte-order mark",
+                "save it as UTF-8 (or UTF-16 with BOM) and put it back in the archive",
+            ) from None
+        if not encoding.startswith("utf-8"):
+            self.notes.append(f"source {shown} is {encoding}")
+        return text
+
+    def source_bytes(
+        self, element: etree._Element, ref: str, base_path: str | None
+    ) -> tuple[bytes, str]:
+        scheme, _, rest = ref.partition("://")
+        scheme = scheme.lower() if rest else ""
+        if scheme == "internal":
+            info = self.member(f"sources/{unquote(rest)}")
+            if info is None:
+                raise self.error(
+                    element,
+                    f"source file sources/{rest} (plainTextPath {ref}) is missing from the archive",
+                    "export the project again with its sources included, "
+                    f"or add sources/{rest} to the .qdpx",
+                )
+            return self.read_member(info), info.filename
+        if scheme == "relative":
+            base = Path(base_path) if base_path else self.path.parent
+            candidate = base / unquote(rest)
+        elif scheme == "file":
+            candidate = Path(unquote(urlparse(ref).path))
+        elif scheme == "absolute":
+            candidate = Path(unquote(rest))
+        else:
+            candidate = Path(ref)
+        try:
+            return candidate.read_bytes(), str(candidate)
+        except OSError:
+            raise self.error(
+                element,
+                f"source file {candidate} (plainTextPath {ref}) cannot be read",
+                "export the project again with its sources inside the .qdpx",
+            ) from None
+
+    def user_ref(
+        self, element: etree._Element, attr: str, users: dict[str, QdaUser], strict: bool
+    ) -> str | None:
+        guid = element.get(attr)
+        if not guid:
+            return None
+        user = users.get(guid_key(guid))
+        if user is not None:
+            return user.guid
+        if strict:
+            raise self.error(
+                element,
+                f"{attr}={guid} names no user in <Users>",
+                "add the user to <Users> or export the project again from your QDA tool",
+            )
+        self.notes.append(f"{_element_label(element)}: dropped {attr}={guid}, not in <Users>")
+        return None
+
+    def read_codings(
+        self,
+        parent: etree._Element,
+        codes: dict[str, str],
+        users: dict[str, QdaUser],
+        fallback_user: str | None,
+    ) -> list[QdaCoding]:
+        codings = []
+        for coding in children(parent, "Coding"):
+            ref = child(coding, "CodeRef")
+            target = ref.get("targetGUID") if ref is not None else None
+            if not target:
+                raise self.error(
+                    coding, "Coding has no CodeRef targetGUID", "export the project again"
+                )
+            code_guid = codes.get(guid_key(target))
+            if code_guid is None:
+                raise self.error(
+                    coding,
+                    f"CodeRef targetGUID={target} names no code in the codebook",
+                    "add the code to <CodeBook> or export the project again from your QDA tool",
+                )
+            user = self.user_ref(coding, "creatingUser", users, strict=True) or fallback_user
+            created = parse_datetime(coding.get("creationDateTime"))
+            codings.append(QdaCoding(code_guid, user, created))
+        return codings
+
+    def read_selection(
+        self,
+        element: etree._Element,
+        source: QdaSource,
+        codes: dict[str, str],
+        users: dict[str, QdaUser],
+    ) -> tuple[QdaSelection, int, int]:
+        positions = []
+        for attr in ("startPosition", "endPosition"):
+            value = element.get(attr)
+            try:
+                positions.append(int(value))  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                raise self.error(
+                    element,
+                    f"{attr}={value!r} is not a whole number",
+                    "export the project again from your QDA tool",
+                ) from None
+        creator = self.user_ref(element, "creatingUser", users, strict=True)
+        selection = QdaSelection(
+            guid=element.get("guid") or derived_guid("selection", source.guid, *positions),
+            source_guid=source.guid,
+            start=positions[0],
+            end=positions[1],
+            name=element.get("name") or None,
+            codings=self.read_codings(element, codes, users, creator),
+            description=child_text(element, "Description"),
+            creating_user=creator,
+            created=parse_datetime(element.get("creationDateTime")),
+            modifying_user=self.user_ref(element, "modifyingUser", users, strict=False),
+            modified=parse_datetime(element.get("modifiedDateTime")),
+        )
+        return selection, positions[0], positions[1]
+
+    def read(self, convention: str | None) -> QdaProject:
+        root = self.read_root()
+        project = QdaProject(
+            name=root.get("name") or self.path.stem,
+            origin=root.get("origin"),
+            description=child_text(root, "Description"),
+            created=parse_datetime(root.get("creationDateTime")),
+            modified=parse_datetime(root.get("modifiedDateTime")),
+        )
+        project.users = self.read_users(root)
+        users = {guid_key(u.guid): u for u in project.users}
+        project.creating_user = self.user_ref(root, "creatingUserGUID", users, strict=False)
+        project.modifying_user = self.user_ref(root, "modifyingUserGUID", users, strict=False)
+        codebook = child(root, "CodeBook")
+        codes_el = child(codebook, "Codes") if codebook is not None else None
+        project.codes = codes_from_xml(codes_el, self.where) if codes_el is not None else []
+        codes = {guid_key(c.guid): c.guid for c in project.iter_codes()}
+
+        raw: list[_RawSelection] = []
+        skipped: Counter[str] = Counter()
+        sources_el = child(root, "Sources")
+        for element in list(sources_el) if sources_el is not None else []:
+            if not isinstance(element.tag, str):
+                continue
+            _, local = split_tag(element)
+            if local != "TextSource":
+                skipped[local] += 1
+                continue
+            source = QdaSource(
+                guid=element.get("guid") or derived_guid("source", element.get("name")),
+                name=element.get("name") or "",
+                text="",
+                description=child_text(element, "Description"),
+                creating_user=self.user_ref(element, "creatingUser", users, strict=False),
+                created=parse_datetime(element.get("creationDateTime")),
+                modifying_user=self.user_ref(element, "modifyingUser", users, strict=False),
+                modified=parse_datetime(element.get("modifiedDateTime")),
+            )
+            pmap = PositionMap(self.source_text(element, root.get("basePath")))
+            source.text = pmap.text
+            project.sources.append(source)
+            for sel_el in children(element, "PlainTextSelection"):
+                selection, start, end = self.read_selection(sel_el, source, codes, users)
+                raw.append(_RawSelection(sel_el, selection, pmap, start, end))
+            skipped["Coding on a whole TextSource"] += len(children(element, "Coding"))
+        for part in _SKIPPED_PARTS:
+            if child(root, part) is not None:
+                skipped[part] += 1
+        kept = {k: v for k, v in skipped.items() if v}
+        if kept:
+            listed = ", ".join(f"{count} {part}" for part, count in kept.items())
+            self.notes.append(f"not imported (autocode keeps text sources, codes, users): {listed}")
+
+        self.convert_positions(project, raw, convention)
+        project.notes = self.notes
+        return project
+
+    def convert_positions(
+        self, project: QdaProject, raw: list[_RawSelection], convention: str | None
+    ) -> None:
+        report = detect_convention([(r.pmap, r.start, r.end) for r in raw], project.origin)
+        if convention is not None:
+            if convention not in CONVENTIONS:
+                raise ValueError(f"unknown position convention {convention!r}")
+            report.chosen = convention
+        project.position_convention = report.chosen
+        project.convention_scores = dict(report.on_boundaries)
+        if raw:
+            self.notes.append(report.summary() + (" (set by caller)" if convention else ""))
+        for item in raw:
+            start = item.pmap.to_text(item.start, report.chosen)
+            end = item.pmap.to_text(item.end, report.chosen)
+            if start is None or end is None or end < start:
+                size = item.pmap.length(report.chosen)
+                source = project.source_by_guid()[item.selection.source_guid]
+                raise self.error(
+                    item.element,
+                    f"selection {item.start}-{item.end} does not fit source {source.name!r} "
+                    f"(length {size} counted as {report.chosen})",
+                    "the selection points outside its text; export the project again, "
+                    "or remove this selection",
+                )
+            item.selection.start, item.selection.end = start, end
+            project.selections.append(item.selection)
+
+
+def read_qdpx(path: str | Path, convention: str | None = None) -> QdaProject:
+    """Read a .qdpx project into a QdaProject with code-point positions.
+
+    The position convention is detected (see ``positions.detect_convention``)
+    unless ``convention`` names one of ``positions.CONVENTIONS``. Raises
+    ``InputError`` for anything that stops an import, naming file and element.
+    """
+    reader = _Reader(Path(path))
+    with reader.zip:
+        return reader.read(convention)
