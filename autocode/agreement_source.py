@@ -35,8 +35,9 @@ def frames(store: Store, coders: list[str], group: str | None = None) -> tuple[p
 
 
 def character_spans(store: Store, coders: list[str], group: str | None = None
-                    ) -> tuple[dict[str, int], dict[str, dict[str, dict[str, list[tuple[int, int]]]]]]:
-    """Document lengths and spans[coder][code][document] for character-level agreement.
+                    ) -> tuple[dict[str, int], dict[str, dict[str, dict[str, list[tuple[int, int]]]]], dict[str, list[str]]]:
+    """Document lengths, spans[coder][code][document] and seen[coder] (documents each coder read),
+    for character-level agreement.
 
     Where a coder has exact selections in a document (a REFI-QDA import), those are used
     as they are; elsewhere a coding made on a segment counts the segment's characters.
@@ -61,4 +62,11 @@ def character_spans(store: Store, coders: list[str], group: str | None = None
         if row["name"] in spans and row["document_id"] in doc_ids and (row["name"], row["document_id"]) not in exact:
             spans[row["name"]][row["path"]][doc_ids[row["document_id"]]].append((row["start"], row["end"]))
     plain = {c: {code: dict(per_doc) for code, per_doc in by_code.items()} for c, by_code in spans.items()}
-    return lengths, plain
+    read: dict[str, list[str]] = {}
+    for c in coders:
+        docs_read = {r[0] for r in store.db.execute(
+            "SELECT DISTINCT s.document_id FROM seen x JOIN segments s ON s.id = x.segment_id JOIN coders u"
+            " ON u.id = x.coder_id WHERE u.name = ?", (c,))}
+        docs_read |= {d for (who, d) in exact if who == c}
+        read[c] = [doc_ids[d] for d in sorted(docs_read) if d in doc_ids]
+    return lengths, plain, read

@@ -47,8 +47,8 @@ def agreement(
     if level not in (None, "domain", "theme", "subtheme"):
         raise typer.BadParameter("use domain, theme or subtheme", param_hint="--level")
     if unit == "character":
-        lengths, spans = character_spans(ws.store, coders, group)
-        result = ag.compare_characters(lengths, spans, coders, level=level, n_boot=n_boot)
+        lengths, spans, read = character_spans(ws.store, coders, group)
+        result = ag.compare_characters(lengths, spans, coders, level=level, seen=read, n_boot=n_boot)
         disagreements = matrix = None
     elif unit == "segment":
         units, seen, codings = frames(ws.store, coders, group)
