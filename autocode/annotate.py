@@ -1,0 +1,311 @@
+"""An active-learning annotation session: a stream of segments ordered by a query strategy,
+plus ``answer()`` / ``undo()`` callbacks. The web page, the CLI and the tests all drive this
+one object (as Prodigy's recipes do).
+
+Two models work together:
+
+* the **learner** (:class:`autocode.active.Learner`): a logistic regression on cached
+  embeddings, refitted after every answer in milliseconds; it chooses the next segment
+  and gives the stopping signal;
+* the **suggester**: a :class:`~autocode.classifier.CodeClassifier` (embeddings + TF-IDF,
+  calibrated, per-code thresholds) whose suggestions and reasons the page shows. It is
+  retrained on a background thread every ``retrain_every`` answers and swapped in when
+  ready; its version is recorded with every answer.
+
+Every answer is committed to the store, in one transaction with its provenance, before the
+page is told it was saved.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .codebook import Codebook
+from .errors import InputError
+from .store import Segment, Store, now
+from .training import HUMAN_SOURCES, consensus_codes, contexts_for, human_coders
+from .workspace import Workspace
+
+CONTEXT_TURNS = 2
+
+
+@dataclass
+class _Suggester:
+    model: Any
+    version: str
+
+
+@dataclass
+class AnnotationSession:
+    """One researcher's session. Build it with :meth:`start`."""
+
+    ws: Workspace
+    coder: str
+    strategy: str
+    group: str | None = None
+    retrain_every: int = 10
+    seed: int = 0
+    session_id: int = 0
+    # filled by start()
+    book: Codebook = field(default=None, repr=False)  # type: ignore[assignment]
+    labels: list[str] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list, repr=False)
+    learner: Any = field(default=None, repr=False)
+    suggester: _Suggester | None = None
+    skipped: set[int] = field(default_factory=set)
+    answered: int = 0
+    _contexts: dict[int, str] = field(default_factory=dict, repr=False)
+    _embedder: Any = field(default=None, repr=False)
+    _row: dict[int, int] = field(default_factory=dict, repr=False)
+    _current: dict | None = None
+    _retraining: threading.Thread | None = None
+    _model_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # ------------------------------------------------------------------ start
+    @classmethod
+    def start(cls, ws: Workspace, coder: str, *, strategy: str | None = None, group: str | None = None,
+              model: str | None = None, retrain_every: int = 10, seed: int = 0,
+              background: bool = True) -> "AnnotationSession":
+        """Open a session: the pool is every codable segment (of ``group``) that ``coder`` has not
+        coded yet; every segment a human has coded is training data (``coder``'s own codes
+        where they exist). Running it again resumes where the coder left off."""
+        from .active import Learner
+        from .active.strategies import DEFAULT_STRATEGY, available_strategies
+        from .training import embedder_for
+
+        strategy = strategy or DEFAULT_STRATEGY
+        if strategy not in available_strategies():
+            raise InputError(f"unknown strategy {strategy!r}", hint=f"use one of {', '.join(available_strategies())}")
+        store = ws.store
+        if group is not None:
+            store.document(group)
+        book = store.codebook()
+        labels = [c.path for c in book.codable()]
+        coders = [c for c in dict.fromkeys([coder, *human_coders(store)]) if store.seen(c)]
+        known, seen_any = consensus_codes(store, coders) if coders else ({}, set())
+        own = store.codings(coder, sources=HUMAN_SOURCES)
+        own_seen = store.seen(coder)
+        if group is not None:  # a group: everything in it this coder has not coded (double coding included)
+            pool = [s for s in store.segments(document=group, codable_only=True) if s.id not in own_seen]
+        else:  # the whole workspace: what nobody has coded yet
+            pool = [s for s in store.segments(codable_only=True) if s.id not in seen_any]
+        pool_ids = {s.id for s in pool}
+        labelled = [s for s in store.segments(codable_only=True) if s.id in seen_any and s.id not in pool_ids]
+        segments = labelled + pool
+        if not pool:
+            raise InputError(f"nothing left for {coder!r} to code" + (f" in {group!r}" if group else ""),
+                             hint="import more transcripts, or pick another group")
+        with store.transaction():
+            coder_id = store.coder_id(coder)
+            session_id = store.db.execute(
+                "INSERT INTO sessions (coder_id, strategy, params, started_at) VALUES (?, ?, ?, ?)",
+                (coder_id, strategy, json.dumps({"group": group, "model": model}), now())).lastrowid
+        session = cls(ws=ws, coder=coder, strategy=strategy, group=group, retrain_every=retrain_every, seed=seed,
+                      session_id=session_id, book=book, labels=labels, segments=segments)
+        embedder = embedder_for(ws)
+        X = embedder.embed([s.text for s in segments])
+        session._embedder = embedder
+        session._row = {s.id: i for i, s in enumerate(segments)}
+        session._contexts = dict(zip([s.id for s in segments], contexts_for(store, segments)))
+        session.learner = Learner(X, labels, ids=[s.id for s in segments], strategy=strategy,
+                                  initial=0 if labelled else 10, seed=seed, background=background)
+        if labelled:
+            rows = [book.close_upward(own.get(s.id) if s.id in own_seen else known.get(s.id, ())) for s in labelled]
+            session.learner.teach_ids([s.id for s in labelled], rows)
+        session._fit_suggester(model_name=model)
+        return session
+
+    # ------------------------------------------------------------------ models
+    def _training_rows(self) -> tuple[list[Segment], np.ndarray]:
+        idx = self.learner.labelled()
+        Y = self.learner.labels[idx]
+        return [self.segments[i] for i in idx], Y
+
+    def _fit_suggester(self, model_name: str | None = None) -> None:
+        """Load the named model, or train one on everything answered so far."""
+        from .classifier import CodeClassifier
+        from .training import load_model
+
+        if model_name:
+            model = load_model(self.ws, model_name, embedder=self._embedder)
+            self.suggester = _Suggester(model, model_name)
+            return
+        segs, Y = self._training_rows()
+        if len(segs) < 10 or Y.sum() == 0:
+            self.suggester = None
+            return
+        model = CodeClassifier(embedder=self._embedder, cv=3).fit(
+            [s.text for s in segs], Y, self.labels, contexts=[self._contexts[s.id] for s in segs],
+            groups=[s.document for s in segs], exclusive=self.book.exclusive_sets(), ids=[s.id for s in segs])
+        with self._model_lock:
+            self.suggester = _Suggester(model, f"session{self.session_id}.{self.learner.n_labelled}")
+
+    def _maybe_retrain(self) -> None:
+        if self.answered % self.retrain_every or (self._retraining and self._retraining.is_alive()):
+            return
+        self._retraining = threading.Thread(target=self._fit_suggester, daemon=True)
+        self._retraining.start()
+
+    def wait_idle(self) -> None:
+        """Let background retraining finish (tests, scripts)."""
+        if self._retraining:
+            self._retraining.join()
+        self.learner.wait_idle()
+
+    @property
+    def model_version(self) -> str:
+        if self.suggester is not None:
+            return self.suggester.version
+        return f"session{self.session_id}.active{self.learner.version}"
+
+    # ------------------------------------------------------------------ stream
+    def _pool_ids(self) -> set[int]:
+        mask = ~self.learner.labelled_mask
+        return {self.segments[i].id for i in np.flatnonzero(mask)} - self.skipped
+
+    def next_task(self) -> dict | None:
+        remaining = self._pool_ids()
+        if not remaining:
+            self._current = None
+            return None
+        for seg_id in self.learner.next_ids(len(self.skipped) + 1):
+            if seg_id in remaining:
+                return self._task(seg_id)
+        return self._task(next(iter(remaining)))
+
+    def _task(self, seg_id: int) -> dict:
+        seg = next(s for s in self.segments if s.id == seg_id)
+        doc_segments = self.ws.store.segments(document=seg.document)
+        pos = next(i for i, s in enumerate(doc_segments) if s.id == seg_id)
+        turn = lambda s: {"speaker": s.speaker, "text": s.text}  # noqa: E731
+        suggestions, similar, words = self._suggest(seg)
+        self._current = {
+            "segment_id": seg.id, "group": seg.document, "speaker": seg.speaker, "text": seg.text,
+            "position": seg.position, "before": [turn(s) for s in doc_segments[max(0, pos - CONTEXT_TURNS):pos]],
+            "after": [turn(s) for s in doc_segments[pos + 1:pos + 1 + CONTEXT_TURNS]],
+            "suggestions": suggestions, "similar": similar, "words": words, "model_version": self.model_version,
+        }
+        return self._current
+
+    def _suggest(self, seg: Segment) -> tuple[list[dict], list[dict], list[str]]:
+        """Codes to show (ticked where the model suggests them), similar coded segments, words."""
+        with self._model_lock:
+            suggester = self.suggester
+        if suggester is None:  # before any model: the learner's probabilities, nothing ticked below 0.5
+            row = self.learner.predict_proba([self._row[seg.id]])[0] if self.learner.model is not None else None
+            if row is None:
+                return [], [], []
+            order = np.argsort(-row)[:6]
+            return [{"path": self.labels[j], "probability": float(row[j]), "suggested": bool(row[j] >= 0.5)}
+                    for j in order if row[j] >= 0.05], [], []
+        model = suggester.model
+        ctx = [self._contexts.get(seg.id, "")]
+        P = model.predict_proba([seg.text], ctx)[0]
+        D = model.decide(P[None, :])[0]
+        labels = list(model.labels_)
+        chosen = {labels[j] for j in np.flatnonzero(D)}
+        # tick the most specific codes: a sub-theme implies its theme
+        ticked = {p for p in chosen if not any(q != p and q.startswith(p + "/") for q in chosen)}
+        order = np.argsort(-P)
+        shown = [labels[j] for j in order if labels[j] in ticked]
+        shown += [labels[j] for j in order if labels[j] not in ticked and P[j] >= 0.15
+                  and not any(t.startswith(labels[j] + "/") for t in ticked)][: max(0, 8 - len(shown))]
+        suggestions = [{"path": p, "probability": float(P[labels.index(p)]), "suggested": p in ticked}
+                       for p in shown if p in self.book.codes and self.book.codes[p].codable]
+        why = model.explain([seg.text], ctx, n_neighbours=3, n_words=6)[0]
+        similar = [{"text": n["text"], "codes": [c.split("/")[-1] for c in n["codes"]], "similarity": float(n["similarity"])}
+                   for n in why.get("neighbours", [])]
+        words = [w for w, _ in why.get("words", [])]
+        return suggestions, similar, words
+
+    # ------------------------------------------------------------------ answers
+    def answer(self, payload: dict) -> dict:
+        """Commit one answer (accept the ticked codes, or skip) and return the next task."""
+        seg_id = int(payload["segment_id"])
+        action = payload.get("action", "accept")
+        if action not in ("accept", "skip"):
+            raise InputError(f"unknown action {action!r}", hint="use accept or skip")
+        if seg_id not in self._pool_ids() and seg_id not in self.skipped:
+            raise InputError(f"segment {seg_id} is not waiting for an answer in this session")
+        codes = [self.book.resolve(c).path for c in payload.get("codes", [])]
+        for c in codes:
+            if not self.book.codes[c].codable:
+                raise InputError(f"code {c!r} groups other codes and cannot be applied")
+        memo = (payload.get("memo") or "").strip() or None
+        task = self._current if self._current and self._current["segment_id"] == seg_id else self._task(seg_id)
+        suggested = sorted(s["path"] for s in task["suggestions"] if s["suggested"])
+        probabilities = {s["path"]: s["probability"] for s in task["suggestions"]}
+        version = task["model_version"]
+        store = self.ws.store
+        source = None
+        with store.transaction():
+            if action == "accept":
+                source = "accepted" if sorted(codes) == suggested else "corrected"
+                store.set_codes(seg_id, self.coder, codes, source=source, model_version=version,
+                                probabilities=probabilities, session_id=self.session_id)
+                if memo:
+                    store.db.execute("INSERT OR REPLACE INTO memos (segment_id, coder_id, text, created_at) VALUES (?, ?, ?, ?)",
+                                     (seg_id, store.coder_id(self.coder), memo, now()))
+            store.db.execute(
+                "INSERT INTO answers (session_id, segment_id, action, suggested, answered, memo, model_version, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (self.session_id, seg_id, "skip" if action == "skip" else ("accept" if source == "accepted" else "correct"),
+                 json.dumps(suggested), json.dumps(sorted(codes)), memo, version, now()))
+        if action == "skip":
+            self.skipped.add(seg_id)
+        else:
+            self.skipped.discard(seg_id)
+            self.learner.teach_ids([seg_id], [self.book.close_upward(codes)])
+            self.answered += 1
+            self._maybe_retrain()
+        return {"source": source or "skipped", "task": self.next_task(), "progress": self.progress()}
+
+    def undo(self) -> dict:
+        """Take back the last answer of this session; its segment comes back as the next task."""
+        store = self.ws.store
+        row = store.db.execute("SELECT * FROM answers WHERE session_id=? AND undone=0 AND action != 'undo'"
+                               " ORDER BY id DESC LIMIT 1", (self.session_id,)).fetchone()
+        if row is None:
+            return {"undone": None, "task": self._current, "progress": self.progress()}
+        seg_id = row["segment_id"]
+        with store.transaction():
+            store.db.execute("UPDATE answers SET undone=1 WHERE id=?", (row["id"],))
+            store.db.execute("INSERT INTO answers (session_id, segment_id, action, model_version, created_at)"
+                             " VALUES (?, ?, 'undo', ?, ?)", (self.session_id, seg_id, row["model_version"], now()))
+            if row["action"] != "skip":
+                store.forget(seg_id, self.coder)
+                store.db.execute("DELETE FROM memos WHERE segment_id=? AND coder_id=?", (seg_id, store.coder_id(self.coder)))
+        if row["action"] == "skip":
+            self.skipped.discard(seg_id)
+        else:
+            self.learner.forget_ids([seg_id])
+            self.answered -= 1
+        return {"undone": seg_id, "task": self._task(seg_id), "progress": self.progress()}
+
+    # ------------------------------------------------------------------ progress
+    def progress(self) -> dict:
+        decision = self.learner.status()
+        return {"answered": self.answered, "remaining": len(self._pool_ids()), "skipped": len(self.skipped),
+                "labelled": int(self.learner.n_labelled), "stability": decision.agreement,
+                "cv_kappa": decision.cv_kappa, "stop": bool(decision.stop), "advice": decision.message}
+
+    def state(self) -> dict:
+        """Everything the page needs on load."""
+        task = self._current or self.next_task()
+        codebook = [{"name": g.name, "exclusive": g.exclusive,
+                     "codes": [{"path": c.path, "name": c.name, "depth": c.depth, "codable": c.codable,
+                                "description": c.description} for c in self.book if c.group == g.name]}
+                    for g in self.book.groups]
+        return {"coder": self.coder, "session": self.session_id, "strategy": self.strategy, "task": task,
+                "progress": self.progress(), "codebook": codebook}
+
+    def close(self) -> None:
+        self.wait_idle()
+        with self.ws.store.transaction():
+            self.ws.store.db.execute("UPDATE sessions SET ended_at=? WHERE id=?", (now(), self.session_id))
+        self.learner.close()

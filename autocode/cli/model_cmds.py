@@ -1,0 +1,136 @@
+"""Commands around the model: train, suggest, evaluate, simulate, annotate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .app import JsonOpt, WorkspaceOpt, app, console, err_console, open_workspace
+
+ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Model name under models/ (default from autocode.toml).")]
+
+
+def progress_bar(total: int, label: str):
+    """A rich progress bar on stderr, shown only for long runs."""
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=err_console, transient=True, disable=total < 200)
+
+
+@app.command()
+def train(
+    name: Annotated[Optional[str], typer.Option(help="Model name (folder under models/).")] = None,
+    coder: Annotated[Optional[str], typer.Option(help="Train on this coder's codes (default: the consensus of all human coders).")] = None,
+    head: Annotated[str, typer.Option(help="Features: embedding, word, char joined with '+', e.g. embedding+word.")] = "embedding+word",
+    context: Annotated[bool, typer.Option("--context/--no-context", help="Use the preceding moderator question as context.")] = True,
+    tuning: Annotated[Optional[str], typer.Option(help="Slow options: finetune (full fine-tuning) or contrastive (SetFit-style).")] = None,
+    evaluate: Annotated[bool, typer.Option("--evaluate/--no-evaluate", help="Cross-validate by group for the model card.")] = True,
+    workspace: WorkspaceOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train a model on the human-coded segments and save it with its model card."""
+    from ..modeling import train_and_save
+
+    ws = open_workspace(workspace)
+    name = name or ws.default_model()
+    with console.status(f"Training {name}..."):
+        card = train_and_save(ws, name, coder=coder, features=head, context=context, tuning=tuning, evaluate=evaluate)
+    if json_out:
+        console.print_json(json.dumps(card, default=str))
+        return
+    td = card["training_data"]
+    console.print(f"Trained [bold]{name}[/] on {td['segments']} segments coded by "
+                  f"{', '.join(td['coders'] or [])}; saved to {ws.models_dir / name} (card: card.md).")
+    m = (card.get("cross_validated_metrics") or {}).get("macro")
+    if m:
+        console.print(f"Leave-one-group-out: macro F1 {m['f1']:.2f}, mean kappa {m.get('kappa', float('nan')):.2f}.")
+
+
+@app.command()
+def suggest(
+    inputs: Annotated[list[str], typer.Argument(help="Transcript files, CSV/JSONL segment files, or group names in the workspace.")],
+    group: Annotated[Optional[str], typer.Option(help="Group name for a single input file.")] = None,
+    model: ModelOpt = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write all suggestions to this file.")] = None,
+    format: Annotated[str, typer.Option("--format", help="csv or jsonl (jsonl adds every code's score).")] = "csv",
+    top_k: Annotated[Optional[int], typer.Option(help="At most this many codes per segment.")] = None,
+    save: Annotated[bool, typer.Option("--save", help="Store as codings of coder model:NAME (never over a human's).")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Suggest codes, with confidence and a reason, for every codable segment."""
+    from .. import suggest as sg
+    from ..training import embedder_for, load_model
+
+    if format not in ("csv", "jsonl"):
+        raise typer.BadParameter("use csv or jsonl", param_hint="--format")
+    ws = open_workspace(workspace)
+    name = model or ws.default_model()
+    clf = load_model(ws, name, embedder=embedder_for(ws))
+    units = sg.resolve_inputs(ws, inputs, group, save)
+    with progress_bar(len(units), "Suggesting") as bar:
+        task = bar.add_task("suggest", total=len(units))
+        records = sg.predict(clf, units, codable={c.path for c in ws.store.codebook().codable()}, top_k=top_k,
+                             progress=lambda n: bar.advance(task, n))
+    if save:
+        n = sg.save_suggestions(ws.store, records, name, sg.model_version(ws, name))
+        console.print(f"Stored suggestions for {n} segments as coder model:{name}.")
+    if out:
+        sg.write(records, out, format)
+        console.print(f"Wrote {len(records)} suggestions to {out}.")
+    show_suggestions(records, limit=None if out is None else 12)
+
+
+def show_suggestions(records: list[dict], limit: int | None = 12) -> None:
+    from ..suggest import reason, specific
+
+    table = Table("who", "segment", "suggested codes", "reason", title="Suggestions", show_lines=True)
+    for r in records[:limit] if limit else records:
+        text = r["text"] if len(r["text"]) < 160 else r["text"][:157] + "..."
+        codes = "\n".join(f"{c['code'].split('/')[-1]} ({c['probability']:.0%})" for c in specific(r["codes"]))
+        table.add_row(f"{r['group']}\n{r['speaker'] or ''}", text, codes or "[dim]no code[/]", reason(r))
+    console.print(table)
+    if limit and len(records) > limit:
+        console.print(f"... and {len(records) - limit} more segments (use --out to save them all).")
+
+
+@app.command()
+def evaluate(
+    model: ModelOpt = None,
+    coder: Annotated[Optional[str], typer.Option(help="Evaluate against this coder (default: as the model was trained).")] = None,
+    by: Annotated[str, typer.Option("--by", help="Fold unit: group (leave one focus group out).")] = "group",
+    report: Annotated[Optional[Path], typer.Option(help="Write an HTML report with plots to this folder.")] = None,
+    workspace: WorkspaceOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Leave-one-focus-group-out cross-validation: per code P/R/F1/kappa, macro and micro, learning curve."""
+    from ..modeling import evaluate_model
+
+    if by != "group":
+        raise typer.BadParameter("only 'group' folds are supported: segments of one focus group are never split",
+                                 param_hint="--by")
+    ws = open_workspace(workspace)
+    name = model or ws.default_model()
+    with console.status("Cross-validating..."):
+        result = evaluate_model(ws, name, coder=coder, report=report)
+    if json_out:
+        console.print_json(json.dumps(result, default=str))
+        return
+    table = Table("code", "support", "precision", "recall", "F1", "kappa", title=f"{name}: {result['scheme']}")
+    for row in sorted(result["per_code"], key=lambda r: -r["support"]):
+        if not row["support"]:
+            continue
+        table.add_row(row["code"], str(row["support"]), f"{row['precision']:.2f}", f"{row['recall']:.2f}",
+                      f"{row['f1']:.2f}", f"{row['kappa']:.2f}")
+    console.print(table)
+    m, mi = result["macro"], result["micro"]
+    console.print(f"macro: P {m['precision']:.2f} R {m['recall']:.2f} F1 {m['f1']:.2f} kappa {m['kappa']:.2f} | "
+                  f"micro: F1 {mi['f1']:.2f}")
+    if result.get("learning_curve"):
+        console.print("learning curve (share of training groups -> macro F1): " + ", ".join(
+            f"{p['fraction']:.0%} -> {p['macro_f1']:.2f}" for p in result["learning_curve"]))
+    if report:
+        console.print(f"Report: {report / 'index.html'}")

@@ -1,0 +1,212 @@
+"""Batch suggestions: codes with confidence and a reason for every codable segment.
+
+``predict`` has no side effects; :func:`save_suggestions` is the separate step that stores
+them as codings of the coder ``model:<name>`` (source = model), never touching a human's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import corpus, transcripts
+from .errors import InputError
+from .importer import TRANSCRIPT_SUFFIXES, import_files, transcript_segments
+from .store import Store
+from .training import contexts_for, load_model
+from .workspace import Workspace
+
+BATCH = 256
+
+
+@dataclass
+class Unit:
+    """A segment to suggest codes for; ``segment_id`` is set when it is in the store."""
+
+    id: str
+    group: str
+    speaker: str | None
+    text: str
+    context: str
+    segment_id: int | None = None
+
+
+def units_from_store(store: Store, group: str | None = None, ids: set[int] | None = None) -> list[Unit]:
+    segments = [s for s in store.segments(document=group, codable_only=True) if ids is None or s.id in ids]
+    contexts = contexts_for(store, segments)
+    return [Unit(s.ext_id or f"{s.document}#{s.position}", s.document, s.speaker, s.text, c, s.id)
+            for s, c in zip(segments, contexts)]
+
+
+def units_from_file(path: Path, ws: Workspace, group: str | None = None) -> list[Unit]:
+    """Codable segments of a transcript or a CSV/JSONL file, read without storing them."""
+    if path.suffix.lower() in TRANSCRIPT_SUFFIXES:
+        doc = transcripts.read_transcript(path)
+        segs = transcript_segments(doc, ws.segmentation())
+        name = group or path.stem
+        out, last_mod, prev = [], "", ""
+        turn = None
+        for i, s in enumerate(segs):
+            if s["turn"] != turn:
+                if turn is not None:
+                    prev = " ".join(x["text"] for x in segs if x["turn"] == turn)
+                    if segs[i - 1]["role"] == "moderator":
+                        last_mod = prev
+                turn = s["turn"]
+            if s["codable"]:
+                out.append(Unit(f"{name}#{i}", name, s["speaker"], s["text"], last_mod or prev))
+        return out
+    rows = corpus.read_rows(path)
+    out = []
+    by_group: dict[str, list[corpus.Row]] = {}
+    for r in rows:
+        by_group.setdefault(r.group or group or path.stem, []).append(r)
+    for name, items in by_group.items():
+        last_mod, prev = "", ""
+        for i, r in enumerate(items):
+            if transcripts.is_moderator(r.speaker, ws.segmentation().moderator_pattern):
+                last_mod = r.text
+            else:
+                out.append(Unit(r.id or f"{name}#{i}", name, r.speaker, r.text, last_mod or prev))
+            prev = r.text
+    return out
+
+
+def predict(model: Any, units: Sequence[Unit], *, codable: set[str] | None = None, top_k: int | None = None,
+            explain: bool = True, progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+    """One record per unit: suggested codes (path, probability), every code's score, and reasons.
+
+    ``codable``: the codes that may be suggested (default: all the model's labels); a domain
+    that only groups themes is implied by its themes and not suggested itself.
+    """
+    labels = list(model.labels_)
+    records: list[dict[str, Any]] = []
+    for start in range(0, len(units), BATCH):
+        batch = list(units[start:start + BATCH])
+        texts, contexts = [u.text for u in batch], [u.context for u in batch]
+        P = model.predict_proba(texts, contexts)
+        D = model.decide(P)
+        why = model.explain(texts, contexts, n_neighbours=3, n_words=12) if explain else [{}] * len(batch)
+        for u, p, d, w in zip(batch, P, D, why):
+            chosen = sorted(((labels[j], float(p[j])) for j in np.flatnonzero(d)
+                             if codable is None or labels[j] in codable), key=lambda x: -x[1])
+            if top_k:
+                chosen = chosen[:top_k]
+            records.append({
+                "id": u.id, "group": u.group, "speaker": u.speaker, "text": u.text, "segment_id": u.segment_id,
+                "codes": [{"code": c, "probability": round(pr, 4)} for c, pr in chosen],
+                "scores": {labels[j]: round(float(p[j]), 4) for j in range(len(labels))},
+                "top_code": w.get("top_code"),
+                "similar": [{"text": n["text"], "codes": list(n["codes"]), "similarity": round(float(n["similarity"]), 3)}
+                            for n in w.get("neighbours", [])],
+                "words": content_words([word for word, _ in w.get("words", [])])[:5] if chosen else [],
+            })
+        if progress:
+            progress(len(batch))
+    return records
+
+
+def content_words(words: list[str]) -> list[str]:
+    """Words worth showing as evidence: no stop words, no punctuation."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    return [w for w in words if len(w) > 2 and any(ch.isalnum() for ch in w) and w.lower() not in STOP_WORDS]
+
+
+def specific(codes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The most specific suggested codes (a sub-theme implies its theme and domain)."""
+    paths = [c["code"] for c in codes]
+    return [c for c in codes if not any(p.startswith(c["code"] + "/") for p in paths)]
+
+
+def reason(record: dict[str, Any]) -> str:
+    """A one-line reason for a CSV cell or a terminal table."""
+    parts = [] if record["codes"] else ["no code reached its threshold"]
+    if record["words"]:
+        parts.append("words: " + ", ".join(record["words"][:5]))
+    if record["similar"]:
+        s = record["similar"][0]
+        codes = "; ".join(c["code"].split("/")[-1] for c in specific([{"code": c} for c in s["codes"]])) or "no code"
+        parts.append(f"like \"{s['text'][:60]}{'…' if len(s['text']) > 60 else ''}\" ({codes})")
+    return " | ".join(parts)
+
+
+def write(records: list[dict[str, Any]], out: Path, fmt: str) -> None:
+    if fmt == "jsonl":
+        corpus.write_rows(records, out, fmt="jsonl",
+                          columns=["id", "group", "speaker", "text", "codes", "scores", "top_code", "similar", "words"])
+        return
+    rows = [{"id": r["id"], "group": r["group"], "speaker": r["speaker"] or "", "text": r["text"],
+             "codes": [c["code"] for c in r["codes"]],
+             "probabilities": [f"{c['probability']:.2f}" for c in r["codes"]], "reason": reason(r)} for r in records]
+    corpus.write_rows(rows, out, fmt="csv", columns=["id", "group", "speaker", "text", "codes", "probabilities", "reason"])
+
+
+def save_suggestions(store: Store, records: list[dict[str, Any]], model_name: str, model_version: str) -> int:
+    """Store suggestions as codings of ``model:<name>`` (source = model), one transaction."""
+    coder = f"model:{model_name}"
+    n = 0
+    with store.transaction():
+        for r in records:
+            if r["segment_id"] is None:
+                continue
+            codes = [c["code"] for c in r["codes"]]
+            store.set_codes(r["segment_id"], coder, codes, source="model", kind="model", model_version=model_version,
+                            probabilities={c["code"]: c["probability"] for c in r["codes"]})
+            n += 1
+    return n
+
+
+def model_version(ws: Workspace, name: str) -> str:
+    import json
+
+    card = ws.models_dir / name / "card.json"
+    if card.exists():
+        data = json.loads(card.read_text(encoding="utf-8"))
+        return f"{name}@{data.get('date', '')}"
+    return name
+
+
+def resolve_inputs(ws: Workspace, inputs: Sequence[str], group: str | None, save: bool) -> list[Unit]:
+    """Units for each INPUT: a file (stored first when ``save``), or a group already in the store."""
+    units: list[Unit] = []
+    names = set(ws.store.document_names())
+    for item in inputs:
+        path = Path(item)
+        if item in names and not path.exists():
+            units += units_from_store(ws.store, item)
+        elif path.exists():
+            if save:
+                report = import_files(ws.store, [path], group=group if len(inputs) == 1 else None,
+                                      segmentation=ws.segmentation())
+                groups = report.files[0].get("groups") or [report.files[0].get("group")]
+                for g in groups:
+                    units += units_from_store(ws.store, g)
+            else:
+                units += units_from_file(path, ws, group if len(inputs) == 1 else None)
+        else:
+            raise InputError(f"{item!r} is neither a file nor a group in the workspace",
+                             hint=f"groups here: {', '.join(sorted(names)[:8]) or 'none'}")
+    if not units:
+        raise InputError("no codable segments in the input", hint="moderator turns are not coded; check the file")
+    return units
+
+
+def ensure_model_codings(ws: Workspace, model_name: str, reference_coder: str, group: str | None = None) -> str:
+    """Make sure the model has coded every unit ``reference_coder`` coded; returns its coder name."""
+    coder = f"model:{model_name}"
+    store = ws.store
+    if reference_coder not in {c["name"] for c in store.coders()}:
+        raise InputError(f"no coder named {reference_coder!r} in the workspace")
+    wanted = store.seen(reference_coder) - store.seen(coder)
+    if wanted:
+        from .training import embedder_for
+
+        model = load_model(ws, model_name, embedder=embedder_for(ws))
+        units = units_from_store(store, group, ids=wanted)
+        records = predict(model, units, codable={c.path for c in store.codebook().codable()}, explain=False)
+        save_suggestions(store, records, model_name, model_version(ws, model_name))
+    return coder
