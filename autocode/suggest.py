@@ -196,17 +196,43 @@ def resolve_inputs(ws: Workspace, inputs: Sequence[str], group: str | None, save
 
 
 def ensure_model_codings(ws: Workspace, model_name: str, reference_coder: str, group: str | None = None) -> str:
-    """Make sure the model has coded every unit ``reference_coder`` coded; returns its coder name."""
+    """Make sure the model has coded every unit ``reference_coder`` coded; returns its coder name.
+
+    A model must not be judged on segments it learned from: for units in its own training
+    groups, the codes come from refits that leave that whole focus group out (the saved
+    model's settings, trained on the same coders' codes); other units use the saved model.
+    """
+    from .classifier import CodeClassifier
+    from .training import embedder_for, training_data
+
     coder = f"model:{model_name}"
     store = ws.store
     if reference_coder not in {c["name"] for c in store.coders()}:
         raise InputError(f"no coder named {reference_coder!r} in the workspace")
     wanted = store.seen(reference_coder) - store.seen(coder)
-    if wanted:
-        from .training import embedder_for
+    if not wanted:
+        return coder
+    embedder = embedder_for(ws)
+    model = load_model(ws, model_name, embedder=embedder)
+    codable = {c.path for c in store.codebook().codable()}
+    version = model_version(ws, model_name)
+    units = units_from_store(store, group, ids=wanted)
+    trained_on = {int(i) for i in (getattr(model, "train_ids_", None) or []) if str(i).lstrip("-").isdigit()}
+    inside = [u for u in units if u.segment_id in trained_on]
+    records = predict(model, [u for u in units if u.segment_id not in trained_on], codable=codable, explain=False)
+    save_suggestions(store, records, model_name, version)
+    if inside:
+        import json
 
-        model = load_model(ws, model_name, embedder=embedder_for(ws))
-        units = units_from_store(store, group, ids=wanted)
-        records = predict(model, units, codable={c.path for c in store.codebook().codable()}, explain=False)
-        save_suggestions(store, records, model_name, model_version(ws, model_name))
+        card = json.loads((ws.models_dir / model_name / "card.json").read_text(encoding="utf-8"))
+        coders = (card.get("training_data") or {}).get("coders") or []
+        data = training_data(store, coders[0] if len(coders) == 1 else None)
+        params = {k: v for k, v in model.get_params().items() if k != "embedder"}
+        for g in sorted({u.group for u in inside}):
+            keep = [i for i, s in enumerate(data.segments) if s.document != g]
+            refit = CodeClassifier(**params, embedder=embedder).fit(
+                [data.texts[i] for i in keep], data.Y[keep], data.labels, contexts=[data.contexts[i] for i in keep],
+                groups=[data.groups[i] for i in keep], exclusive=data.exclusive)
+            held_out = predict(refit, [u for u in inside if u.group == g], codable=codable, explain=False)
+            save_suggestions(store, held_out, model_name, f"{version} (refit without {g})")
     return coder
