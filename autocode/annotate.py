@@ -115,10 +115,14 @@ class AnnotationSession:
         session.learner = Learner(X, labels, ids=[s.id for s in segments], strategy=strategy,
                                   initial=0 if labelled else 10, seed=seed, background=background)
         if labelled:
-            rows = [book.close_upward(own.get(s.id) if s.id in own_seen else known.get(s.id, ())) for s in labelled]
+            rows = [session._closed(own.get(s.id) if s.id in own_seen else known.get(s.id, ())) for s in labelled]
             session.learner.teach_ids([s.id for s in labelled], rows)
         session._fit_suggester(model_name=model)
         return session
+
+    def _closed(self, codes) -> list[str]:
+        """Codes plus their codable ancestors (a sub-theme implies its theme), as the learner's labels."""
+        return [p for p in self.book.close_upward(codes or ()) if self.book.codes[p].codable]
 
     # ------------------------------------------------------------------ models
     def _training_rows(self) -> tuple[list[Segment], np.ndarray]:
@@ -260,7 +264,7 @@ class AnnotationSession:
             self.skipped.add(seg_id)
         else:
             self.skipped.discard(seg_id)
-            self.learner.teach_ids([seg_id], [self.book.close_upward(codes)])
+            self.learner.teach_ids([seg_id], [self._closed(codes)])
             self.answered += 1
             self._maybe_retrain()
         return {"source": source or "skipped", "task": self.next_task(), "progress": self.progress()}

@@ -1,0 +1,90 @@
+"""``autocode annotate`` (the local web page) and ``autocode simulate`` (active learning replayed)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from .app import JsonOpt, WorkspaceOpt, app, console, open_workspace
+
+
+@app.command()
+def annotate(
+    coder: Annotated[str, typer.Option(help="Your name as a coder: every answer is stored under it.")],
+    strategy: Annotated[Optional[str], typer.Option(help="Which segment to ask next (default: the measured best).")] = None,
+    group: Annotated[Optional[str], typer.Option(help="Only this focus group (double coding included).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Start from a trained model's suggestions (default: train on the coded segments).")] = None,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 0,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the address instead of opening the browser.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Open the annotation page: accept or correct suggestions while the model learns from you."""
+    from ..annotate import AnnotationSession
+    from ..web.server import serve
+
+    ws = open_workspace(workspace)
+    with console.status("Preparing the session (embedding segments, training the first model)..."):
+        session = AnnotationSession.start(ws, coder, strategy=strategy, group=group, model=model)
+    progress = session.progress()
+    console.print(f"Session {session.session_id} for [bold]{coder}[/]: {progress['remaining']} segments to code, "
+                  f"strategy {session.strategy}, model {session.model_version}.")
+    try:
+        serve(session, port=port, open_browser=not no_browser,
+              on_ready=lambda url: console.print(f"Open [link={url}]{url}[/link] (Ctrl+C to stop; every answer is saved "
+                                                 f"as you give it)."))
+    finally:
+        session.close()
+        console.print(f"Session closed: {session.answered} answers saved. Run the same command to carry on.")
+
+
+@app.command()
+def simulate(
+    coder: Annotated[str, typer.Option(help="Replay with this coder's codes as the oracle.")],
+    strategy: Annotated[Optional[list[str]], typer.Option(help="Strategies to compare (repeatable); random is always included.")] = None,
+    budget: Annotated[int, typer.Option(help="Most answers to simulate.")] = 300,
+    step: Annotated[int, typer.Option(help="Evaluate every STEP answers.")] = 20,
+    initial: Annotated[int, typer.Option(help="Answers before the first model (the cold start).")] = 20,
+    seeds: Annotated[str, typer.Option(help="Comma-separated random seeds.")] = "0,1,2",
+    workspace: WorkspaceOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """How much more must I code? Replays active learning on coded groups and reports learning curves."""
+    from ..active import simulate as replay
+    from ..active.strategies import DEFAULT_STRATEGY, available_strategies
+    from ..training import embedder_for, training_data
+
+    names = list(dict.fromkeys([*(strategy or [DEFAULT_STRATEGY]), "random"]))
+    unknown = [n for n in names if n not in available_strategies()]
+    if unknown:
+        raise typer.BadParameter(f"unknown strategy {unknown[0]!r}; use one of {', '.join(available_strategies())}",
+                                 param_hint="--strategy")
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise typer.BadParameter("give whole numbers separated by commas, e.g. 0,1,2", param_hint="--seeds") from None
+    ws = open_workspace(workspace)
+    data = training_data(ws.store, coder)
+    if len(set(data.groups)) < 2:
+        raise typer.BadParameter("simulation holds out whole focus groups: the coder must have coded at least two",
+                                 param_hint="--coder")
+    keep = data.Y.sum(0) > 0
+    with console.status(f"Embedding {len(data)} segments and replaying {len(names)} strategies x {len(seed_list)} seeds..."):
+        X = embedder_for(ws).embed(data.texts)
+        result = replay(X, data.Y[:, keep], data.groups, names, budget=budget, step=step, seeds=seed_list,
+                              initial=initial, codes=[l for l, k in zip(data.labels, keep) if k])
+    if json_out:
+        console.print_json(json.dumps({**result.to_dict(), "summary": result.summary()}, default=float))
+        return
+    table = Table("answers", *names, title=f"Held-out macro F1 (mean of {len(seed_list)} seeds; whole-pool model: "
+                                           f"{sum(result.reference_f1) / len(result.reference_f1):.2f})")
+    means = {n: result.curves[n].mean("f1") for n in names}
+    for i, n_lab in enumerate(result.n_labels):
+        table.add_row(str(n_lab), *[f"{means[n][i]:.2f}" for n in names])
+    console.print(table)
+    for row in result.summary():
+        reach = row["labels_to_target"]
+        console.print(f"{row['strategy']}: reaches 95% of the whole-pool F1 after "
+                      f"{reach if reach is not None else 'more than ' + str(result.n_labels[-1])} answers")

@@ -1,0 +1,97 @@
+"""The annotation session object that the page, the CLI and these tests share."""
+
+import json
+
+import pytest
+
+from autocode.annotate import AnnotationSession
+from autocode.errors import InputError
+from autocode.importer import import_files
+from autocode.workspace import Workspace
+from conftest import DEMO
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    ws = Workspace.init(tmp_path_factory.mktemp("annot") / "ws")
+    import_files(ws.store, [DEMO / "coded" / "focus-group-1.csv", DEMO / "coded" / "focus-group-2.csv"])
+    import_files(ws.store, [DEMO / "uncoded" / "focus-group-7.txt"], group="Focus Group 7")
+    yield ws
+    ws.close()
+
+
+@pytest.fixture
+def session(workspace):
+    s = AnnotationSession.start(workspace, "researcher", group="Focus Group 7", background=False)
+    yield s
+    s.close()
+
+
+def answers(ws, session_id):
+    return [dict(r) for r in ws.store.db.execute("SELECT * FROM answers WHERE session_id=? ORDER BY id", (session_id,))]
+
+
+def test_state_offers_a_segment_of_the_group_with_suggestions_and_reasons(session):
+    state = session.state()
+    task = state["task"]
+    assert task["group"] == "Focus Group 7" and task["speaker"].startswith("Participant")
+    assert task["before"] or task["after"]
+    assert task["model_version"].startswith(f"session{session.session_id}.")
+    assert all(0 <= s["probability"] <= 1 for s in task["suggestions"])
+    assert len(task["similar"]) == 3 and all(s["text"] for s in task["similar"])
+    assert {g["name"] for g in state["codebook"]} == {"COM-B", "Valence"}
+    assert state["progress"]["remaining"] == 88
+
+
+def test_accept_correct_skip_undo_are_committed_with_provenance(session, workspace):
+    store = workspace.store
+    task = session.state()["task"]
+    ticked = [s["path"] for s in task["suggestions"] if s["suggested"]]
+    first = session.answer({"segment_id": task["segment_id"], "action": "accept", "codes": ticked})
+    assert first["source"] == "accepted"
+    row = store.db.execute("SELECT source, model_version, session_id FROM codings c JOIN coders u ON u.id = c.coder_id"
+                           " WHERE u.name='researcher' AND c.segment_id=?", (task["segment_id"],)).fetchall()
+    assert task["segment_id"] in store.seen("researcher")
+    assert all(r["source"] == "accepted" and r["model_version"] == task["model_version"] for r in row)
+
+    second = first["task"]
+    assert second["segment_id"] != task["segment_id"]
+    corrected = ["Not therapists", "Barrier"]
+    out = session.answer({"segment_id": second["segment_id"], "action": "accept", "codes": corrected, "memo": "tricky"})
+    assert out["source"] == "corrected"
+    assert store.codings("researcher")[second["segment_id"]] == {
+        "Capability/Understanding boundaries/Not therapists", "Barrier"}
+    assert store.db.execute("SELECT text FROM memos WHERE segment_id=?", (second["segment_id"],)).fetchone()[0] == "tricky"
+    log = answers(workspace, session.session_id)
+    assert [a["action"] for a in log] == ["accept", "correct"]
+    assert json.loads(log[1]["answered"]) == sorted(["Capability/Understanding boundaries/Not therapists", "Barrier"])
+
+    undone = session.undo()
+    assert undone["undone"] == second["segment_id"] and undone["task"]["segment_id"] == second["segment_id"]
+    assert second["segment_id"] not in store.seen("researcher")
+    assert store.db.execute("SELECT COUNT(*) FROM memos WHERE segment_id=?", (second["segment_id"],)).fetchone()[0] == 0
+    assert session.progress()["answered"] == 1
+
+    skipped = session.answer({"segment_id": second["segment_id"], "action": "skip"})
+    assert skipped["task"]["segment_id"] != second["segment_id"]
+    assert second["segment_id"] not in store.seen("researcher")
+
+
+def test_bad_answers_are_refused_and_change_nothing(session, workspace):
+    task = session.state()["task"]
+    before = workspace.store.db.execute("SELECT COUNT(*) FROM codings").fetchone()[0]
+    with pytest.raises(InputError, match="unknown code"):
+        session.answer({"segment_id": task["segment_id"], "action": "accept", "codes": ["Not a code"]})
+    with pytest.raises(InputError, match="cannot be applied"):
+        session.answer({"segment_id": task["segment_id"], "action": "accept", "codes": ["Capability"]})
+    with pytest.raises(InputError, match="not waiting"):
+        session.answer({"segment_id": 1, "action": "accept", "codes": []})
+    assert workspace.store.db.execute("SELECT COUNT(*) FROM codings").fetchone()[0] == before
+
+
+def test_a_new_session_resumes_without_repeating_answered_segments(workspace):
+    done = workspace.store.seen("researcher")
+    again = AnnotationSession.start(workspace, "researcher", group="Focus Group 7", background=False)
+    assert again.progress()["remaining"] == 88 - len(done)
+    assert again.state()["task"]["segment_id"] not in done
+    again.close()
