@@ -15,22 +15,20 @@ def _as_matrix(Y: np.ndarray) -> np.ndarray:
 
 
 def macro_f1(Y_true: np.ndarray, Y_pred: np.ndarray, exclusive: bool) -> float:
-    """Macro-averaged F1 over codes. Exclusive codes: over classes (each row's one code);
-    otherwise over the yes/no decision of each code. Codes absent from both count as 0
-    only if predicted; codes absent from the truth and never predicted are skipped."""
+    """Macro-averaged F1 over the codes that the truth or the prediction uses.
+
+    Exclusive codes: per-class F1 of each row's one code (as scikit-learn's macro F1 over
+    the labels present); otherwise F1 of each code's yes/no decision. ``exclusive`` only
+    documents the reading: on one-hot rows both are the same computation."""
     Yt = _as_matrix(Y_true).astype(bool)
     Yp = _as_matrix(Y_pred).astype(bool)
     tp = (Yt & Yp).sum(axis=0)
     fp = (~Yt & Yp).sum(axis=0)
     fn = (Yt & ~Yp).sum(axis=0)
-    present = (tp + fp + fn) > 0
-    if not present.any():
+    used = (tp + fp + fn) > 0
+    if not used.any():
         return 1.0
-    f1 = np.where(present, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
-    if exclusive:
-        # sklearn's macro-F1 over the labels that appear in truth or prediction
-        return float(f1[present].mean())
-    return float(f1[Yt.any(axis=0) | Yp.any(axis=0)].mean())
+    return float(np.mean(2 * tp[used] / (2 * tp[used] + fp[used] + fn[used])))
 
 
 def _cohen(a: np.ndarray, b: np.ndarray) -> float:
@@ -103,6 +101,8 @@ def cross_val_kappa(
         test = order[f::folds]
         train = np.setdiff1d(order, test)
         model = factory()
+        if getattr(model, "exclusive", False) is None:
+            model.exclusive = exclusive
         model.fit(X[train], Y[train])
         pred[test] = predict_labels(model.predict_proba(X[test]), exclusive, at_least_one=at_least_one)
     return kappa(Y, pred, exclusive)

@@ -20,6 +20,7 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit, log_softmax
 
 __all__ = [
+    "single_blas_thread",
     "ActiveModel",
     "ModelFactory",
     "FastLogistic",
@@ -27,6 +28,27 @@ __all__ = [
     "is_exclusive",
     "predict_labels",
 ]
+
+
+_CONTROLLER = None
+
+
+def single_blas_thread():
+    """Context manager: BLAS on one thread.
+
+    The matrices here are small; a multi-threaded BLAS spin-waiting on a busy machine
+    (a web server, a second process) made a 300-label fit 30x slower in measurement."""
+    global _CONTROLLER
+    try:
+        if _CONTROLLER is None:
+            from threadpoolctl import ThreadpoolController
+
+            _CONTROLLER = ThreadpoolController()
+        return _CONTROLLER.limit(limits=1, user_api="blas")
+    except Exception:  # threadpoolctl missing or confused: run as is
+        import contextlib
+
+        return contextlib.nullcontext()
 
 
 @runtime_checkable
@@ -150,10 +172,11 @@ class FastLogistic:
             and self.exclusive_ == exclusive
         ):
             theta0 = np.concatenate([self.coef_.ravel(), self.intercept_])
-        res = minimize(
-            loss_grad, theta0, jac=True, method="L-BFGS-B",
-            options={"maxiter": self.max_iter, "gtol": self.tol},
-        )
+        with single_blas_thread():
+            res = minimize(
+                loss_grad, theta0, jac=True, method="L-BFGS-B",
+                options={"maxiter": self.max_iter, "gtol": self.tol},
+            )
         self.coef_ = res.x[: d * k].reshape(d, k)
         self.intercept_ = res.x[d * k :].copy()
         self.exclusive_ = exclusive
@@ -166,7 +189,8 @@ class FastLogistic:
         return np.asarray(X, dtype=np.float64) @ self.coef_ + self.intercept_
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        Z = self.decision_function(X)
+        with single_blas_thread():
+            Z = self.decision_function(X)
         if self.exclusive_:
             return np.exp(log_softmax(Z, axis=1))
         return expit(Z)

@@ -19,6 +19,7 @@ import numpy as np
 
 from .metrics import kappa, macro_f1
 from .models import ModelFactory, default_model_factory, is_exclusive, predict_labels
+from .learner import Learner
 from .stopping import StabilizingPredictions
 from .strategies import QueryStrategy, get_strategy
 
@@ -33,6 +34,7 @@ class StrategyCurve:
     f1: list[list[float]] = field(default_factory=list)
     kappa: list[list[float]] = field(default_factory=list)
     stop_at: list[int | None] = field(default_factory=list)  # labels when the stopping signal fired
+    stability: list[list[float | None]] = field(default_factory=list)  # stopping signal's kappa per point
     seconds: float = 0.0  # total time spent (fits + queries + evaluation), all seeds
 
     def mean(self, metric: str = "f1") -> list[float]:
@@ -182,36 +184,34 @@ def simulate(
         cap = min(budget, len(pool))
         seed_n = list(range(initial, cap + 1, step))
         n_list = seed_n if n_list is None else [n for n in n_list if n in set(seed_n)]
-        stop_rows = np.random.default_rng(seed).permutation(len(pool))[:stop_set_size]
         if progress:
             progress(f"seed {seed}: pool {len(pool)}, test {len(test)}, whole-pool macro-F1 {f:.3f}")
 
         for spec, name in zip(strategies, names):
             t0 = time.perf_counter()
-            strat = get_strategy(spec)
-            rng = np.random.default_rng(seed)
-            mask = np.zeros(len(pool), dtype=bool)
-            mask[strat.query(None, Xp, mask, initial, rng)] = True
-            model = factory()
-            stop = make_stop()
-            f1s, kappas, stop_at = [], [], None
+            learner = Learner(
+                Xp, Y.shape[1], strategy=get_strategy(spec), model_factory=factory,
+                exclusive=exclusive, initial=initial, stopping=make_stop(), seed=seed,
+                background=False, stop_set_size=stop_set_size,
+            )
+            f1s, kappas, stab, stop_at = [], [], [], None
             for target in seed_n:
-                if mask.sum() < target:
-                    need = target - int(mask.sum())
-                    probas = model.predict_proba(Xp)
-                    labels = np.where(mask[:, None], Yp, 0)
-                    q = np.asarray(strat.query(probas, Xp, mask, need, rng, labels=labels), dtype=int)
-                    if len(q) != need or mask[q].any() or len(np.unique(q)) != len(q):
+                need = target - learner.n_labelled
+                if need > 0:
+                    q = learner.next(need)
+                    if len(q) != need or learner.labelled_mask[q].any() or len(np.unique(q)) != len(q):
                         raise RuntimeError(f"strategy {name!r} returned invalid indices")
-                    mask[q] = True
-                model.fit(Xp[mask], Yp[mask])
-                f, k = evaluate(model, Xt, Yt)
+                    decision = learner.teach(q, Yp[q])
+                    if decision.stop and stop_at is None:
+                        stop_at = learner.n_labelled
+                if learner.model is None:
+                    raise RuntimeError(f"the model could not be fitted: {learner.last_error}")
+                f, k = evaluate(learner.model, Xt, Yt)
                 f1s.append(f)
                 kappas.append(k)
-                pred = predict_labels(model.predict_proba(Xp[stop_rows]), exclusive, at_least_one=at_least_one)
-                if stop.update(pred, int(mask.sum())).stop and stop_at is None:
-                    stop_at = int(mask.sum())
+                stab.append(learner.status().agreement)
             curves[name].f1.append(f1s)
+            curves[name].stability.append(stab)
             curves[name].kappa.append(kappas)
             curves[name].stop_at.append(stop_at)
             curves[name].seconds += time.perf_counter() - t0
@@ -222,6 +222,7 @@ def simulate(
     for c in curves.values():  # align seeds on the common label counts
         c.f1 = [row[: len(n_list)] for row in c.f1]
         c.kappa = [row[: len(n_list)] for row in c.kappa]
+        c.stability = [row[: len(n_list)] for row in c.stability]
     return SimulationResult(
         n_labels=n_list,
         seeds=list(seeds),

@@ -43,7 +43,7 @@ __all__ = [
 
 _REGISTRY: dict[str, type["QueryStrategy"]] = {}
 
-DEFAULT_STRATEGY = "random"  # replaced below, once the strategies are defined
+DEFAULT_STRATEGY = "cluster_margin"  # chosen by measurement: docs/benchmarks/active.md
 
 
 def register(name: str) -> Callable[[type], type]:
@@ -179,6 +179,9 @@ class QueryStrategy:
     ) -> np.ndarray:
         raise NotImplementedError
 
+    def prepare(self, X: np.ndarray, rng: np.random.Generator) -> None:
+        """Optional one-off work on the pool (clustering, densities) when a session starts."""
+
     def initial(self, X: np.ndarray, candidates: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
         """The cold start: segments to ask about before any model exists."""
         if self.cold_start == "representative":
@@ -257,14 +260,16 @@ class DensityMargin(ScoreStrategy):
     def __init__(self, beta: float = 1.0, n_neighbours: int = 20) -> None:
         self.beta = beta
         self.n_neighbours = n_neighbours
-        self._density_key: tuple | None = None
+        self._X: np.ndarray | None = None
         self._density: np.ndarray | None = None
 
+    def prepare(self, X: np.ndarray, rng: np.random.Generator | None = None) -> None:
+        self._density = knn_density(X, self.n_neighbours)
+        self._X = X
+
     def density(self, X: np.ndarray) -> np.ndarray:
-        key = (id(X), X.shape)
-        if self._density_key != key:
-            self._density = knn_density(X, self.n_neighbours)
-            self._density_key = key
+        if self._X is not X:
+            self.prepare(X)
         return self._density
 
     def score(self, probas, X, labelled_mask, rng, labels=None):
@@ -336,27 +341,39 @@ def _greedy_novelty(u, Xc, candidates, max_sim, n, beta, rng):
 
 @register("cluster_margin")
 class ClusterMargin(QueryStrategy):
-    """Uncertainty within k-means clusters of the pool: clusters are visited in turn,
-    least-sampled first, and in each the most uncertain unlabelled segment is asked.
-    Representative cold start."""
+    """Uncertainty within k-means clusters of the pool (the default strategy).
+
+    The pool is clustered once (``n_clusters="auto"``: one cluster per ~10 segments, at
+    most 200). Each pick goes to the cluster with the fewest answers relative to its
+    size, and there to the segment the model is least sure of (``measure``). Coverage
+    keeps it from asking about near-identical segments or one corner of the corpus;
+    uncertainty makes each question count. Works the same for ``n = 1`` (a web session)
+    and for batches. Representative cold start (k-means centroids)."""
 
     cold_start = "representative"
 
-    def __init__(self, n_clusters: int = 50, measure: str = "margin") -> None:
+    def __init__(self, n_clusters: int | str = "auto", measure: str = "margin") -> None:
         self.n_clusters = n_clusters
         self.measure = measure
-        self._key: tuple | None = None
+        self._X: np.ndarray | None = None
         self._assign: np.ndarray | None = None
 
-    def clusters(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        key = (id(X), X.shape)
-        if self._key != key:
-            from sklearn.cluster import KMeans
+    def prepare(self, X: np.ndarray, rng: np.random.Generator) -> None:
+        """Cluster the pool once (the Learner calls this when the session starts)."""
+        from sklearn.cluster import KMeans
 
-            k = min(self.n_clusters, len(X))
-            km = KMeans(n_clusters=k, n_init=1, max_iter=100, random_state=int(rng.integers(2**31 - 1)))
-            self._assign = km.fit_predict(X)
-            self._key = key
+        if self.n_clusters == "auto":  # one cluster per ~10 segments, at most 200
+            k = min(200, max(2, len(X) // 10))
+        else:
+            k = int(self.n_clusters)
+        k = max(1, min(k, len(X)))
+        km = KMeans(n_clusters=k, n_init=1, max_iter=100, random_state=int(rng.integers(2**31 - 1)))
+        self._assign = km.fit_predict(X)
+        self._X = X
+
+    def clusters(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self._X is not X:  # identity, not id(): a held reference cannot be recycled
+            self.prepare(X, rng)
         return self._assign
 
     def query(self, probas, X, labelled_mask, n, rng, *, labels=None):
@@ -369,21 +386,24 @@ class ClusterMargin(QueryStrategy):
             return np.asarray(self.initial(X, candidates, n, rng), dtype=int)
         assign = self.clusters(X, rng)
         u = uncertainty(probas, self.measure) + rng.random(len(X)) * 1e-9
-        k = assign.max() + 1
+        k = int(assign.max()) + 1
+        size = np.bincount(assign, minlength=k).astype(float)
         taken = np.bincount(assign[labelled_mask], minlength=k).astype(float)
-        avail = ~labelled_mask.copy()
+        avail = ~labelled_mask
+        best = np.full(k, -np.inf)  # most uncertain unlabelled segment per cluster
+        np.maximum.at(best, assign[avail], u[avail])
         picked: list[int] = []
-        while len(picked) < n:
-            open_ = np.bincount(assign[avail], minlength=k) > 0
-            # least-covered cluster relative to its size, ties by the best uncertainty in it
-            size = np.bincount(assign, minlength=k)
-            cover = np.where(open_, taken / np.maximum(size, 1), np.inf)
-            c = int(np.argmin(cover))
+        for _ in range(n):
+            cover = np.where(best > -np.inf, taken / size, np.inf)
+            tied = cover <= cover.min() + 1e-12
+            c = int(np.argmax(np.where(tied, best, -np.inf)))  # ties: the most uncertain cluster
             members = np.flatnonzero(avail & (assign == c))
             j = int(members[np.argmax(u[members])])
             picked.append(j)
             avail[j] = False
             taken[c] += 1
+            rest = members[members != j]
+            best[c] = u[rest].max() if len(rest) else -np.inf
         return np.array(picked, dtype=int)
 
 

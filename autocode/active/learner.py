@@ -1,0 +1,379 @@
+"""The active-learning loop a coding session drives: ask, answer, refit, ask again.
+
+::
+
+    learner = Learner(X, codes=["question", "reflection", ...], ids=segment_ids)
+    for seg in learner.next_ids(1):          # the segment to show the researcher
+        ...
+    decision = learner.teach_ids([seg], [["reflection"]])   # their answer; refits
+    decision.message    # "keep going: ..." / "predictions have stabilised: ..."
+    learner.forget_ids([seg])                # undo
+    learner.status()                         # the stopping signal now
+
+Every :meth:`Learner.teach` refits the fast model synchronously (a warm-started
+logistic regression: milliseconds) and rescoring the pool, so the next :meth:`next`
+already reflects the answer. Slower work runs on one background thread and never
+blocks an answer: the cross-validated kappa for the stopping signal, and, if a
+``heavy_model_factory`` is given, a heavier model fitted on a snapshot of the answers
+that is swapped in for choosing segments when it finishes (while it is at most
+``heavy_max_lag`` answers behind the fast model).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Hashable, Sequence
+
+import numpy as np
+
+from .metrics import cross_val_kappa
+from .models import ModelFactory, default_model_factory, is_exclusive, predict_labels, single_blas_thread
+from .stopping import StabilizingPredictions, StopDecision
+from .strategies import DEFAULT_STRATEGY, QueryStrategy, get_strategy
+
+__all__ = ["Learner"]
+
+
+class Learner:
+    """Pool, answers, strategy and model of one active-learning session.
+
+    ``X``: (N, d) features of the pool (embeddings). ``codes``: the code names, or how
+    many codes there are. ``ids``: optional segment ids (one per row) for the ``*_ids``
+    methods. ``strategy``: a registered name or a :class:`QueryStrategy`.
+    ``model_factory``: zero-argument callable returning a model with ``fit`` and
+    ``predict_proba`` (default :class:`~autocode.active.models.FastLogistic`); the same
+    instance is refitted after each answer, so a warm-starting model gets faster.
+    ``exclusive``: True when each segment takes exactly one code; None infers it from
+    the answers. ``initial``: how many segments the cold start asks about (chosen by the
+    strategy before any model exists). ``background``: run the cross-validated kappa and
+    the heavy model on a background thread (False: never; simulations use False).
+    """
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        codes: Sequence[str] | int,
+        *,
+        ids: Sequence[Hashable] | None = None,
+        strategy: str | QueryStrategy = DEFAULT_STRATEGY,
+        model_factory: ModelFactory | None = None,
+        heavy_model_factory: ModelFactory | None = None,
+        exclusive: bool | None = None,
+        initial: int = 10,
+        stopping: StabilizingPredictions | None = None,
+        seed: int | None = 0,
+        background: bool = True,
+        cv_every: int = 10,
+        cv_folds: int = 5,
+        heavy_max_lag: int = 20,
+        stop_set_size: int = 2000,
+    ) -> None:
+        self.X = np.ascontiguousarray(X, dtype=np.float32)
+        if self.X.ndim != 2:
+            raise ValueError("X must be a 2-D array (segments x features)")
+        self.N = len(self.X)
+        self.codes = [str(c) for c in codes] if not isinstance(codes, int) else [str(i) for i in range(codes)]
+        self.k = len(self.codes)
+        if self.k < 1:
+            raise ValueError("need at least one code")
+        self._code_index = {c: i for i, c in enumerate(self.codes)}
+        self.ids = list(ids) if ids is not None else None
+        if self.ids is not None:
+            if len(self.ids) != self.N:
+                raise ValueError(f"{len(self.ids)} ids for {self.N} segments")
+            self._index_of = {sid: i for i, sid in enumerate(self.ids)}
+            if len(self._index_of) != self.N:
+                raise ValueError("segment ids are not unique")
+        self.strategy = get_strategy(strategy)
+        self.model_factory = model_factory or default_model_factory()
+        self.heavy_model_factory = heavy_model_factory
+        self.exclusive = exclusive
+        self.initial = max(0, int(initial))
+        self.rng = np.random.default_rng(seed)
+        self.background = background
+        self.cv_every = cv_every
+        self.cv_folds = cv_folds
+        self.heavy_max_lag = heavy_max_lag
+
+        self.labelled_mask = np.zeros(self.N, dtype=bool)
+        self.labels = np.zeros((self.N, self.k), dtype=np.int8)  # valid where labelled_mask
+        self.model: Any = None  # the fast model, fitted on every answer so far
+        self.probas: np.ndarray | None = None  # fast model's pool probabilities
+        self.last_error: str | None = None
+        self.version = 0  # bumped on every teach
+
+        self.stopping = stopping or StabilizingPredictions(exclusive=exclusive)
+        self._stop_rows = self.rng.permutation(self.N)[: min(stop_set_size, self.N)]
+        self._decision = self.stopping.decision()
+        self._cold_queue: list[int] | None = None
+
+        self._lock = threading.RLock()
+        self._heavy: dict | None = None  # {"model", "probas", "n_labels", "version"}
+        self._bg_thread: threading.Thread | None = None
+        self._bg_wake = threading.Condition(self._lock)
+        self._bg_pending = False
+        self._bg_busy = False
+        self._bg_last_cv_n = 0
+        self._closed = False
+        self.strategy.prepare(self.X, self.rng)
+
+    # -- asking ------------------------------------------------------------------
+    @property
+    def n_labelled(self) -> int:
+        return int(self.labelled_mask.sum())
+
+    def labelled(self) -> np.ndarray:
+        """Indices of the answered segments."""
+        return np.flatnonzero(self.labelled_mask)
+
+    def _effective_exclusive(self) -> bool:
+        if self.exclusive is not None:
+            return bool(self.exclusive)
+        lab = self.labels[self.labelled_mask]
+        return len(lab) > 0 and is_exclusive(lab)
+
+    def _query_probas(self) -> np.ndarray | None:
+        heavy = self._heavy
+        if heavy is not None and self.n_labelled - heavy["n_labels"] <= self.heavy_max_lag:
+            return heavy["probas"]
+        return self.probas
+
+    def next(self, n: int = 1) -> np.ndarray:
+        """Indices of the next ``n`` segments to ask about (fewer if the pool runs out)."""
+        with self._lock:
+            candidates = np.flatnonzero(~self.labelled_mask)
+            n = min(int(n), len(candidates))
+            if n <= 0:
+                return np.zeros(0, dtype=int)
+            probas = self._query_probas()
+            if probas is None or self.n_labelled < self.initial:
+                return self._cold_start(n)
+            labels = self.labels  # rows outside labelled_mask are zero
+            picked = np.asarray(
+                self.strategy.query(probas, self.X, self.labelled_mask, n, self.rng, labels=labels), dtype=int
+            )
+            return picked
+
+    def _cold_start(self, n: int) -> np.ndarray:
+        """Serve the strategy's cold-start choice in order, topped up if more is asked."""
+        if self._cold_queue is None:
+            size = max(self.initial, n)
+            candidates = np.flatnonzero(~self.labelled_mask)
+            self._cold_queue = [int(i) for i in self.strategy.initial(self.X, candidates, min(size, len(candidates)), self.rng)]
+        out = [i for i in self._cold_queue if not self.labelled_mask[i]][:n]
+        if len(out) < n:
+            rest = np.setdiff1d(np.flatnonzero(~self.labelled_mask), out)
+            out += [int(i) for i in self.rng.choice(rest, n - len(out), replace=False)]
+        return np.array(out, dtype=int)
+
+    def next_ids(self, n: int = 1) -> list:
+        """Segment ids of the next ``n`` segments to ask about."""
+        if self.ids is None:
+            raise ValueError("this learner was made without ids")
+        return [self.ids[i] for i in self.next(n)]
+
+    # -- answering ---------------------------------------------------------------
+    def _label_matrix(self, labels: Any, m: int) -> np.ndarray:
+        if isinstance(labels, np.ndarray) and labels.ndim == 2:
+            Y = labels
+        else:
+            labels = list(labels)
+            if len(labels) != m:
+                raise ValueError(f"{len(labels)} answers for {m} segments")
+            Y = np.zeros((m, self.k), dtype=np.int8)
+            for r, ans in enumerate(labels):
+                if isinstance(ans, (int, np.integer)) and not isinstance(ans, bool):
+                    Y[r, int(ans)] = 1  # a class index (exclusive codes)
+                elif isinstance(ans, str):
+                    Y[r, self._code(ans)] = 1
+                else:
+                    ans = list(ans)
+                    if ans and all(isinstance(a, str) for a in ans):
+                        for a in ans:
+                            Y[r, self._code(a)] = 1
+                    elif len(ans) == self.k:
+                        Y[r] = np.asarray(ans, dtype=np.int8)
+                    elif ans:
+                        raise ValueError(f"answer {ans!r}: give code names or a 0/1 row of {self.k}")
+        Y = np.asarray(Y, dtype=np.int8)
+        if Y.shape != (m, self.k):
+            raise ValueError(f"answers have shape {Y.shape}, expected ({m}, {self.k})")
+        return Y
+
+    def _code(self, name: str) -> int:
+        try:
+            return self._code_index[name]
+        except KeyError:
+            raise ValueError(f"unknown code {name!r}") from None
+
+    def teach(self, indices: Sequence[int], labels: Any) -> StopDecision:
+        """Record answers for pool rows ``indices`` and refit (answers to answered rows
+        replace the old ones: corrections). ``labels``: an (m, k) 0/1 matrix, or per
+        segment a code name, a list of code names, a class index, or a 0/1 row.
+        Returns the stopping signal after the refit."""
+        idx = np.atleast_1d(np.asarray(indices, dtype=int))
+        if len(idx) and (idx.min() < 0 or idx.max() >= self.N):
+            raise IndexError("segment index outside the pool")
+        Y = self._label_matrix(labels, len(idx))
+        with self._lock:
+            self.labels[idx] = Y
+            self.labelled_mask[idx] = True
+            self.version += 1
+            self._refit()
+            decision = self._decision
+            if self.background:
+                self._schedule()
+        return decision
+
+    def teach_ids(self, ids: Sequence[Hashable], labels: Any) -> StopDecision:
+        if self.ids is None:
+            raise ValueError("this learner was made without ids")
+        try:
+            idx = [self._index_of[i] for i in ids]
+        except KeyError as e:
+            raise ValueError(f"unknown segment id {e.args[0]!r}") from None
+        return self.teach(idx, labels)
+
+    def forget(self, indices: Sequence[int]) -> StopDecision:
+        """Take answers back (undo): the rows return to the pool and the model is refitted."""
+        idx = np.atleast_1d(np.asarray(indices, dtype=int))
+        with self._lock:
+            self.labelled_mask[idx] = False
+            self.labels[idx] = 0
+            self.version += 1
+            self._refit()
+            decision = self._decision
+            if self.background:
+                self._schedule()
+        return decision
+
+    def forget_ids(self, ids: Sequence[Hashable]) -> StopDecision:
+        if self.ids is None:
+            raise ValueError("this learner was made without ids")
+        try:
+            idx = [self._index_of[i] for i in ids]
+        except KeyError as e:
+            raise ValueError(f"unknown segment id {e.args[0]!r}") from None
+        return self.forget(idx)
+
+    def _refit(self) -> None:
+        lab = self.labelled_mask
+        if not lab.any():  # everything taken back: no model until the next answer
+            self.model, self.probas = None, None
+            return
+        if self.model is None:
+            self.model = self.model_factory()
+            if self.exclusive is not None and getattr(self.model, "exclusive", False) is None:
+                self.model.exclusive = bool(self.exclusive)  # tell a model that would guess
+        try:
+            with single_blas_thread():
+                self.model.fit(self.X[lab], self.labels[lab])
+                self.probas = np.asarray(self.model.predict_proba(self.X), dtype=np.float64)
+            self.last_error = None
+        except Exception as e:  # e.g. a model that needs two classes: stay in cold start
+            self.last_error = f"{type(e).__name__}: {e}"
+            self.model, self.probas = None, None
+            return
+        pred = predict_labels(self.probas[self._stop_rows], self._effective_exclusive(), at_least_one=self._at_least_one())
+        self._decision = self.stopping.update(pred, self.n_labelled)
+
+    def _at_least_one(self) -> bool:
+        lab = self.labels[self.labelled_mask]
+        return len(lab) > 0 and bool(np.all(lab.sum(axis=1) >= 1))
+
+    # -- predictions and status ----------------------------------------------------
+    def predict_proba(self, indices: Sequence[int] | None = None) -> np.ndarray:
+        """Per-code probabilities of the fast model for pool rows (all by default)."""
+        with self._lock:
+            if self.probas is None:
+                raise RuntimeError("no model yet: teach some answers first")
+            return self.probas if indices is None else self.probas[np.asarray(indices, dtype=int)]
+
+    def predict(self, indices: Sequence[int] | None = None) -> np.ndarray:
+        """0/1 code matrix the current model gives pool rows."""
+        P = self.predict_proba(indices)
+        return predict_labels(P, self._effective_exclusive(), at_least_one=self._at_least_one())
+
+    def status(self) -> StopDecision:
+        """The stopping signal ("keep going" / "predictions have stabilised"), with the
+        latest cross-validated kappa from the background thread."""
+        with self._lock:
+            self._decision = self.stopping.decision()
+            return self._decision
+
+    @property
+    def heavy_model(self) -> Any:
+        heavy = self._heavy
+        return None if heavy is None else heavy["model"]
+
+    # -- background work -----------------------------------------------------------
+    def _cv_due(self, n: int) -> bool:
+        """First as soon as there are 2 x folds answers, then every ``cv_every`` answers."""
+        if self.cv_every <= 0 or n < 2 * self.cv_folds:
+            return False
+        return self._bg_last_cv_n == 0 or n - self._bg_last_cv_n >= self.cv_every
+
+    def _schedule(self) -> None:
+        if not (self._cv_due(self.n_labelled) or self.heavy_model_factory is not None):
+            return
+        self._bg_pending = True
+        if self._bg_thread is None or not self._bg_thread.is_alive():
+            self._bg_thread = threading.Thread(target=self._bg_loop, name="autocode-active-bg", daemon=True)
+            self._bg_thread.start()
+        self._bg_wake.notify_all()
+
+    def _bg_loop(self) -> None:
+        while True:
+            with self._lock:
+                while not self._bg_pending and not self._closed:
+                    self._bg_wake.wait()
+                if self._closed:
+                    return
+                self._bg_pending = False
+                self._bg_busy = True
+                lab = np.flatnonzero(self.labelled_mask)
+                Xl, Yl = self.X[lab], self.labels[lab].copy()
+                version, n = self.version, len(lab)
+                do_cv = self._cv_due(n)
+                exclusive = self._effective_exclusive()
+            try:
+                if self.heavy_model_factory is not None:
+                    with single_blas_thread():
+                        heavy = self.heavy_model_factory()
+                        heavy.fit(Xl, Yl)
+                        probas = np.asarray(heavy.predict_proba(self.X), dtype=np.float64)
+                    with self._lock:
+                        if self._heavy is None or self._heavy["version"] < version:
+                            self._heavy = {"model": heavy, "probas": probas, "n_labels": n, "version": version}
+                if do_cv:
+                    with single_blas_thread():
+                        cv = cross_val_kappa(self.model_factory, Xl, Yl, folds=self.cv_folds, exclusive=exclusive)
+                    with self._lock:
+                        self.stopping.set_cv_kappa(cv)
+                        self._bg_last_cv_n = n
+            except Exception as e:  # never let the thread die silently with the lock held
+                with self._lock:
+                    self.last_error = f"background: {type(e).__name__}: {e}"
+            finally:
+                with self._lock:
+                    self._bg_busy = False
+                    self._bg_wake.notify_all()
+
+    def wait_idle(self, timeout: float | None = 10.0) -> bool:
+        """Block until background work is done (for tests and scripts). True if idle."""
+        with self._lock:
+            return self._bg_wake.wait_for(lambda: not self._bg_pending and not self._bg_busy, timeout)
+
+    def close(self) -> None:
+        """Stop the background thread."""
+        with self._lock:
+            self._closed = True
+            self._bg_wake.notify_all()
+        if self._bg_thread is not None:
+            self._bg_thread.join(timeout=5)
+
+    def __enter__(self) -> "Learner":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
