@@ -2,8 +2,10 @@
 
 It is a door into sensitive transcripts, so it only answers requests that
 * name its own Host (127.0.0.1 / localhost / [::1] on its port) -- against DNS rebinding, and
-* carry the per-session token (``X-Autocode-Token`` header, or ``?token=`` for the page and
-  its static files) -- so another site open in the browser can neither read nor write.
+* carry the per-session token: the ``X-Autocode-Token`` header on every API call; for the
+  page and its static files ``?token=`` or the ``SameSite=Strict`` cookie the first visit sets
+  (so a reload works, and no other site's request ever carries it) -- so another site open
+  in the browser can neither read transcripts nor write codings.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from starlette.routing import Route
 from ..errors import AutocodeError
 
 STATIC = Path(__file__).with_name("static")
+COOKIE = "autocode_session"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -43,11 +46,13 @@ def create_app(session: Any, token: str, port: int) -> Starlette:
     allowed_hosts = {f"{h}:{port}" for h in LOCAL_HOSTS}
     lock = threading.Lock()  # one answer at a time: the store and the learner are not re-entrant
 
-    def guard(request: Request) -> Response | None:
+    def guard(request: Request, page: bool = False) -> Response | None:
         host = request.headers.get("host", "")
         if host not in allowed_hosts:
             return JSONResponse({"error": f"unexpected Host {host!r}"}, status_code=403, headers=SECURITY_HEADERS)
-        given = request.headers.get("x-autocode-token") or request.query_params.get("token") or ""
+        given = request.headers.get("x-autocode-token") or ""
+        if page:
+            given = given or request.query_params.get("token") or request.cookies.get(COOKIE) or ""
         if not hmac.compare_digest(given.encode(), token.encode()):
             return JSONResponse({"error": "missing or wrong session token; open the link that "
                                           "`autocode annotate` printed"}, status_code=403, headers=SECURITY_HEADERS)
@@ -59,13 +64,15 @@ def create_app(session: Any, token: str, port: int) -> Starlette:
         return JSONResponse(data, status_code=status, headers=SECURITY_HEADERS)
 
     async def index(request: Request) -> Response:
-        if (refused := guard(request)) is not None:
+        if (refused := guard(request, page=True)) is not None:
             return refused
         html = (STATIC / "index.html").read_text(encoding="utf-8").replace("{{TOKEN}}", token)
-        return HTMLResponse(html, headers=SECURITY_HEADERS)
+        response = HTMLResponse(html, headers=SECURITY_HEADERS)
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/")
+        return response
 
     async def static(request: Request) -> Response:
-        if (refused := guard(request)) is not None:
+        if (refused := guard(request, page=True)) is not None:
             return refused
         name = request.path_params["name"]
         path = STATIC / name

@@ -90,10 +90,10 @@
   function renderTask(task) {
     state.task = task;
     $("memo").value = "";
-    if (!task) {
-      $("task").replaceChildren(el("div", "done", "Nothing left to code here. Thank you! Every answer is saved."));
-      return;
-    }
+    const parts = ["meta", "before", "segment", "after", "suggestions", "reason", "memo", "accept", "skip"];
+    $("done").hidden = !!task;
+    for (const id of parts) $(id).hidden = !task;
+    if (!task) { $("segment").textContent = ""; return; }
     $("meta").textContent = `${task.group} · ${task.speaker || "unknown speaker"} · segment ${task.position + 1}`;
     renderContext($("before"), task.before);
     renderContext($("after"), task.after);
@@ -116,6 +116,7 @@
   async function send(action) {
     if (state.busy || !state.task) return;
     state.busy = true;
+    status(action === "skip" ? "Skipping…" : "Saving…");
     try {
       const data = await api("/api/answer", { segment_id: state.task.segment_id, action, codes: [...state.ticked], memo: $("memo").value });
       status(action === "skip" ? "Skipped." : `Saved (${data.source}).`);
@@ -127,10 +128,11 @@
   async function undo() {
     if (state.busy) return;
     state.busy = true;
+    status("Undoing…");
     try {
       const data = await api("/api/undo", {});
       status(data.undone ? "Undone: the last answer was removed." : "Nothing to undo.");
-      if (data.task) { if (!$("segment")) location.reload(); renderTask(data.task); }
+      if (data.task) renderTask(data.task);
       renderProgress(data.progress);
     } catch (e) { status("Undo failed: " + e.message, true); }
     finally { state.busy = false; }
