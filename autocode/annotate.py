@@ -27,7 +27,8 @@ import numpy as np
 
 from .codebook import Codebook
 from .errors import InputError
-from .store import Segment, Store, now
+from .store import Segment, now
+from .suggest import content_words, specific
 from .training import HUMAN_SOURCES, consensus_codes, contexts_for, human_coders
 from .workspace import Workspace
 
@@ -221,10 +222,11 @@ class AnnotationSession:
                   and not any(t.startswith(labels[j] + "/") for t in ticked)][: max(0, 8 - len(shown))]
         suggestions = [{"path": p, "probability": float(P[labels.index(p)]), "suggested": p in ticked}
                        for p in shown if p in self.book.codes and self.book.codes[p].codable]
-        why = model.explain([seg.text], ctx, n_neighbours=3, n_words=6)[0]
-        similar = [{"text": n["text"], "codes": [c.split("/")[-1] for c in n["codes"]], "similarity": float(n["similarity"])}
+        why = model.explain([seg.text], ctx, n_neighbours=3, n_words=12)[0]
+        similar = [{"text": n["text"], "similarity": float(n["similarity"]),
+                    "codes": [c["code"].split("/")[-1] for c in specific([{"code": c} for c in n["codes"]])]}
                    for n in why.get("neighbours", [])]
-        words = [w for w, _ in why.get("words", [])]
+        words = content_words([w for w, _ in why.get("words", [])])[:6] if ticked else []
         return suggestions, similar, words
 
     # ------------------------------------------------------------------ answers
