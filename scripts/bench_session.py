@@ -123,12 +123,22 @@ def main() -> int:
         "target_p95_ms": 150,
     }
     (OUT / "session.json").write_text(json.dumps(result, indent=2))
-    print(f"AnnoMI session: pool {pool} segments, {result['labelled_at_start']} coded at start, "
-          f"{args.answers} answers through AnnotationSession.answer ({result['machine']})")
-    print("| measure | value |\n|---|---|")
-    print(f"| session start (embeddings cached, first model trained) | {start_s:.1f} s |")
-    for k, v in result["latency_ms"].items():
-        print(f"| answer -> next segment, {k} | {v} ms |")
+    lines = [
+        "# Annotation session latency", "",
+        f"Written by `scripts/bench_session.py` on {result['date']} ({result['machine']}).",
+        f"AnnoMI, every utterance: {pool} segments in the pool, {result['labelled_at_start']} coded at the start "
+        f"({args.coded_transcripts} transcripts), {args.answers} answers given through `AnnotationSession.answer` (the "
+        "call the web page makes) with AnnoMI's codes as the answers. Each time covers the commit to the store, the "
+        "learner's refit, the choice of the next segment, and its suggestions and reasons.", "",
+        "| measure | value |", "|---|---|",
+        f"| session start (embeddings cached, first model trained) | {start_s:.1f} s |",
+        *[f"| answer -> next segment, {k} | {v} ms |" for k, v in result["latency_ms"].items()],
+        "", "Target: p95 under 150 ms.",
+    ]
+    print("\n".join(lines))
+    docs = REPO / "docs" / "benchmarks"
+    docs.mkdir(parents=True, exist_ok=True)
+    (docs / "session.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
