@@ -28,7 +28,7 @@ import numpy as np
 from .codebook import Codebook
 from .errors import InputError
 from .store import Segment, now
-from .suggest import content_words, specific
+from .suggest import Unit, predict, specific
 from .training import HUMAN_SOURCES, consensus_codes, contexts_for, human_coders
 from .workspace import Workspace
 
@@ -121,6 +121,10 @@ class AnnotationSession:
         session._fit_suggester(model_name=model)
         return session
 
+    @property
+    def _codable(self) -> set[str]:
+        return {c.path for c in self.book.codable()}
+
     def _closed(self, codes) -> list[str]:
         """Codes plus their codable ancestors (a sub-theme implies its theme), as the learner's labels."""
         return [p for p in self.book.close_upward(codes or ()) if self.book.codes[p].codable]
@@ -208,26 +212,18 @@ class AnnotationSession:
             order = np.argsort(-row)[:6]
             return [{"path": self.labels[j], "probability": float(row[j]), "suggested": bool(row[j] >= 0.5)}
                     for j in order if row[j] >= 0.05], [], []
-        model = suggester.model
-        ctx = [self._contexts.get(seg.id, "")]
-        P = model.predict_proba([seg.text], ctx)[0]
-        D = model.decide(P[None, :])[0]
-        labels = list(model.labels_)
-        chosen = {labels[j] for j in np.flatnonzero(D)}
-        # tick the most specific codes: a sub-theme implies its theme
-        ticked = {p for p in chosen if not any(q != p and q.startswith(p + "/") for q in chosen)}
-        order = np.argsort(-P)
-        shown = [labels[j] for j in order if labels[j] in ticked]
-        shown += [labels[j] for j in order if labels[j] not in ticked and P[j] >= 0.15
-                  and not any(t.startswith(labels[j] + "/") for t in ticked)][: max(0, 8 - len(shown))]
-        suggestions = [{"path": p, "probability": float(P[labels.index(p)]), "suggested": p in ticked}
-                       for p in shown if p in self.book.codes and self.book.codes[p].codable]
-        why = model.explain([seg.text], ctx, n_neighbours=3, n_words=12)[0]
-        similar = [{"text": n["text"], "similarity": float(n["similarity"]),
+        unit = Unit(str(seg.id), seg.document, seg.speaker, seg.text, self._contexts.get(seg.id, ""), seg.id)
+        record = predict(suggester.model, [unit], codable=self._codable)[0]
+        ticked = [c["code"] for c in specific(record["codes"])]  # a sub-theme implies its theme
+        others = [p for p, score in sorted(record["scores"].items(), key=lambda kv: -kv[1])
+                  if score >= 0.15 and p in self._codable and p not in ticked
+                  and not any(t.startswith(p + "/") for t in ticked)]
+        shown = ticked + others[: max(0, 8 - len(ticked))]
+        suggestions = [{"path": p, "probability": record["scores"][p], "suggested": p in ticked} for p in shown]
+        similar = [{"text": n["text"], "similarity": n["similarity"],
                     "codes": [c["code"].split("/")[-1] for c in specific([{"code": c} for c in n["codes"]])]}
-                   for n in why.get("neighbours", [])]
-        words = content_words([w for w, _ in why.get("words", [])])[:6] if ticked else []
-        return suggestions, similar, words
+                   for n in record["similar"]]
+        return suggestions, similar, record["words"]
 
     # ------------------------------------------------------------------ answers
     def answer(self, payload: dict) -> dict:

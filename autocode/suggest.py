@@ -16,7 +16,7 @@ from . import corpus, transcripts
 from .errors import InputError
 from .importer import TRANSCRIPT_SUFFIXES, import_files, transcript_segments
 from .store import Store
-from .training import contexts_for, load_model
+from .training import contexts_for, load_model, preceding_contexts
 from .workspace import Workspace
 
 BATCH = 256
@@ -43,35 +43,22 @@ def units_from_store(store: Store, group: str | None = None, ids: set[int] | Non
 
 def units_from_file(path: Path, ws: Workspace, group: str | None = None) -> list[Unit]:
     """Codable segments of a transcript or a CSV/JSONL file, read without storing them."""
+    seg_config = ws.segmentation()
     if path.suffix.lower() in TRANSCRIPT_SUFFIXES:
-        doc = transcripts.read_transcript(path)
-        segs = transcript_segments(doc, ws.segmentation())
+        segs = transcript_segments(transcripts.read_transcript(path), seg_config)
         name = group or path.stem
-        out, last_mod, prev = [], "", ""
-        turn = None
-        for i, s in enumerate(segs):
-            if s["turn"] != turn:
-                if turn is not None:
-                    prev = " ".join(x["text"] for x in segs if x["turn"] == turn)
-                    if segs[i - 1]["role"] == "moderator":
-                        last_mod = prev
-                turn = s["turn"]
-            if s["codable"]:
-                out.append(Unit(f"{name}#{i}", name, s["speaker"], s["text"], last_mod or prev))
-        return out
-    rows = corpus.read_rows(path)
-    out = []
+        ctx = preceding_contexts([(s["turn"], s["role"] == "moderator", s["text"]) for s in segs])
+        return [Unit(f"{name}#{i}", name, s["speaker"], s["text"], c)
+                for i, (s, c) in enumerate(zip(segs, ctx)) if s["codable"]]
     by_group: dict[str, list[corpus.Row]] = {}
-    for r in rows:
+    for r in corpus.read_rows(path):
         by_group.setdefault(r.group or group or path.stem, []).append(r)
+    out = []
     for name, items in by_group.items():
-        last_mod, prev = "", ""
-        for i, r in enumerate(items):
-            if transcripts.is_moderator(r.speaker, ws.segmentation().moderator_pattern):
-                last_mod = r.text
-            else:
-                out.append(Unit(r.id or f"{name}#{i}", name, r.speaker, r.text, last_mod or prev))
-            prev = r.text
+        mods = [transcripts.is_moderator(r.speaker, seg_config.moderator_pattern) for r in items]
+        ctx = preceding_contexts([(i, m, r.text) for i, (r, m) in enumerate(zip(items, mods))])
+        out += [Unit(r.id or f"{name}#{i}", name, r.speaker, r.text, c)
+                for i, (r, m, c) in enumerate(zip(items, mods, ctx)) if seg_config.code_moderator or not m]
     return out
 
 

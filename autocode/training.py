@@ -34,26 +34,33 @@ class TrainingData:
         return len(self.texts)
 
 
+def preceding_contexts(turns: Sequence[tuple[Any, bool, str]]) -> list[str]:
+    """For (turn id, is moderator, text) in document order: the moderator's most recent turn
+    before each item (the question being answered), else the turn just before it, else ""."""
+    out: list[str] = []
+    last_moderator, previous = "", ""
+    parts: list[str] = []
+    current, current_is_mod = object(), False
+    for turn, is_mod, text in turns:
+        if turn != current:
+            if parts:
+                previous = " ".join(parts)
+                if current_is_mod:
+                    last_moderator = previous
+            parts, current, current_is_mod = [], turn, is_mod
+        out.append(last_moderator or previous)
+        parts.append(text)
+    return out
+
+
 def contexts_for(store: Store, segments: Sequence[Segment]) -> list[str]:
-    """The context of each segment: the moderator's most recent turn before it in its
-    document (the question being answered), else the turn just before it, else ""."""
+    """The context (see :func:`preceding_contexts`) of each stored segment."""
     wanted = {s.id for s in segments}
-    docs = {s.document for s in segments}
     context: dict[int, str] = {}
-    for doc in docs:
-        last_moderator, prev_turn_text = "", ""
-        turn_parts: list[str] = []
-        current_turn, current_role = None, None
-        for seg in store.segments(document=doc):
-            if seg.turn != current_turn:
-                if turn_parts:
-                    prev_turn_text = " ".join(turn_parts)
-                    if current_role == "moderator":
-                        last_moderator = prev_turn_text
-                turn_parts, current_turn, current_role = [], seg.turn, seg.role
-            if seg.id in wanted:
-                context[seg.id] = last_moderator or prev_turn_text
-            turn_parts.append(seg.text)
+    for doc in {s.document for s in segments}:
+        all_segments = store.segments(document=doc)
+        ctx = preceding_contexts([(s.turn, s.role == "moderator", s.text) for s in all_segments])
+        context.update((s.id, c) for s, c in zip(all_segments, ctx) if s.id in wanted)
     return [context.get(s.id, "") for s in segments]
 
 

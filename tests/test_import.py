@@ -138,3 +138,13 @@ def test_import_then_export_returns_the_same_codings(tmp_path_factory, rows):
     assert back == want
     assert [r.text for r in read_csv(out)] == [t for t, _ in rows]
     ws.close()
+
+
+def test_context_is_the_moderators_last_question_else_the_previous_turn():
+    from autocode.training import preceding_contexts
+
+    turns = [(0, True, "What stops you?"), (1, False, "Money."), (1, False, "And time."), (2, False, "Same."),
+             (3, True, "And what helps?"), (4, False, "Friends.")]
+    assert preceding_contexts(turns) == ["", "What stops you?", "What stops you?", "What stops you?",
+                                         "What stops you?", "And what helps?"]
+    assert preceding_contexts([(0, False, "Hello."), (1, False, "Hi.")]) == ["", "Hello."]
