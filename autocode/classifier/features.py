@@ -41,6 +41,7 @@ class Tfidf:
     def __init__(self, kind: str, vec: TfidfVectorizer):
         self.kind = kind
         self.vec = vec
+        self._terms: list[str] | None = None
 
     @classmethod
     def fit(cls, kind: str, texts: Sequence[str], max_features: int = 50000) -> "Tfidf":
@@ -58,7 +59,10 @@ class Tfidf:
 
     @property
     def terms(self) -> list[str]:
-        return list(self.vec.get_feature_names_out())
+        """Feature names by column (computed once)."""
+        if self._terms is None:
+            self._terms = list(self.vec.get_feature_names_out())
+        return self._terms
 
     def state(self) -> tuple[dict, np.ndarray]:
         return {"kind": self.kind, "terms": self.terms}, np.asarray(self.vec.idf_, dtype=np.float64)
@@ -71,8 +75,6 @@ class Tfidf:
         vec.idf_ = np.asarray(idf, dtype=np.float64)
         return cls(meta["kind"], vec)
 
-    def analyzer(self):
-        return self.vec.build_analyzer()
 
 
 def words_of(text: str) -> list[str]:

@@ -149,21 +149,27 @@ class LabelSpace:
                 np.maximum(P[:, par[i]], P[:, i], out=P[:, par[i]])
         return P
 
-    def decide(self, P: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    def decide(self, P: np.ndarray, thresholds: np.ndarray, scales: list[np.ndarray] | None = None) -> np.ndarray:
         """0/1 decisions from consistent probabilities.
 
-        One-vs-rest labels: ``p >= threshold``. Exclusive sets: the most probable member,
-        if it beats "none of them" and its threshold. Then closed upward; valence labels
-        are only kept on segments that get at least one other code (abstention).
+        One-vs-rest labels: ``p >= threshold``. Exclusive sets: the member with the
+        highest ``p * scale`` (scales tuned by cross-validation; 1 by default), if it
+        beats "none of them" (likewise scaled) and its threshold. Then closed upward;
+        valence labels are only kept on segments that get at least one other code.
         """
         D = (P >= thresholds[None, :]).astype(np.int8)
         idx = self.index
-        for g in self.exclusive:
+        for gi, g in enumerate(self.exclusive):
             cols = [idx[x] for x in g]
             sub = P[:, cols]
-            best = sub.argmax(1)
             none = 1.0 - sub.sum(1)
-            keep = (sub.max(1) >= none) & (sub.max(1) >= thresholds[cols][best])
+            s = np.ones(len(cols) + 1) if scales is None else np.asarray(scales[gi], dtype=float)
+            if len(s) == len(cols):
+                s = np.r_[s, 1.0]
+            scored = sub * s[: len(cols)]
+            best = scored.argmax(1)
+            top = sub[np.arange(len(sub)), best]
+            keep = (scored.max(1) >= none * s[len(cols)]) & (top >= thresholds[cols][best])
             D[:, cols] = 0
             rows = np.nonzero(keep)[0]
             D[rows, np.array(cols)[best[rows]]] = 1

@@ -1,0 +1,630 @@
+"""The code-suggestion model: one linear model over frozen MiniLM embeddings and
+TF-IDF n-grams (and, optionally, the preceding turn), with calibrated probabilities,
+a cross-validated threshold per code, and consistent hierarchical predictions.
+
+Scikit-learn conventions: ``__init__`` stores parameters only, ``fit`` returns
+``self``, fitted attributes end in ``_``, and :meth:`CodeClassifier.predict_proba`
+is the contract (calibrated, hierarchy-consistent probabilities); prediction has no
+side effects beyond the embedding cache.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Sequence
+
+import re
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit
+from sklearn.model_selection import GroupKFold, KFold
+
+from autocode.embeddings import DIM, ENCODER_ID, Embedder
+from autocode.errors import InputError
+
+from .calibration import apply_vector_scaling, best_f1_threshold, class_scales, platt_fit, vector_scaling_fit
+from .features import Tfidf, words_of
+from .labels import DEFAULT_VALENCE, LabelSpace
+from .linear import Design, Heads, fit_linear, logits
+
+FEATURE_BLOCKS = ("embedding", "word", "char")
+# the preceding turn: its embedding, its TF-IDF, its cosine similarity to the segment,
+# and the element-wise product of the two embeddings (how the segment echoes it)
+CONTEXT_BLOCKS = FEATURE_BLOCKS + ("similarity", "product")
+EMBEDDING_CONTEXT = ("embedding", "similarity", "product")
+
+
+def _parse_blocks(spec: str | None, what: str) -> list[str]:
+    if spec in (None, "", "none"):
+        return []
+    allowed = CONTEXT_BLOCKS if what == "context" else FEATURE_BLOCKS
+    parts = [p.strip() for p in str(spec).split("+") if p.strip()]
+    bad = [p for p in parts if p not in allowed]
+    if bad:
+        raise InputError(f"CodeClassifier({what}={spec!r}): unknown feature block(s) {bad}",
+                         hint=f"join some of {list(allowed)} with '+', e.g. 'embedding+word'")
+    return parts
+
+
+class CodeClassifier:
+    """Suggests codes for segments.
+
+    Parameters
+    ----------
+    features : which blocks describe the segment: ``"embedding"`` (frozen MiniLM),
+        ``"word"`` (TF-IDF word 1-2-grams), ``"char"`` (TF-IDF char 2-5-grams), joined
+        with ``+``. Default ``"embedding+word"`` (chosen by measurement; see
+        docs/benchmarks/quality.md).
+    context : blocks for the preceding turn (moderator question / previous utterance),
+        same syntax; ``None`` to ignore contexts. Default ``"embedding"``.
+    C : inverse L2 strength, as in scikit-learn's LogisticRegression.
+    class_weight : ``"balanced"`` (each code's positives and negatives weigh the same
+        in total) or ``None``.
+    embedding_weight, tfidf_weight, context_weight : scale of each feature block.
+    cv : internal folds (by group when groups are given) for calibration and thresholds
+        (default 3; 0 skips them: uncalibrated, thresholds at 0.5).
+    threshold : ``"f1"`` (per code, maximising cross-validated F1) or a number.
+    calibrate : Platt / vector scaling on out-of-fold scores.
+    valence : label names that form the valence head (kept out of the hierarchy; only
+        suggested together with some other code).
+    embedder : an :class:`autocode.embeddings.Embedder` (shares its disk cache); a
+        memory-only one is made when ``None``.
+    keep_examples : keep the training texts and embeddings for :meth:`explain`.
+    abstain : whether a segment may get no code when no code passes its threshold.
+        ``"auto"`` (default): yes if some training segments carry no code (uncoded
+        turns: small talk, the moderator), otherwise the most probable code is kept.
+    tuning : ``None`` (frozen encoder, the default), ``"finetune"`` (full fine-tuning
+        with transformers' Trainer) or ``"contrastive"`` (SetFit-style); slow, see
+        :mod:`autocode.classifier.tuning`. ``tuning_params`` go to the tuning function
+        (e.g. ``{"max_steps": 200}``).
+    """
+
+    def __init__(
+        self,
+        features: str = "embedding+word",
+        context: str | None = "embedding",
+        C: float = 1.0,
+        class_weight: str | None = "balanced",
+        embedding_weight: float = 1.0,
+        tfidf_weight: float = 1.0,
+        context_weight: float = 0.5,
+        cv: int = 3,
+        threshold: str | float = "f1",
+        calibrate: bool = True,
+        valence: Sequence[str] = DEFAULT_VALENCE,
+        max_iter: int = 300,
+        random_state: int = 0,
+        embedder: Embedder | None = None,
+        keep_examples: bool = True,
+        tuning: str | None = None,
+        tuning_params: dict[str, Any] | None = None,
+        abstain: bool | str = "auto",
+    ) -> None:
+        self.features = features
+        self.context = context
+        self.C = C
+        self.class_weight = class_weight
+        self.embedding_weight = embedding_weight
+        self.tfidf_weight = tfidf_weight
+        self.context_weight = context_weight
+        self.cv = cv
+        self.threshold = threshold
+        self.calibrate = calibrate
+        self.valence = valence
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.embedder = embedder
+        self.keep_examples = keep_examples
+        self.tuning = tuning
+        self.tuning_params = tuning_params
+        self.abstain = abstain
+
+    # ------------------------------------------------------------------ params
+    _PARAMS = ("features", "context", "C", "class_weight", "embedding_weight", "tfidf_weight",
+               "context_weight", "cv", "threshold", "calibrate", "valence", "max_iter",
+               "random_state", "keep_examples", "tuning", "tuning_params", "abstain")
+
+    def get_params(self, deep: bool = False) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self._PARAMS}
+        out["embedder"] = self.embedder
+        return out
+
+    def set_params(self, **params) -> "CodeClassifier":
+        for k, v in params.items():
+            if k not in self._PARAMS and k != "embedder":
+                raise InputError(f"CodeClassifier.set_params: unknown parameter {k!r}",
+                                 hint=f"use one of {list(self._PARAMS)}")
+            setattr(self, k, v)
+        if "embedder" in params and not getattr(self, "tuned_encoder_dir_", None):
+            self.embedder_ = None  # a fitted stock-encoder model embeds with the new one
+        return self
+
+    def _json_params(self) -> dict[str, Any]:
+        p = {k: getattr(self, k) for k in self._PARAMS}
+        p["valence"] = list(p["valence"] or [])
+        p["tuning_params"] = dict(p["tuning_params"] or {}) or None
+        return p
+
+    # --------------------------------------------------------------- embedding
+    def _embedder(self) -> Embedder:
+        """The fitted embedder (a tuned one after tuning), else the given one, else a
+        memory-only stock one."""
+        e = getattr(self, "embedder_", None)
+        if e is None:
+            e = self.embedder if self.embedder is not None else Embedder(None)
+            self.embedder_ = e
+        return e
+
+    def _check_texts(self, texts, method: str) -> list[str]:
+        if isinstance(texts, str):
+            raise InputError(f"CodeClassifier.{method}: texts is one string", hint="pass a list of segment texts")
+        texts = list(texts)
+        bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+        if bad:
+            raise InputError(f"CodeClassifier.{method}: text #{bad[0]} is {type(texts[bad[0]]).__name__}, not str",
+                             hint="pass the segment texts as strings")
+        return texts
+
+    def _check_contexts(self, contexts, n: int, method: str) -> list[str] | None:
+        if contexts is None:
+            return None
+        contexts = list(contexts)
+        if len(contexts) != n:
+            raise InputError(f"CodeClassifier.{method}: {len(contexts)} contexts for {n} texts",
+                             hint="give one context (or None) per segment")
+        return ["" if c is None else str(c) for c in contexts]
+
+    def _embed_pair(self, texts, contexts, embeddings=None, context_embeddings=None):
+        if getattr(self, "tuned_encoder_dir_", None):
+            embeddings = context_embeddings = None  # a caller's are from the stock encoder
+        emb = self._embedder()
+        need_ctx = any(b in EMBEDDING_CONTEXT for b in self.context_blocks_)
+        E = embeddings if embeddings is not None else emb.embed(texts)
+        Ec = None
+        if need_ctx:
+            if context_embeddings is not None:
+                Ec = context_embeddings
+            elif contexts is None:
+                Ec = np.zeros((len(texts), DIM), dtype=np.float32)
+            else:
+                nonempty = [i for i, c in enumerate(contexts) if c.strip()]
+                Ec = np.zeros((len(texts), DIM), dtype=np.float32)
+                if nonempty:
+                    Ec[nonempty] = emb.embed([contexts[i] for i in nonempty])
+        return E, Ec
+
+    def _design(self, texts, contexts, E, Ec) -> Design:
+        """Dense blocks (text, then context embedding) first, then the TF-IDF blocks."""
+        dense, sparse = [], []
+        if "embedding" in self.blocks_:
+            dense.append(E.astype(np.float64) * self.embedding_weight)
+        if "embedding" in self.context_blocks_:
+            dense.append(Ec.astype(np.float64) * self.context_weight)
+        if "similarity" in self.context_blocks_:
+            dense.append((E * Ec).sum(1, keepdims=True).astype(np.float64) * self.context_weight)
+        if "product" in self.context_blocks_:
+            dense.append((E * Ec).astype(np.float64) * (self.context_weight * np.sqrt(DIM)))
+        for b in self.blocks_:
+            if b != "embedding":
+                sparse.append(self.tfidf_[b].transform(texts) * self.tfidf_weight)
+        for b in self.context_blocks_:
+            if b not in EMBEDDING_CONTEXT:
+                ctx = contexts if contexts is not None else [""] * len(texts)
+                sparse.append(self.tfidf_["context_" + b].transform(ctx) * self.context_weight)
+        return Design(np.hstack(dense) if dense else None,
+                      sp.hstack(sparse, format="csr", dtype=np.float64) if sparse else None)
+
+    # --------------------------------------------------------------------- fit
+    def fit(
+        self,
+        texts: Sequence[str],
+        Y,
+        labels: Sequence[str],
+        *,
+        contexts: Sequence[str | None] | None = None,
+        groups: Sequence[Any] | None = None,
+        exclusive: Sequence[Sequence[str]] | None = None,
+        ids: Sequence[Any] | None = None,
+        embeddings: np.ndarray | None = None,
+        context_embeddings: np.ndarray | None = None,
+    ) -> "CodeClassifier":
+        """Trains on coded segments.
+
+        ``Y``: (n, len(labels)) 0/1 matrix; ``labels``: code paths ("Domain/Theme/Sub");
+        missing ancestors are added and Y is closed upward. ``contexts``: the preceding
+        moderator question / turn of each segment. ``groups``: focus group (or
+        transcript) of each segment; internal cross-validation never splits one.
+        ``exclusive``: label sets of which a segment carries at most one (multinomial
+        head). ``ids``: segment ids reported by :meth:`explain`. ``embeddings``: the
+        texts' embeddings when the caller has them already.
+        """
+        texts = self._check_texts(texts, "fit")
+        n = len(texts)
+        Y = np.asarray(Y)
+        if Y.ndim != 2 or Y.shape[0] != n or Y.shape[1] != len(labels):
+            raise InputError(f"CodeClassifier.fit: Y has shape {Y.shape}, expected ({n}, {len(labels)})",
+                             hint="one row per text and one column per label name")
+        if not np.isin(Y, (0, 1)).all():
+            raise InputError("CodeClassifier.fit: Y holds values other than 0 and 1", hint="pass a binary label matrix")
+        if n < 2:
+            raise InputError(f"CodeClassifier.fit: {n} segment(s)", hint="code at least two segments first")
+        contexts = self._check_contexts(contexts, n, "fit")
+        if groups is not None and len(groups) != n:
+            raise InputError(f"CodeClassifier.fit: {len(groups)} groups for {n} texts", hint="give one group per segment")
+        self.blocks_ = _parse_blocks(self.features, "features")
+        if not self.blocks_:
+            raise InputError("CodeClassifier(features=None): no features", hint="use e.g. 'embedding+word'")
+        self.context_blocks_ = _parse_blocks(self.context, "context") if contexts is not None or context_embeddings is not None else []
+
+        space = LabelSpace.build(labels, exclusive, self.valence)
+        Yc = space.close(space.expand(Y.astype(np.int8), list(labels)))
+        self.label_space_ = space
+        self.labels_ = list(space.labels)
+
+        self.embedder_ = None
+        self.tuned_encoder_dir_ = None
+        self.encoder_id_ = ENCODER_ID
+        if self.tuning is not None:
+            self._tune(texts, Yc)  # from here on, _embed_pair ignores the caller's embeddings
+
+        # feature state
+        self.tfidf_ = {}
+        for b in self.blocks_:
+            if b != "embedding":
+                self.tfidf_[b] = Tfidf.fit(b, texts)
+        for b in self.context_blocks_:
+            if b not in EMBEDDING_CONTEXT:
+                self.tfidf_["context_" + b] = Tfidf.fit(b, contexts or [""])
+        E, Ec = self._embed_pair(texts, contexts, embeddings, context_embeddings)
+        X = self._design(texts, contexts, E, Ec)
+
+        # head layout and targets
+        idx = space.index
+        self.binary_cols_ = space.binary_columns()
+        self.group_cols_ = [[idx[x] for x in g] for g in space.exclusive]
+        Yb = Yc[:, self.binary_cols_].astype(np.float64)
+        Wb = self._binary_weights(Yb)
+        ygroups, wgroups, widths, self.group_none_ = [], [], [], []
+        for cols in self.group_cols_:
+            sub = Yc[:, cols]
+            if (sub.sum(1) > 1).any():
+                row = int(np.nonzero(sub.sum(1) > 1)[0][0])
+                names = [self.labels_[c] for c in cols]
+                raise InputError(f"CodeClassifier.fit: segment #{row} carries two codes of the exclusive set {names}",
+                                 hint="keep one code per segment, or drop the set from exclusive")
+            has_none = bool((sub.sum(1) == 0).any())
+            y = np.where(sub.sum(1) > 0, sub.argmax(1), len(cols))
+            ygroups.append(y)
+            wgroups.append(self._group_weights(y, len(cols) + has_none))
+            widths.append(len(cols) + has_none)
+            self.group_none_.append(has_none)
+        self.heads_ = Heads(len(self.binary_cols_), widths)
+
+        args = (self.heads_, Yb, Wb, ygroups, wgroups)
+        W, b = fit_linear(X, *args, C=self.C, max_iter=self.max_iter)
+        self.coef_, self.intercept_ = W, b
+
+        # calibration and thresholds on out-of-fold scores
+        folds = self._folds(n, groups)
+        k = len(self.labels_)
+        self.platt_ = np.tile([1.0, 0.0], (len(self.binary_cols_), 1))
+        self.group_scaling_ = [(1.0, np.zeros(w)) for w in widths]
+        by_cv = self.threshold == "f1"
+        try:
+            fixed = 0.5 if by_cv else float(self.threshold)
+        except (TypeError, ValueError):
+            raise InputError(f"CodeClassifier(threshold={self.threshold!r})",
+                             hint="use 'f1' (per code, by cross-validation) or a probability such as 0.5") from None
+        self.thresholds_ = np.full(k, fixed)
+        if by_cv:
+            for cols in self.group_cols_:
+                self.thresholds_[cols] = 0.0  # the (scaled) argmax against "none" decides
+        self.oof_proba_ = None
+        self.class_scales_ = [np.ones(w) for w in widths]
+        if folds:
+            Z = np.zeros((n, self.heads_.width))
+            for tr, te in folds:
+                sel = (Yb[tr], Wb[tr], [y[tr] for y in ygroups], [w[tr] for w in wgroups])
+                # warm start from the full fit; calibration needs no more than a loose optimum
+                Wf, bf = fit_linear(X[tr], self.heads_, *sel, C=self.C, init=(W, b), max_iter=min(self.max_iter, 100), tol=1e-5)
+                Z[te] = logits(X[te], Wf, bf)
+            if self.calibrate:
+                for j in range(len(self.binary_cols_)):
+                    self.platt_[j] = platt_fit(Z[:, j], Yb[:, j])
+                for g, s in enumerate(self.heads_.slices()):
+                    self.group_scaling_[g] = vector_scaling_fit(Z[:, s], ygroups[g])
+            P = space.consistent_proba(self._proba_from_logits(Z))
+            self.oof_proba_ = P
+            if by_cv:
+                for g, cols in enumerate(self.group_cols_):
+                    Pg = P[:, cols]
+                    if self.group_none_[g]:
+                        Pg = np.c_[Pg, np.clip(1 - Pg.sum(1), 0, 1)]
+                    self.class_scales_[g] = class_scales(Pg, ygroups[g], len(cols))
+                ex = {c for cols in self.group_cols_ for c in cols}
+                for c in range(k):
+                    if c not in ex:
+                        self.thresholds_[c] = best_f1_threshold(P[:, c], Yc[:, c])
+
+        vcols = set(space.valence_columns())
+        coded = Yc[:, [c for c in range(k) if c not in vcols]].any(1) if len(vcols) < k else Yc.any(1)
+        self.abstains_ = bool(self.abstain) if self.abstain != "auto" else bool((~coded).any())
+        self.n_train_ = n
+        self.label_counts_ = {l: int(Yc[:, i].sum()) for i, l in enumerate(self.labels_)}
+        if self.keep_examples:
+            self.train_embeddings_ = E.astype(np.float32)
+            self.train_Y_ = Yc
+            self.train_texts_ = texts
+            self.train_ids_ = list(ids) if ids is not None else list(range(n))
+        return self
+
+    def _tune(self, texts: list[str], Yc: np.ndarray) -> None:
+        import shutil
+        import tempfile
+        import weakref
+
+        from .tuning import TunedEmbedder, contrastive_encoder, finetune_encoder
+
+        params = dict(self.tuning_params or {})
+        out = tempfile.mkdtemp(prefix="autocode-encoder-")
+        # the tuned encoder lives with this model object (save() copies it into the model folder)
+        weakref.finalize(self, shutil.rmtree, out, True)
+        if self.tuning == "finetune":
+            one_set = self._one_exclusive_set()
+            cols = one_set if one_set is not None else list(range(Yc.shape[1]))
+            finetune_encoder(texts, Yc[:, cols], out, exclusive=one_set is not None, seed=self.random_state, **params)
+        elif self.tuning == "contrastive":
+            contrastive_encoder(texts, Yc, out, seed=self.random_state, **params)
+        else:
+            raise InputError(f"CodeClassifier(tuning={self.tuning!r})",
+                             hint="use None, 'finetune' or 'contrastive'")
+        self.tuned_encoder_dir_ = out
+        self.embedder_ = TunedEmbedder(out)
+        self.encoder_id_ = f"{ENCODER_ID}, tuned ({self.tuning}, {params})"
+
+    def _one_exclusive_set(self) -> list[int] | None:
+        """The columns of the one exclusive set, when it covers every label (then
+        fine-tuning uses cross-entropy instead of per-code BCE)."""
+        space = self.label_space_
+        if len(space.exclusive) != 1 or len(space.exclusive[0]) != len(space.labels):
+            return None
+        return [space.index[x] for x in space.exclusive[0]]
+
+    # -------------------------------------------------------------- save/load
+    def save(self, folder, **card) -> "Path":
+        """Writes weights (safetensors), state (JSON) and the model card under ``folder``;
+        ``card`` keywords: name, codebook_hash, training_data_hash, coders, metrics, notes."""
+        from .persist import save_model
+
+        return save_model(self, folder, **card)
+
+    @classmethod
+    def load(cls, folder, embedder: Embedder | None = None) -> "CodeClassifier":
+        """Reads a model written by :meth:`save` (no pickle)."""
+        from .persist import load_model
+
+        return load_model(folder, embedder)
+
+    def _binary_weights(self, Yb: np.ndarray) -> np.ndarray:
+        n = Yb.shape[0]
+        if self.class_weight is None:
+            return np.ones_like(Yb)
+        if self.class_weight != "balanced":
+            raise InputError(f"CodeClassifier(class_weight={self.class_weight!r})", hint="use 'balanced' or None")
+        pos = Yb.sum(0)
+        neg = n - pos
+        wp = np.where(pos > 0, n / (2 * np.maximum(pos, 1)), 1.0)
+        wn = np.where(neg > 0, n / (2 * np.maximum(neg, 1)), 1.0)
+        return np.where(Yb > 0, wp, wn)
+
+    def _group_weights(self, y: np.ndarray, m: int) -> np.ndarray:
+        if self.class_weight is None:
+            return np.ones(len(y))
+        cnt = np.bincount(y, minlength=m).astype(float)
+        present = (cnt > 0).sum()
+        return len(y) / (present * cnt[y])
+
+    def _folds(self, n: int, groups) -> list[tuple[np.ndarray, np.ndarray]]:
+        if not self.cv or self.cv < 2 or n < 6:
+            return []
+        if groups is not None:
+            g = np.asarray([str(x) for x in groups])
+            n_groups = len(set(g))
+            if n_groups >= 2:
+                splitter = GroupKFold(n_splits=min(self.cv, n_groups))
+                return [(tr, te) for tr, te in splitter.split(np.zeros(n), groups=g)]
+        splitter = KFold(n_splits=min(self.cv, n), shuffle=True, random_state=self.random_state)
+        return list(splitter.split(np.zeros(n)))
+
+    # ----------------------------------------------------------------- predict
+    def _check_fitted(self, method: str) -> None:
+        if not hasattr(self, "coef_"):
+            raise InputError(f"CodeClassifier.{method}: the model is not trained",
+                             hint="call fit(...) first, or load a saved model")
+
+    def _proba_from_logits(self, Z: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities per label (before the hierarchy rule)."""
+        P = np.zeros((Z.shape[0], len(self.labels_)))
+        nb = len(self.binary_cols_)
+        a, c = self.platt_[:, 0], self.platt_[:, 1]
+        P[:, self.binary_cols_] = expit(Z[:, :nb] * a + c)
+        for cols, s, (ga, gc) in zip(self.group_cols_, self.heads_.slices(), self.group_scaling_):
+            Q = apply_vector_scaling(Z[:, s], ga, np.asarray(gc))
+            P[:, cols] = Q[:, : len(cols)]
+        return P
+
+    def decision_function(self, texts, contexts=None, *, embeddings=None, context_embeddings=None) -> np.ndarray:
+        """Raw logits over the head columns (binary codes, then each exclusive set)."""
+        self._check_fitted("decision_function")
+        texts = self._check_texts(texts, "decision_function")
+        contexts = self._check_contexts(contexts, len(texts), "decision_function")
+        if not texts:
+            return np.zeros((0, self.heads_.width))
+        E, Ec = self._embed_pair(texts, contexts, embeddings, context_embeddings)
+        return logits(self._design(texts, contexts, E, Ec), self.coef_, self.intercept_)
+
+    def predict_proba(self, texts, contexts=None, *, embeddings=None, context_embeddings=None) -> np.ndarray:
+        """(n, len(labels_)) calibrated probabilities; a parent is at least as
+        probable as each of its children; an exclusive set's members plus "none"
+        sum to 1."""
+        Z = self.decision_function(texts, contexts, embeddings=embeddings, context_embeddings=context_embeddings)
+        return self.label_space_.consistent_proba(self._proba_from_logits(Z))
+
+    def predict(self, texts, contexts=None, *, embeddings=None, context_embeddings=None) -> np.ndarray:
+        """(n, len(labels_)) 0/1 suggestions; a row of zeros is an abstention."""
+        return self.decide(self.predict_proba(texts, contexts, embeddings=embeddings, context_embeddings=context_embeddings))
+
+    def decide(self, P: np.ndarray) -> np.ndarray:
+        """Decisions from :meth:`predict_proba` output (thresholds, exclusivity, closure)."""
+        self._check_fitted("decide")
+        P = np.asarray(P)
+        D = self.label_space_.decide(P, self.thresholds_, self.class_scales_)
+        if not getattr(self, "abstains_", True):
+            vcols = set(self.label_space_.valence_columns())
+            other = [c for c in range(len(self.labels_)) if c not in vcols]
+            empty = np.nonzero(D[:, other].sum(1) == 0)[0] if other else []
+            if len(empty):
+                P2 = P.copy()
+                for i, top in zip(empty, self._top_codes(P[empty], leaves_only=True)):
+                    P2[i, top] = 1.0  # forced: the most probable leaf code (then closure)
+                D[empty] = self.label_space_.decide(P2[empty], self.thresholds_, self.class_scales_)
+        return D
+
+    def suggest(self, texts, contexts=None) -> list[list[tuple[str, float]]]:
+        """For each segment, the suggested codes with their probabilities, most probable first."""
+        P = self.predict_proba(texts, contexts)
+        D = self.decide(P)
+        out = []
+        for p, d in zip(P, D):
+            cols = np.nonzero(d)[0]
+            out.append(sorted(((self.labels_[c], float(p[c])) for c in cols), key=lambda x: -x[1]))
+        return out
+
+    # ----------------------------------------------------------------- explain
+    def explain(self, texts, contexts=None, *, n_neighbours: int = 3, n_words: int = 5,
+                embeddings=None) -> list[dict[str, Any]]:
+        """Why each segment gets its top code.
+
+        Returns, per segment: ``top_code`` and its ``probability``; ``neighbours``: the
+        ``n_neighbours`` most similar training segments (cosine on embeddings) with
+        ``id``, ``text``, ``codes``, ``similarity``; ``words``: up to ``n_words``
+        (word, weight) pairs that pushed most towards the top code, from the linear
+        TF-IDF coefficients (word and char n-grams credited to the words they come
+        from), or, for a model without TF-IDF, by occlusion.
+        """
+        self._check_fitted("explain")
+        texts = self._check_texts(texts, "explain")
+        contexts = self._check_contexts(contexts, len(texts), "explain")
+        if not texts:
+            return []
+        E, Ec = self._embed_pair(texts, contexts, embeddings, None)
+        X = self._design(texts, contexts, E, Ec)
+        Z = logits(X, self.coef_, self.intercept_)
+        P = self.label_space_.consistent_proba(self._proba_from_logits(Z))
+        leaf_pref = self._top_codes(P)
+        neigh = self._neighbours(E, n_neighbours)
+        out = []
+        for i, text in enumerate(texts):
+            top = leaf_pref[i]
+            ctx_row = None if Ec is None else Ec[i]
+            words = self._words(text, top, n_words, ctx_row, X, i) if top is not None else []
+            out.append({
+                "top_code": self.labels_[top] if top is not None else None,
+                "probability": float(P[i, top]) if top is not None else None,
+                "neighbours": neigh[i],
+                "words": words,
+            })
+        return out
+
+    def _top_codes(self, P: np.ndarray, leaves_only: bool = False) -> list[int | None]:
+        """Most probable code, preferring the deepest, excluding valence labels
+        (and, with ``leaves_only``, codes that have children)."""
+        vcols = set(self.label_space_.valence_columns())
+        parents = set(self.label_space_.parent_index()) if leaves_only else set()
+        cols = ([c for c in range(len(self.labels_)) if c not in vcols and c not in parents]
+                or list(range(len(self.labels_))))
+        depth = np.array([self.labels_[c].count("/") for c in cols])
+        out = []
+        for p in P:
+            sub = p[cols]
+            # ties (a parent equal to its child after the max rule) go to the deeper code
+            best = np.lexsort((-depth, -np.round(sub, 12)))[0]
+            out.append(cols[best])
+        return out
+
+    def _neighbours(self, E: np.ndarray, k: int) -> list[list[dict[str, Any]]]:
+        if not self.keep_examples or k <= 0 or getattr(self, "train_embeddings_", None) is None:
+            return [[] for _ in range(len(E))]
+        S = E @ self.train_embeddings_.T
+        k = min(k, S.shape[1])
+        top = np.argpartition(-S, k - 1, axis=1)[:, :k]
+        out = []
+        for i in range(len(E)):
+            order = top[i][np.argsort(-S[i, top[i]])]
+            out.append([{
+                "id": self.train_ids_[j],
+                "text": self.train_texts_[j],
+                "codes": [self.labels_[c] for c in np.nonzero(self.train_Y_[j])[0]],
+                "similarity": float(S[i, j]),
+            } for j in order])
+        return out
+
+    def _head_column(self, label_col: int) -> int:
+        if label_col in self.binary_cols_:
+            return self.binary_cols_.index(label_col)
+        for cols, s in zip(self.group_cols_, self.heads_.slices()):
+            if label_col in cols:
+                return s.start + cols.index(label_col)
+        raise KeyError(label_col)
+
+    def _words(self, text: str, label_col: int, n_words: int, ctx_row=None, X: Design | None = None,
+               row: int = 0) -> list[tuple[str, float]]:
+        """Words that pushed the code up: each TF-IDF feature's ``value * coefficient``
+        credited to the word(s) it comes from (a bigram to both words, a char n-gram
+        to the words that contain it). ``X``: the segment's design row, already built."""
+        tf_blocks = [b for b in self.blocks_ if b != "embedding"]
+        if not tf_blocks:
+            return self._occlusion_words(text, label_col, n_words, ctx_row)
+        if X is None:
+            E, Ec = self._embed_pair([text], None)
+            X, row = self._design([text], None, E, Ec), 0
+        w = self.coef_[X.n_dense:, self._head_column(label_col)]
+        xs = X.sparse[row]
+        lw = {x.lower() for x in words_of(text)}
+        bounds, off = [], 0
+        for b in tf_blocks:  # the text's own TF-IDF blocks come first; context blocks are skipped
+            n_terms = len(self.tfidf_[b].terms)
+            bounds.append((off, off + n_terms, b))
+            off += n_terms
+        contrib: Counter = Counter()
+        for j, v in zip(xs.indices, xs.data):
+            c = float(v * w[j])
+            for lo, hi, b in bounds:
+                if lo <= j < hi:
+                    term = self.tfidf_[b].terms[j - lo]
+                    if b == "word":
+                        parts = term.split(" ")
+                    else:
+                        parts = [x for x in lw if term.strip() in x] or [term.strip()]
+                    for p in parts:
+                        contrib[p] += c / len(parts)
+                    break
+        return [(wd, float(v)) for wd, v in contrib.most_common() if v > 0][:n_words]
+
+    def _occlusion_words(self, text: str, label_col: int, n_words: int, ctx_row=None) -> list[tuple[str, float]]:
+        """Words whose removal lowers the code's score most (re-embeds each variant;
+        only for models without TF-IDF, where coefficients cannot say it)."""
+        words = words_of(text)
+        uniq = list(dict.fromkeys(w.lower() for w in words))[:40]
+        if len(uniq) < 2:
+            return []
+        variants = [re.sub(rf"(?i)\b{re.escape(u)}\b", "", text) for u in uniq]
+        emb = self._embedder()
+        V = emb.encode_uncached([text] + variants)
+        ctx = np.zeros((len(V), DIM), dtype=np.float32) if ctx_row is None else np.tile(ctx_row, (len(V), 1))
+        X = self._design([text] + variants, None, V, ctx)
+        z = logits(X, self.coef_, self.intercept_)[:, self._head_column(label_col)]
+        drops = z[0] - z[1:]
+        order = np.argsort(-drops)
+        return [(uniq[i], float(drops[i])) for i in order[:n_words] if drops[i] > 0]

@@ -1,0 +1,265 @@
+"""The classifier: learning, hierarchy, exclusivity, thresholds, save/load, explain, evaluation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autocode.classifier import CodeClassifier, LabelSpace
+from autocode.classifier.evaluate import code_metrics, cross_validate
+from autocode.classifier.report import write_html_report
+from autocode.embeddings import Embedder
+from autocode.errors import InputError
+
+FUND = "Opportunity/Implementation/Short-term funding"
+BENEFIT = "Motivation/Mental health motivation/Witnessing benefits"
+REMIT = "Capability/Understanding boundaries/Not therapists"
+LABELS = [FUND, BENEFIT, REMIT, "Barrier", "Enabler"]
+
+# (text, codes) in three focus groups; the last ones of each group are uncoded small talk
+CODED = [
+    [("The grant only lasts a year and then we're scrambling again", [FUND, "Barrier"]),
+     ("Every pot of money is short term, so nothing we build can last", [FUND, "Barrier"]),
+     ("You could see people come out of themselves after a few weeks of singing", [BENEFIT, "Enabler"]),
+     ("One lady told me the choir was the only thing that got her out of bed", [BENEFIT, "Enabler"]),
+     ("We're not counsellors, we run a pottery class, we can't take on a crisis", [REMIT, "Barrier"]),
+     ("Shall I pour the tea before we start", []),
+     ("Is the heating on in here or is it just me", [])],
+    [("The council gives us money for twelve months and then it vanishes", [FUND, "Barrier"]),
+     ("Funding rounds are annual so we can never plan ahead", [FUND, "Barrier"]),
+     ("It's lovely watching someone gain confidence week by week in the garden", [BENEFIT, "Enabler"]),
+     ("People say they feel calmer and less alone after our walks", [BENEFIT, "Enabler"]),
+     ("Our volunteers aren't therapists and shouldn't be asked to act like them", [REMIT, "Barrier"]),
+     ("Sorry I'm late, the bus was cancelled", []),
+     ("Can everyone hear me at the back", [])],
+    [("Short-term contracts mean the project stops just when it's working", [FUND, "Barrier"]),
+     ("We never know if the money will be renewed next spring", [FUND, "Barrier"]),
+     ("The men in the workshop talk more and seem happier since they joined", [BENEFIT, "Enabler"]),
+     ("You see the difference it makes to their mood, it's visible", [BENEFIT, "Enabler"]),
+     ("We're a library, not a mental health service, there's a limit to what we can do", [REMIT, "Barrier"]),
+     ("Where did you park, is the car park free", []),
+     ("I'll just put my phone on silent", [])],
+]
+
+
+def _data():
+    texts, rows, groups, ctx = [], [], [], []
+    for g, segs in enumerate(CODED):
+        for t, codes in segs:
+            texts.append(t)
+            rows.append([int(l in codes) for l in LABELS])
+            groups.append(f"FG{g + 1}")
+            ctx.append("What gets in the way of this work?")
+    return texts, np.array(rows), groups, ctx
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return Embedder(None)
+
+
+@pytest.fixture(scope="module")
+def model(embedder):
+    texts, Y, groups, ctx = _data()
+    return CodeClassifier(embedder=embedder, cv=3).fit(texts, Y, LABELS, groups=groups, contexts=ctx,
+                                                       ids=[f"s{i}" for i in range(len(texts))])
+
+
+NEW = ["Our money runs out at the end of the financial year, every single year",
+       "A man told me the group helped him feel less lonely and much happier",
+       "We're just a community theatre, we aren't trained to give therapy",
+       "Does anyone want a biscuit"]
+
+
+def test_learns_codes_and_abstains_on_small_talk(model):
+    P = model.predict_proba(NEW, ["What gets in the way of this work?"] * 4)
+    col = {l: i for i, l in enumerate(model.labels_)}
+    assert P[0, col[FUND]] > max(P[0, col[BENEFIT]], P[0, col[REMIT]])
+    assert P[1, col[BENEFIT]] > max(P[1, col[FUND]], P[1, col[REMIT]])
+    assert P[2, col[REMIT]] > max(P[2, col[FUND]], P[2, col[BENEFIT]])
+    D = model.predict(NEW)
+    assert D[0, col[FUND]] and D[1, col[BENEFIT]] and D[2, col[REMIT]]
+    assert D[3].sum() == 0  # small talk: no code at all (valence included)
+    sugg = model.suggest(NEW[:1])[0]
+    assert sugg[0][0] in (FUND, "Opportunity/Implementation", "Opportunity") and "Barrier" in dict(sugg)
+
+
+def test_labels_closed_upward_with_parents_added(model):
+    for l in ["Opportunity", "Opportunity/Implementation", "Motivation/Mental health motivation", "Capability"]:
+        assert l in model.labels_
+    col = {l: i for i, l in enumerate(model.labels_)}
+    Yt = model.train_Y_
+    assert (Yt[:, col["Opportunity"]] >= Yt[:, col[FUND]]).all()
+    assert Yt[:, col["Opportunity/Implementation"]].sum() == Yt[:, col[FUND]].sum()
+
+
+def test_model_probabilities_respect_hierarchy(model):
+    P = model.predict_proba(NEW + ["The funding is only for a year and people are happier for it"])
+    par = model.label_space_.parent_index()
+    for c, p in enumerate(par):
+        if p >= 0:
+            assert (P[:, p] >= P[:, c] - 1e-12).all()
+    D = model.decide(P)
+    for c, p in enumerate(par):
+        if p >= 0:
+            assert (D[:, p] >= D[:, c]).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_hierarchy_consistency_property(data):
+    space = LabelSpace.build(["A/x/1", "A/x/2", "A/y", "B/z/3", "Barrier", "Enabler"])
+    k = len(space.labels)
+    n = data.draw(st.integers(1, 6))
+    probs = st.floats(0, 1, allow_nan=False)
+    P = np.array(data.draw(st.lists(st.lists(probs, min_size=k, max_size=k), min_size=n, max_size=n)))
+    t = np.array(data.draw(st.lists(st.floats(0.05, 0.95), min_size=k, max_size=k)))
+    Pc = space.consistent_proba(P)
+    D = space.decide(Pc, t)
+    par = space.parent_index()
+    for c, p in enumerate(par):
+        if p >= 0:
+            assert (Pc[:, p] >= Pc[:, c]).all()          # parent at least as probable
+            assert (D[:, p] >= D[:, c]).all()            # never a child without its parent
+    assert (Pc >= P - 1e-12).all()                       # the rule only raises parents
+    vcols = space.valence_columns()
+    other = [c for c in range(k) if c not in vcols]
+    assert (D[D[:, other].sum(1) == 0][:, vcols] == 0).all()  # valence only with a code
+    Y = (P > 0.5).astype(np.int8)
+    Yc = space.close(Y)
+    for c, p in enumerate(par):
+        if p >= 0:
+            assert (Yc[:, p] >= Yc[:, c]).all()
+
+
+def test_exclusive_head_sums_to_one_and_picks_one(embedder):
+    texts = ["So you feel stuck between two choices.", "How often do you drink in a week?",
+             "It sounds like your family matters a lot to you.", "What would you like to change?",
+             "Drinking more than 14 units a week raises your risk.", "Hello, nice to meet you.",
+             "You're worried about your health.", "When did you first notice this?",
+             "Many people find that cutting down helps their sleep.", "Okay, see you next week."] * 2
+    labels = ["reflection", "question", "input", "other"]
+    cls = [0, 1, 0, 1, 2, 3, 0, 1, 2, 3] * 2
+    Y = np.eye(4, dtype=int)[cls]
+    m = CodeClassifier(embedder=embedder, cv=2, valence=()).fit(texts, Y, labels, exclusive=[labels],
+                                                                 groups=[i // 5 for i in range(20)])
+    P = m.predict_proba(["Do you smoke?", "You sound tired of it all.", "Goodbye then."])
+    assert np.allclose(P.sum(1), 1.0)
+    assert (m.predict(["Do you smoke?", "You sound tired of it all."]).sum(1) == 1).all()
+    # with segments that carry none of the set, members plus "none" sum to 1
+    Y2 = Y.copy()
+    Y2[[5, 9, 15, 19]] = 0
+    m2 = CodeClassifier(embedder=embedder, cv=2, valence=()).fit(texts, Y2, labels, exclusive=[labels])
+    P2 = m2.predict_proba(texts[:4])
+    assert (P2.sum(1) <= 1 + 1e-9).all() and m2.group_none_ == [True]
+    with pytest.raises(InputError, match="two codes of the exclusive set"):
+        Y3 = Y.copy()
+        Y3[0, 1] = 1
+        CodeClassifier(embedder=embedder, cv=0).fit(texts, Y3, labels, exclusive=[labels])
+
+
+def test_thresholds_and_abstention(model, embedder):
+    assert ((model.thresholds_ >= 0.0) & (model.thresholds_ <= 0.95)).all()
+    texts, Y, groups, _ = _data()
+    strict = CodeClassifier(embedder=embedder, threshold=0.999, cv=0).fit(texts, Y, LABELS)
+    assert strict.predict(NEW).sum() == 0  # nothing is that sure: every segment abstains
+    assert (strict.thresholds_ == 0.999).all()
+    # trained only on coded segments, "auto" never abstains: the most probable code is kept
+    coded = Y[:, :3].any(1)
+    always = CodeClassifier(embedder=embedder, threshold=0.999, cv=0).fit(
+        [t for t, c in zip(texts, coded) if c], Y[coded], LABELS)
+    assert model.abstains_ and not always.abstains_
+    D = always.predict(NEW)
+    col = {l: i for i, l in enumerate(always.labels_)}
+    assert (D[:, [col[FUND], col[BENEFIT], col[REMIT]]].sum(1) == 1).all()
+    assert D[0, col[FUND]] and D[0, col["Opportunity"]]  # closed upward
+
+
+def test_save_load_round_trip(model, embedder, tmp_path):
+    folder = model.save(tmp_path / "models" / "demo", codebook_hash="cb123", training_data_hash="td456",
+                        coders=["coder_a"], metrics={"macro": {"f1": 0.5, "kappa": 0.4}, "micro": {"f1": 0.6},
+                                                     "scheme": "leave-one-group-out", "per_code": {}})
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["card.json", "card.md", "model.json", "weights.safetensors"]
+    loaded = CodeClassifier.load(folder, embedder=embedder)
+    ctx = ["What gets in the way of this work?"] * len(NEW)
+    assert np.array_equal(model.predict_proba(NEW, ctx), loaded.predict_proba(NEW, ctx))
+    assert np.array_equal(model.predict(NEW), loaded.predict(NEW))
+    assert model.explain(NEW[:2]) == loaded.explain(NEW[:2])
+    card = json.loads((folder / "card.json").read_text())
+    assert card["codebook_hash"] == "cb123" and card["training_data"]["hash"] == "td456"
+    assert card["training_data"]["segments"] == 21 and card["training_data"]["coders"] == ["coder_a"]
+    assert card["encoder"].startswith("sentence-transformers/all-MiniLM-L6-v2")
+    assert "scikit-learn" in card["library_versions"] and card["cross_validated_metrics"]["macro"]["f1"] == 0.5
+    assert "# Model card: demo" in (folder / "card.md").read_text()
+    # a folder with mismatched files is refused with a clear message
+    state = json.loads((folder / "model.json").read_text())
+    state["labels"] = state["labels"][:-1]
+    (folder / "model.json").write_text(json.dumps(state))
+    with pytest.raises(InputError, match="do not match"):
+        CodeClassifier.load(folder, embedder=embedder)
+
+
+def test_explain_neighbours_and_words(model):
+    ex = model.explain(["Our funding is only ever for one year at a time"])[0]
+    assert ex["top_code"] == FUND
+    assert len(ex["neighbours"]) == 3
+    assert ex["neighbours"][0]["similarity"] >= ex["neighbours"][1]["similarity"] >= ex["neighbours"][2]["similarity"]
+    assert FUND in ex["neighbours"][0]["codes"] and ex["neighbours"][0]["id"].startswith("s")
+    words = [w for w, _ in ex["words"]]
+    assert words and all(v > 0 for _, v in ex["words"])
+    assert {"year", "funding", "only"} & set(words)
+
+
+def test_embedding_only_model_explains_by_occlusion(embedder):
+    texts, Y, groups, _ = _data()
+    m = CodeClassifier(embedder=embedder, features="embedding", context=None, cv=0).fit(texts, Y, LABELS)
+    ex = m.explain(["The grant money ends every March"])[0]
+    assert ex["top_code"] == FUND and ex["words"]
+
+
+def test_input_errors(embedder):
+    texts, Y, groups, _ = _data()
+    with pytest.raises(InputError, match="Y has shape"):
+        CodeClassifier(embedder=embedder).fit(texts, Y[:, :2], LABELS)
+    with pytest.raises(InputError, match="unknown labels"):
+        CodeClassifier(embedder=embedder).fit(texts, Y, LABELS, exclusive=[["Barrier", "Nope"]])
+    with pytest.raises(InputError, match="not trained"):
+        CodeClassifier(embedder=embedder).predict_proba(["x"])
+    with pytest.raises(InputError, match="unknown feature block"):
+        CodeClassifier(embedder=embedder, features="embedding+bert").fit(texts, Y, LABELS)
+    with pytest.raises(InputError, match="one string"):
+        CodeClassifier(embedder=embedder).fit("just one text", Y, LABELS)
+
+
+def test_cross_validation_report(embedder, tmp_path):
+    texts, Y, groups, ctx = _data()
+    res = cross_validate(lambda: CodeClassifier(embedder=embedder, cv=2), texts, Y, LABELS, groups,
+                         contexts=ctx, learning_curve=(0.5, 1.0))
+    assert res["scheme"] == "leave-one-group-out" and res["n_splits"] == 3
+    per = res["per_code"][FUND]
+    assert per["support"] == 6 and 0 <= per["precision"] <= 1 and -1 <= per["kappa"] <= 1
+    assert res["macro"]["f1"] > 0.4
+    assert set(res["per_group"]) == {"FG1", "FG2", "FG3"}
+    assert [p["fraction"] for p in res["learning_curve"]] == [0.5, 1.0]
+    res["per_code"]["<script>alert(1)</script>"] = dict(per)
+    out = write_html_report(res, tmp_path / "report" / "eval.html", title="Eval <b>")
+    html = out.read_text()
+    assert "<script>alert" not in html and "&lt;script&gt;" in html and "Eval &lt;b&gt;" in html
+    assert "http" not in html  # no CDN, nothing fetched
+    assert (tmp_path / "report" / "eval-per-code.png").stat().st_size > 1000
+    assert (tmp_path / "report" / "eval-learning-curve.png").exists()
+
+
+def test_code_metrics_by_hand():
+    t = np.array([[1, 0], [1, 1], [0, 1], [0, 0]])
+    p = np.array([[1, 0], [0, 1], [0, 1], [1, 0]])
+    m = code_metrics(t, p, ["a", "b"])
+    assert m["per_code"]["a"]["precision"] == 0.5 and m["per_code"]["a"]["recall"] == 0.5
+    assert m["per_code"]["b"]["f1"] == 1.0 and m["per_code"]["b"]["kappa"] == 1.0
+    assert m["micro"]["precision"] == 0.75 and m["micro"]["recall"] == 0.75
+    assert m["macro"]["f1"] == pytest.approx(0.75)
