@@ -72,9 +72,11 @@ class AnnotationSession:
     def start(cls, ws: Workspace, coder: str, *, strategy: str | None = None, group: str | None = None,
               model: str | None = None, retrain_every: int = 10, seed: int = 0,
               background: bool = True) -> "AnnotationSession":
-        """Open a session: the pool is every codable segment (of ``group``) that ``coder`` has not
-        coded yet; every segment a human has coded is training data (``coder``'s own codes
-        where they exist). Running it again resumes where the coder left off."""
+        """Open a session. The pool: with ``group``, every codable segment of that group that
+        ``coder`` has not coded (so a second coder can double-code it); without, every codable
+        segment nobody has coded. Every other coded segment is training data (``coder``'s own
+        codes where they exist, else the other coders' consensus). Running it again resumes
+        where the coder left off: what they answered is never asked again."""
         from .active import Learner
         from .active.strategies import DEFAULT_STRATEGY, available_strategies
         from .training import embedder_for
