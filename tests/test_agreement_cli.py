@@ -54,3 +54,11 @@ def test_exclude_uncoded_drops_units(coded):
 def test_unknown_coder_is_a_clean_error(coded):
     r = coded("agreement", "--coder", "coder_a", "--coder", "nobody")
     assert r.exit_code == 2 and "no coder named 'nobody'" in r.output
+
+
+def test_every_codebook_level_is_reported(coded):
+    data = json.loads(coded("agreement", "--coder", "coder_a", "--coder", "coder_b", "--json", "--n-boot", "0").output)
+    assert set(data["levels"]) == {"domain", "theme", "subtheme", "all"}
+    # a disagreement between sub-themes can still be agreement on the theme
+    assert data["levels"]["domain"]["percent_agreement"] >= data["levels"]["subtheme"]["percent_agreement"] - 5
+    assert data["levels"]["domain"]["n_codes"] == 3 and data["levels"]["theme"]["n_codes"] == 7

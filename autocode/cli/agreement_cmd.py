@@ -56,13 +56,20 @@ def agreement(
                             by_group=by_group, n_boot=n_boot)
         disagreements = ag.disagreement_list(units, seen, codings, coders, level=level) if report else None
         matrix = ag.disagreement_matrix(units, seen, codings, coders[0], coders[1], level=level) if report else None
+        # every codebook level at once: a disagreement on a sub-theme may still agree on the theme
+        levels = ag.compare_levels(units, seen, codings, coders, exclude_uncoded=exclude_uncoded, n_boot=0)
     else:
         raise typer.BadParameter("use segment or character", param_hint="--unit")
+    if unit == "character":
+        levels = None
     if report:
-        index = ag.write_report(result, report, disagreements=disagreements, matrix=matrix,
+        index = ag.write_report(result, report, disagreements=disagreements, matrix=matrix, levels=levels,
                                 title=f"Inter-coder agreement: {' vs '.join(coders)}")
     if json_out:
-        console.print_json(json.dumps(result.to_dict()))
+        data = result.to_dict()
+        if levels:
+            data["levels"] = {name: r.overall.__dict__ for name, r in levels.items()}
+        console.print_json(json.dumps(data, default=lambda x: None))
         return
     o = result.overall
     console.print(f"[bold]{' vs '.join(coders)}[/]: {o.n_units} {result.unit}s, {o.n_codes} codes, level "
@@ -89,6 +96,9 @@ def agreement(
         for r in result.group_summary.itertuples():
             gt.add_row(str(r.group), str(r.n_units), _fmt(r.percent_agreement, 1), _fmt(r.mean_kappa), _fmt(r.alpha))
         console.print(gt)
+    if levels:
+        console.print("By codebook level: " + "; ".join(
+            f"{name} mean kappa {_fmt(r.overall.mean_kappa)} ({r.overall.n_codes} codes)" for name, r in levels.items()))
     for note in result.notes:
         console.print(f"[dim]note: {note}[/]")
     if report:
