@@ -44,13 +44,24 @@ def detect_format(path: Path, fmt: str = "auto") -> str:
     if suffix in {".docx", ".vtt", ".srt", ".qdpx"}:
         return suffix[1:]
     if suffix in {".csv"}:
-        return "csv"
+        return "taguette" if _is_taguette_export(path) else "csv"
     if suffix in {".jsonl", ".ndjson"}:
         return "jsonl"
     if suffix in {".sqlite3", ".sqlite", ".db"}:
         return "taguette"
     raise InputError(f"cannot tell the format of {path.name}", file=path,
                      hint="use .txt/.docx/.vtt/.srt transcripts, .csv/.jsonl coded corpora, .qdpx projects, or pass --format")
+
+
+def _is_taguette_export(path: Path) -> bool:
+    """Taguette's highlights export: columns id, document, tag, content (and no 'text')."""
+    try:
+        with path.open(encoding="utf-8-sig") as fh:
+            header = next((line for line in fh if line.strip() and not line.lstrip().startswith("#")), "")
+    except (UnicodeDecodeError, OSError):
+        return False
+    cols = {c.strip().strip('"').lower() for c in header.split(",")}
+    return {"document", "tag", "content"} <= cols and "text" not in cols
 
 
 def import_files(store: Store, paths: list[str | Path], *, group: str | None = None, coder: str | None = None,

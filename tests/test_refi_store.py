@@ -105,3 +105,10 @@ def test_broken_project_writes_nothing(tmp_path, ws):
     with pytest.raises(InputError, match="broken.qdpx"):
         import_files(ws.store, [good, bad])
     assert ws.store.document_names() == []
+
+
+def test_taguette_highlights_csv_is_recognised(ws):
+    csv_export = shared("taguette-usability", "all_tags_20220303.csv")
+    report = import_files(ws.store, [csv_export])
+    assert report.files[0]["kind"].startswith("taguette") and report.files[0]["documents"] == 17
+    assert len([c for c in ws.store.codebook() if c.group == "Codes"]) >= 20
