@@ -1,0 +1,62 @@
+"""simulate, annotate and demo through the CLI runner."""
+
+import json
+
+import pytest
+
+from conftest import DEMO
+
+
+@pytest.fixture
+def coded(cli):
+    cli("init", cli.root, workspace=False)
+    files = [DEMO / "coded" / f"focus-group-{i}.csv" for i in (1, 2, 3)]
+    assert cli("import", *files).exit_code == 0
+    return cli
+
+
+def test_simulate_reports_curves_beside_random(coded):
+    r = coded("simulate", "--coder", "coder_a", "--budget", "60", "--step", "20", "--seeds", "0", "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert set(data["curves"]) == {"cluster_margin", "random"}
+    assert data["n_labels"][0] == 20 and data["n_labels"][-1] <= 60
+    assert all(0 <= f <= 1 for f in data["curves"]["random"]["mean_f1"])
+    assert {row["strategy"] for row in data["summary"]} == {"cluster_margin", "random"}
+    r = coded("simulate", "--coder", "coder_a", "--strategy", "nonsense")
+    assert r.exit_code == 2 and "unknown strategy" in r.output
+
+
+def test_annotate_starts_a_session_serves_it_and_closes_it(coded, monkeypatch):
+    coded("import", DEMO / "uncoded" / "focus-group-7.txt", "--group", "Focus Group 7")
+    served = {}
+
+    def fake_serve(session, *, port, open_browser, on_ready):
+        served["state"] = session.state()
+        served["open_browser"] = open_browser
+        on_ready("http://127.0.0.1:1/?token=t")
+
+    monkeypatch.setattr("autocode.web.server.serve", fake_serve)
+    r = coded("annotate", "--coder", "me", "--group", "Focus Group 7", "--no-browser")
+    assert r.exit_code == 0, r.output
+    assert served["open_browser"] is False and served["state"]["task"]["group"] == "Focus Group 7"
+    assert "88 segments to code" in r.output and "Session closed" in r.output
+    r = coded("annotate", "--coder", "me", "--strategy", "nope")
+    assert r.exit_code == 2 and "unknown strategy" in r.output
+
+
+def test_demo_runs_end_to_end(runner, tmp_path, monkeypatch):
+    from autocode.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, ["demo", "--dir", "demo-ws", "--n-boot", "20"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "demo-ws" / "outputs"
+    assert (out / "suggestions.csv").exists() and (out / "agreement" / "index.html").exists()
+    assert (tmp_path / "demo-ws" / "models" / "default" / "card.md").exists()
+    assert "coder_a vs coder_b" in r.output and "macro F1" in r.output
+    other = tmp_path / "not-a-demo"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    r = runner.invoke(app, ["demo", "--dir", str(other)])
+    assert r.exit_code == 2 and "not a demo workspace" in r.output and (other / "notes.txt").exists()
