@@ -225,14 +225,18 @@ class Learner:
                 self._schedule()
         return decision
 
-    def teach_ids(self, ids: Sequence[Hashable], labels: Any) -> StopDecision:
+    def _rows(self, ids: Sequence[Hashable]) -> list[int]:
+        """Pool rows of segment ids."""
         if self.ids is None:
             raise ValueError("this learner was made without ids")
         try:
             idx = [self._index_of[i] for i in ids]
         except KeyError as e:
             raise ValueError(f"unknown segment id {e.args[0]!r}") from None
-        return self.teach(idx, labels)
+        return idx
+
+    def teach_ids(self, ids: Sequence[Hashable], labels: Any) -> StopDecision:
+        return self.teach(self._rows(ids), labels)
 
     def forget(self, indices: Sequence[int]) -> StopDecision:
         """Take answers back (undo): the rows return to the pool and the model is refitted."""
@@ -248,13 +252,7 @@ class Learner:
         return decision
 
     def forget_ids(self, ids: Sequence[Hashable]) -> StopDecision:
-        if self.ids is None:
-            raise ValueError("this learner was made without ids")
-        try:
-            idx = [self._index_of[i] for i in ids]
-        except KeyError as e:
-            raise ValueError(f"unknown segment id {e.args[0]!r}") from None
-        return self.forget(idx)
+        return self.forget(self._rows(ids))
 
     def _refit(self) -> None:
         lab = self.labelled_mask

@@ -182,6 +182,18 @@ class QueryStrategy:
     def prepare(self, X: np.ndarray, rng: np.random.Generator) -> None:
         """Optional one-off work on the pool (clustering, densities) when a session starts."""
 
+    def _start(self, probas, X, labelled_mask, n, rng):
+        """(labelled mask, unlabelled candidates, how many to pick, done): ``done`` is the answer
+        already when the pool is empty or there is no model yet (the cold start), else None."""
+        labelled_mask = np.asarray(labelled_mask, dtype=bool)
+        candidates = np.flatnonzero(~labelled_mask)
+        n = min(int(n), len(candidates))
+        if n <= 0:
+            return labelled_mask, candidates, n, np.zeros(0, dtype=int)
+        if probas is None:
+            return labelled_mask, candidates, n, np.asarray(self.initial(X, candidates, n, rng), dtype=int)
+        return labelled_mask, candidates, n, None
+
     def initial(self, X: np.ndarray, candidates: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
         """The cold start: segments to ask about before any model exists."""
         if self.cold_start == "representative":
@@ -208,13 +220,9 @@ class ScoreStrategy(QueryStrategy):
         raise NotImplementedError
 
     def query(self, probas, X, labelled_mask, n, rng, *, labels=None):
-        labelled_mask = np.asarray(labelled_mask, dtype=bool)
-        candidates = np.flatnonzero(~labelled_mask)
-        n = min(int(n), len(candidates))
-        if n <= 0:
-            return np.zeros(0, dtype=int)
-        if probas is None:
-            return np.asarray(self.initial(X, candidates, n, rng), dtype=int)
+        labelled_mask, candidates, n, done = self._start(probas, X, labelled_mask, n, rng)
+        if done is not None:
+            return done
         return _top_n(self.score(probas, X, labelled_mask, rng, labels=labels), candidates, n, rng)
 
 
@@ -308,13 +316,9 @@ class DiverseMargin(QueryStrategy):
         self.beta = beta
 
     def query(self, probas, X, labelled_mask, n, rng, *, labels=None):
-        labelled_mask = np.asarray(labelled_mask, dtype=bool)
-        candidates = np.flatnonzero(~labelled_mask)
-        n = min(int(n), len(candidates))
-        if n <= 0:
-            return np.zeros(0, dtype=int)
-        if probas is None:
-            return np.asarray(self.initial(X, candidates, n, rng), dtype=int)
+        labelled_mask, candidates, n, done = self._start(probas, X, labelled_mask, n, rng)
+        if done is not None:
+            return done
         u = uncertainty(probas, self.measure)[candidates]
         Xc = X[candidates]
         lab = np.flatnonzero(labelled_mask)
@@ -377,13 +381,9 @@ class ClusterMargin(QueryStrategy):
         return self._assign
 
     def query(self, probas, X, labelled_mask, n, rng, *, labels=None):
-        labelled_mask = np.asarray(labelled_mask, dtype=bool)
-        candidates = np.flatnonzero(~labelled_mask)
-        n = min(int(n), len(candidates))
-        if n <= 0:
-            return np.zeros(0, dtype=int)
-        if probas is None:
-            return np.asarray(self.initial(X, candidates, n, rng), dtype=int)
+        labelled_mask, candidates, n, done = self._start(probas, X, labelled_mask, n, rng)
+        if done is not None:
+            return done
         assign = self.clusters(X, rng)
         u = uncertainty(probas, self.measure) + rng.random(len(X)) * 1e-9
         k = int(assign.max()) + 1
@@ -414,13 +414,9 @@ class Badge(QueryStrategy):
     Distances are computed from the two factors, never materialising ``k*d`` vectors."""
 
     def query(self, probas, X, labelled_mask, n, rng, *, labels=None):
-        labelled_mask = np.asarray(labelled_mask, dtype=bool)
-        candidates = np.flatnonzero(~labelled_mask)
-        n = min(int(n), len(candidates))
-        if n <= 0:
-            return np.zeros(0, dtype=int)
-        if probas is None:
-            return np.asarray(self.initial(X, candidates, n, rng), dtype=int)
+        labelled_mask, candidates, n, done = self._start(probas, X, labelled_mask, n, rng)
+        if done is not None:
+            return done
         P = np.asarray(probas, dtype=np.float64)[candidates]
         if _is_exclusive_probas(P):
             Yhat = np.zeros_like(P)
