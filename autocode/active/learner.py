@@ -214,10 +214,13 @@ class Learner:
         idx = np.atleast_1d(np.asarray(indices, dtype=int))
         if len(idx) and (idx.min() < 0 or idx.max() >= self.N):
             raise IndexError("segment index outside the pool")
-        Y = self._label_matrix(labels, len(idx))
+        return self._update(idx, self._label_matrix(labels, len(idx)), answered=True)
+
+    def _update(self, idx: np.ndarray, Y: np.ndarray | int, answered: bool) -> StopDecision:
+        """Record (or take back) answers for rows ``idx``, refit, and return the stopping signal."""
         with self._lock:
             self.labels[idx] = Y
-            self.labelled_mask[idx] = True
+            self.labelled_mask[idx] = answered
             self.version += 1
             self._refit()
             decision = self._decision
@@ -240,16 +243,7 @@ class Learner:
 
     def forget(self, indices: Sequence[int]) -> StopDecision:
         """Take answers back (undo): the rows return to the pool and the model is refitted."""
-        idx = np.atleast_1d(np.asarray(indices, dtype=int))
-        with self._lock:
-            self.labelled_mask[idx] = False
-            self.labels[idx] = 0
-            self.version += 1
-            self._refit()
-            decision = self._decision
-            if self.background:
-                self._schedule()
-        return decision
+        return self._update(np.atleast_1d(np.asarray(indices, dtype=int)), 0, answered=False)
 
     def forget_ids(self, ids: Sequence[Hashable]) -> StopDecision:
         return self.forget(self._rows(ids))

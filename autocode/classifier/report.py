@@ -10,6 +10,16 @@ from typing import Any
 import numpy as np
 
 
+def _save(fig, folder: Path, name: str) -> str:
+    """Write a figure as a PNG beside the report and close it; returns the file name."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(folder / name, dpi=110)
+    plt.close(fig)
+    return name
+
+
 def _plots(res: dict[str, Any], folder: Path, stem: str) -> list[tuple[str, str]]:
     import matplotlib
 
@@ -31,10 +41,7 @@ def _plots(res: dict[str, Any], folder: Path, stem: str) -> list[tuple[str, str]
         ax.set_xlabel("score")
         ax.legend(loc="lower right")
         ax.set_title("Per code (cross-validated)")
-        fig.tight_layout()
-        name = f"{stem}-per-code.png"
-        fig.savefig(folder / name, dpi=110)
-        plt.close(fig)
+        name = _save(fig, folder, f"{stem}-per-code.png")
         out.append((name, "F1 and Cohen's kappa per code"))
     if res.get("per_group"):
         groups = list(res["per_group"])
@@ -45,10 +52,7 @@ def _plots(res: dict[str, Any], folder: Path, stem: str) -> list[tuple[str, str]
         ax.set_xlim(0, 1)
         ax.set_xlabel("macro-F1")
         ax.set_title("Per held-out group")
-        fig.tight_layout()
-        name = f"{stem}-per-group.png"
-        fig.savefig(folder / name, dpi=110)
-        plt.close(fig)
+        name = _save(fig, folder, f"{stem}-per-group.png")
         out.append((name, "macro-F1 per held-out group"))
     if res.get("learning_curve"):
         lc = res["learning_curve"]
@@ -60,10 +64,7 @@ def _plots(res: dict[str, Any], folder: Path, stem: str) -> list[tuple[str, str]
         ax.set_ylim(0, 1)
         ax.legend()
         ax.set_title("Learning curve")
-        fig.tight_layout()
-        name = f"{stem}-learning-curve.png"
-        fig.savefig(folder / name, dpi=110)
-        plt.close(fig)
+        name = _save(fig, folder, f"{stem}-learning-curve.png")
         out.append((name, "learning curve"))
     return out
 
