@@ -182,6 +182,26 @@ def test_simulate_output_shape():
     assert d["curves"]["margin"]["mean_f1"] == pytest.approx(res.curves["margin"].mean("f1"))
 
 
+def test_simulate_refits_after_every_batch():
+    X, y = _blobs(n=320, k=3)
+    groups = np.arange(len(X)) // 20
+    fits = []
+
+    class Counting(FastLogistic):
+        def fit(self, X, Y):
+            fits.append(len(X))
+            return super().fit(X, Y)
+
+    simulate(X, y, groups, ["margin"], budget=60, step=20, batch=1, seeds=(0,), initial=20, model_factory=Counting)
+    ref = fits.pop(0)  # the whole-pool reference model
+    assert ref > 200 and fits == list(range(1, 61))  # one refit per answer, cold start included
+    fits.clear()
+    simulate(X, y, groups, ["margin"], budget=60, step=20, batch=20, seeds=(0,), initial=20, model_factory=Counting)
+    assert fits[1:] == [20, 40, 60]
+    with pytest.raises(ValueError, match="batch"):
+        simulate(X, y, groups, ["margin"], budget=60, batch=0)
+
+
 def test_forget_takes_answers_back():
     X, y = _blobs(n=200)
     ids = list(range(1000, 1200))

@@ -3,9 +3,11 @@
 For each seed the documents (``groups``: transcript, document, focus group) are split
 into a pool and held-out documents, never individual segments, so that a model is
 never tested on the transcript it learnt from. Each strategy starts from ``initial``
-answers (chosen by its cold start), asks ``step`` more at a time up to ``budget``,
-refits after each batch, and is scored on the held-out documents: macro-F1 and
-Cohen's kappa against the coder, plus where the stopping signal would have said stop.
+answers (chosen by its cold start) and asks ``batch`` segments at a time, refitting
+after each batch (``batch=1``, the default, is what a coding session does: the model
+is refitted after every answer). Every ``step`` answers, up to ``budget``, the model
+is scored on the held-out documents: macro-F1 and Cohen's kappa against the coder,
+plus where the stopping signal would have said stop.
 A model trained on the whole pool gives the ceiling the curves are compared with.
 """
 
@@ -132,6 +134,7 @@ def simulate(
     *,
     budget: int = 500,
     step: int = 20,
+    batch: int = 1,
     seeds: Sequence[int] = (0, 1, 2),
     initial: int = 20,
     test_size: float = 0.25,
@@ -148,8 +151,10 @@ def simulate(
     codes); ``groups``: the document of each row. ``strategies``: registered names or
     instances (an instance is reused across seeds: pass names for a fresh one each run).
     Curves are sampled at ``initial, initial + step, ...`` up to ``budget`` answers
-    (capped at the pool size).
+    (capped at the pool size); ``batch`` answers are asked between refits.
     """
+    if batch < 1 or step < 1:
+        raise ValueError(f"simulate: batch ({batch}) and step ({step}) must be at least 1")
     X = np.asarray(X, dtype=np.float32)
     Y = np.asarray(Y)
     if Y.ndim == 1:  # class ids -> one-hot
@@ -196,8 +201,7 @@ def simulate(
             )
             f1s, kappas, stab, stop_at = [], [], [], None
             for target in seed_n:
-                need = target - learner.n_labelled
-                if need > 0:
+                while (need := min(batch, target - learner.n_labelled)) > 0:
                     q = learner.next(need)
                     if len(q) != need or learner.labelled_mask[q].any() or len(np.unique(q)) != len(q):
                         raise RuntimeError(f"strategy {name!r} returned invalid indices")
@@ -235,7 +239,7 @@ def simulate(
         exclusive=bool(exclusive),
         codes=list(codes) if codes is not None else None,
         settings={
-            "budget": budget, "step": step, "initial": initial, "test_size": test_size,
+            "budget": budget, "step": step, "batch": batch, "initial": initial, "test_size": test_size,
             "stop_set_size": stop_set_size,
         },
     )

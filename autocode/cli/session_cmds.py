@@ -46,6 +46,7 @@ def simulate(
     strategy: Annotated[Optional[list[str]], typer.Option(help="Strategies to compare (repeatable); random is always included.")] = None,
     budget: Annotated[int, typer.Option(help="Most answers to simulate.")] = 300,
     step: Annotated[int, typer.Option(help="Evaluate every STEP answers.")] = 20,
+    batch: Annotated[int, typer.Option(min=1, help="Answers between refits (1: after every answer, as in a session).")] = 1,
     initial: Annotated[int, typer.Option(help="Answers before the first model (the cold start).")] = 20,
     seeds: Annotated[str, typer.Option(help="Comma-separated random seeds.")] = "0,1,2",
     workspace: WorkspaceOpt = None,
@@ -73,7 +74,7 @@ def simulate(
     keep = data.Y.sum(0) > 0
     with console.status(f"Embedding {len(data)} segments and replaying {len(names)} strategies x {len(seed_list)} seeds..."):
         X = embedder_for(ws).embed(data.texts)
-        result = replay(X, data.Y[:, keep], data.groups, names, budget=budget, step=step, seeds=seed_list,
+        result = replay(X, data.Y[:, keep], data.groups, names, budget=budget, step=step, batch=batch, seeds=seed_list,
                               initial=initial, codes=[l for l, k in zip(data.labels, keep) if k])
     if json_out:
         console.print_json(json.dumps({**result.to_dict(), "summary": result.summary()}, default=float))
