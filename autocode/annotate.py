@@ -62,7 +62,6 @@ class AnnotationSession:
     answered: int = 0
     _contexts: dict[int, str] = field(default_factory=dict, repr=False)
     _embedder: Any = field(default=None, repr=False)
-    _row: dict[int, int] = field(default_factory=dict, repr=False)
     _current: dict | None = None
     _retraining: threading.Thread | None = None
     _model_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -113,7 +112,6 @@ class AnnotationSession:
         embedder = embedder_for(ws)
         X = embedder.embed([s.text for s in segments])
         session._embedder = embedder
-        session._row = {s.id: i for i, s in enumerate(segments)}
         session._contexts = dict(zip([s.id for s in segments], contexts_for(store, segments)))
         session.learner = Learner(X, labels, ids=[s.id for s in segments], strategy=strategy,
                                   initial=0 if labelled else 10, seed=seed, background=background)
@@ -208,7 +206,7 @@ class AnnotationSession:
         with self._model_lock:
             suggester = self.suggester
         if suggester is None:  # before any model: the learner's probabilities, nothing ticked below 0.5
-            row = self.learner.predict_proba([self._row[seg.id]])[0] if self.learner.model is not None else None
+            row = self.learner.predict_proba(self.learner.rows([seg.id]))[0] if self.learner.model is not None else None
             if row is None:
                 return [], [], []
             order = np.argsort(-row)[:6]

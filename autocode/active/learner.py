@@ -228,7 +228,7 @@ class Learner:
                 self._schedule()
         return decision
 
-    def _rows(self, ids: Sequence[Hashable]) -> list[int]:
+    def rows(self, ids: Sequence[Hashable]) -> list[int]:
         """Pool rows of segment ids."""
         if self.ids is None:
             raise ValueError("this learner was made without ids")
@@ -239,14 +239,14 @@ class Learner:
         return idx
 
     def teach_ids(self, ids: Sequence[Hashable], labels: Any) -> StopDecision:
-        return self.teach(self._rows(ids), labels)
+        return self.teach(self.rows(ids), labels)
 
     def forget(self, indices: Sequence[int]) -> StopDecision:
         """Take answers back (undo): the rows return to the pool and the model is refitted."""
         return self._update(np.atleast_1d(np.asarray(indices, dtype=int)), 0, answered=False)
 
     def forget_ids(self, ids: Sequence[Hashable]) -> StopDecision:
-        return self.forget(self._rows(ids))
+        return self.forget(self.rows(ids))
 
     def _refit(self) -> None:
         lab = self.labelled_mask
