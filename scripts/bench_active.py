@@ -462,12 +462,18 @@ def findings(results: dict) -> list[str]:
             verdict = f"random did not reach the target within {budget} answers"
         else:
             verdict = f"neither reached the target within {budget} answers"
+        ci = d.get("vs_random_interval")
+        issue = d.get("issue_seeds_vs_random")
         out.append(
             f"- {sim['title']}: the default `{DEFAULT_STRATEGY}` needs "
             f"{_fmt_n(d['labels_to_target'], budget)} answers against random's "
             f"{_fmt_n(r['labels_to_target'], budget)}"
-            + (f" ({ratio:.2f} x random)" if ratio is not None else "")
-            + f": {verdict}. Mean macro-F1 over the curve {d['mean_f1']:.3f} vs random {r['mean_f1']:.3f}; "
+            + (f" ({ratio:.2f} x random" if ratio is not None else "")
+            + (f"; 95% interval over seeds {ci[0]:.2f}-{ci[1]:.2f}" if ci and ratio is not None else "")
+            + (")" if ratio is not None else "")
+            + f": {verdict}. On the issue's seeds 0-2 alone: "
+            + (f"{issue:.2f} x random" if issue is not None else "no ratio (one of the two did not reach the target)")
+            + f". Mean macro-F1 over the curve {d['mean_f1']:.3f} vs random {r['mean_f1']:.3f}; "
             f"highest: `{best_auc['strategy']}` ({best_auc['mean_f1']:.3f})."
         )
     out += STATIC_FINDINGS
