@@ -14,8 +14,8 @@ embeddings keeps flipping a few percent of its predictions as answers arrive:
 consecutive models 20 answers apart agreed at kappa ~0.95 when held-out macro-F1 was
 already at 95% of its ceiling, and 0.99 was reached at ~1,400 answers or never. The
 default here is therefore 0.97 over 3 comparisons 20 answers apart, which fired
-between 500 and 1,100 answers there, mostly after the 95% point: it says
-"stabilised" once the curve has flattened, not before.
+between 460 and 980 answers there (refitting after every answer), mostly after the
+95% point: it says "stabilised" once the curve has flattened, not before.
 """
 
 from __future__ import annotations
