@@ -13,7 +13,10 @@ from typer.core import TyperGroup
 from ..errors import AutocodeError
 from ..workspace import Workspace
 
-console = Console()
+# Piped or redirected output has no terminal width; Rich would assume 80 columns and squeeze
+# the per-code tables. Use 120 there unless COLUMNS says otherwise.
+_PIPE_WIDTH = None if os.environ.get("COLUMNS") or os.isatty(1) else 120
+console = Console(width=_PIPE_WIDTH)
 err_console = Console(stderr=True)
 
 
