@@ -218,12 +218,13 @@ def project_from_store(store: Store, coders: list[str] | None = None) -> refi.Qd
         kept: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
         segs = store.db.execute("SELECT id, start, end FROM segments WHERE document_id=? ORDER BY position",
                                 (doc["id"],)).fetchall()
+        codings = store.db.execute(
+            "SELECT s.id, s.start, s.end, k.path, u.name AS coder FROM codings c JOIN segments s ON s.id = c.segment_id"
+            " JOIN codes k ON k.id = c.code_id JOIN coders u ON u.id = c.coder_id WHERE s.document_id=?"
+            " ORDER BY s.position, k.position, u.id", (doc["id"],)).fetchall()
         coded: dict[tuple[str, str], set[int]] = defaultdict(set)
-        for row in store.db.execute(
-                "SELECT c.segment_id, k.path, u.name AS coder FROM codings c JOIN segments s ON s.id = c.segment_id"
-                " JOIN codes k ON k.id = c.code_id JOIN coders u ON u.id = c.coder_id WHERE s.document_id=?",
-                (doc["id"],)):
-            coded[(row["coder"], row["path"])].add(row["segment_id"])
+        for row in codings:
+            coded[(row["coder"], row["path"])].add(row["id"])
         for sel in store.db.execute(
                 "SELECT s.*, k.path, u.name AS coder FROM selections s JOIN codes k ON k.id = s.code_id"
                 " JOIN coders u ON u.id = s.coder_id WHERE s.document_id=? ORDER BY s.id", (doc["id"],)):
@@ -235,10 +236,7 @@ def project_from_store(store: Store, coders: list[str] | None = None) -> refi.Qd
             selections.append(refi.QdaSelection(
                 guid=sel["guid"] or _guid("selection", sel["id"]), source_guid=sguid, start=sel["start"], end=sel["end"],
                 name=sel["name"], codings=[refi.QdaCoding(code_guid[sel["path"]], user_guid[sel["coder"]], None)]))
-        for row in store.db.execute(
-                "SELECT s.id, s.start, s.end, k.path, u.name AS coder FROM codings c JOIN segments s ON s.id = c.segment_id"
-                " JOIN codes k ON k.id = c.code_id JOIN coders u ON u.id = c.coder_id WHERE s.document_id=?"
-                " ORDER BY s.position, k.position, u.id", (doc["id"],)):
+        for row in codings:
             if row["coder"] not in user_guid:
                 continue
             if covers(kept.get((row["coder"], row["path"]), []), row["start"], row["end"], MIN_OVERLAP):

@@ -49,6 +49,7 @@ from autocode.active import (  # noqa: E402
     predict_labels,
     simulate,
 )
+from autocode.active.simulate import mean_curve_crossing  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 OUT_JSON = REPO / "bench-results" / "active.json"
@@ -148,12 +149,6 @@ def _simulate_task(task: tuple) -> dict:
     return {"corpus": corpus.name, "description": corpus.description, "result": res}
 
 
-def _crossing(curves: np.ndarray, ref: np.ndarray, n_labels: list[int]) -> int | None:
-    """First label count where the seed-averaged curve reaches FRACTION of the averaged ceiling."""
-    hit = np.flatnonzero(curves.mean(axis=0) >= FRACTION * ref.mean())
-    return int(n_labels[hit[0]]) if len(hit) else None
-
-
 def _ratio_interval(d: np.ndarray, r: np.ndarray, ref: np.ndarray, n_labels, reps: int = 2000) -> list | None:
     """95% interval of (default's crossing / random's), resampling seeds with replacement
     (the same seeds for both: the comparison is paired). None when too few seeds."""
@@ -163,7 +158,8 @@ def _ratio_interval(d: np.ndarray, r: np.ndarray, ref: np.ndarray, n_labels, rep
     ratios = []
     for _ in range(reps):
         s = rng.integers(0, len(ref), len(ref))
-        a, b = _crossing(d[s], ref[s], n_labels), _crossing(r[s], ref[s], n_labels)
+        a = mean_curve_crossing(d[s], ref[s], n_labels, FRACTION)
+        b = mean_curve_crossing(r[s], ref[s], n_labels, FRACTION)
         a = a if a is not None else n_labels[-1] * 2  # not reached: count as twice the budget
         b = b if b is not None else n_labels[-1] * 2
         ratios.append(a / b)
@@ -183,7 +179,7 @@ def merge_simulation(parts: list[dict], seconds: float) -> dict:
     issue = [i for i, s in enumerate(res.seeds) if s in ISSUE_SEEDS]
     rand = res.labels_to_reach("random", FRACTION)["mean_curve"] if "random" in res.curves else None
     rand_curves = np.asarray(res.curves["random"].f1) if "random" in res.curves else None
-    rand_issue = _crossing(rand_curves[issue], ref[issue], n_labels) if rand_curves is not None and issue else None
+    rand_issue = mean_curve_crossing(rand_curves[issue], ref[issue], n_labels, FRACTION) if rand_curves is not None and issue else None
     at = {m: i for i, m in enumerate(n_labels)}
     i200 = at.get(200, min(range(len(n_labels)), key=lambda i: abs(n_labels[i] - 200)))
     for row in out["summary"]:
@@ -191,7 +187,7 @@ def merge_simulation(parts: list[dict], seconds: float) -> dict:
         curves = np.asarray(res.curves[row["strategy"]].f1)
         row["vs_random"] = (n / rand) if (n is not None and rand) else None
         row["f1_at_200"] = float(np.mean(curves[:, i200]))
-        row["issue_seeds_labels"] = _crossing(curves[issue], ref[issue], n_labels) if issue else None
+        row["issue_seeds_labels"] = mean_curve_crossing(curves[issue], ref[issue], n_labels, FRACTION) if issue else None
         row["issue_seeds_vs_random"] = (
             row["issue_seeds_labels"] / rand_issue if row["issue_seeds_labels"] and rand_issue else None
         )

@@ -68,11 +68,10 @@ class SimulationResult:
         for s in range(len(self.seeds)):
             hit = np.flatnonzero(curves[s] >= fraction * ref[s])
             per_seed.append(int(self.n_labels[hit[0]]) if len(hit) else None)
-        mean_hit = np.flatnonzero(curves.mean(axis=0) >= fraction * ref.mean())
         return {
             "fraction": fraction,
             "target": float(fraction * ref.mean()),
-            "mean_curve": int(self.n_labels[mean_hit[0]]) if len(mean_hit) else None,
+            "mean_curve": mean_curve_crossing(curves, ref, self.n_labels, fraction),
             "per_seed": per_seed,
         }
 
@@ -104,6 +103,13 @@ class SimulationResult:
         }
         out["summary"] = self.summary()
         return out
+
+
+def mean_curve_crossing(curves: np.ndarray, ref: np.ndarray, n_labels: Sequence[int], fraction: float = 0.95) -> int | None:
+    """First label count where the seed-averaged curve (``curves``: seeds x points) reaches
+    ``fraction`` of the seed-averaged ceiling ``ref``; None if it never does."""
+    hit = np.flatnonzero(np.asarray(curves).mean(axis=0) >= fraction * np.asarray(ref).mean())
+    return int(n_labels[hit[0]]) if len(hit) else None
 
 
 def group_split(groups: Sequence, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
