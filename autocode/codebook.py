@@ -27,6 +27,21 @@ FORMAT = "autocode-codebook/1"
 SEP = "/"
 
 
+def path_parts(path: str) -> list[str]:
+    """The parts of a code path: ``"A/B/C"`` -> ``["A", "B", "C"]`` (surrounding spaces dropped)."""
+    return [part.strip() for part in path.split(SEP)]
+
+
+def path_ancestors(path: str) -> list[str]:
+    """The ancestor paths of a code path, nearest first: ``"A/B/C"`` -> ``["A/B", "A"]``.
+
+    This is the one walker over the hierarchy written into paths; engines that see only
+    paths (the classifier, agreement) use it, a :class:`Codebook` uses its parent links.
+    """
+    parts = path_parts(path)
+    return [SEP.join(parts[:k]) for k in range(len(parts) - 1, 0, -1)]
+
+
 @dataclass
 class Code:
     """One code. ``path`` is unique across the codebook; ``parent`` is the parent's path."""
