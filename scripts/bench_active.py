@@ -78,8 +78,9 @@ class Corpus:
 
 def _embedder():
     from autocode.embeddings import Embedder
+    from autocode.store import EmbeddingCache
 
-    return Embedder(CACHE)
+    return Embedder(EmbeddingCache(CACHE))
 
 
 def load_annomi(embedder) -> Corpus:

@@ -387,9 +387,10 @@ def main(argv=None) -> int:
     warnings.filterwarnings("ignore")
     from autocode.classifier import CodeClassifier
     from autocode.embeddings import Embedder
+    from autocode.store import EmbeddingCache
 
     args.out.mkdir(parents=True, exist_ok=True)
-    embedder = Embedder(args.out / "embeddings.sqlite3")
+    embedder = Embedder(EmbeddingCache(args.out / "embeddings.sqlite3"))
     d = CodeClassifier()
     report = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

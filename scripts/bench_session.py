@@ -62,9 +62,9 @@ def main() -> int:
     if not ANNOMI.exists():
         print(f"skipped: {ANNOMI} is absent (the real corpora live beside the repo in ../shared)")
         return 0
-    from autocode.annotate import AnnotationSession
-    from autocode.importer import import_files
-    from autocode.workspace import Workspace
+    from autocode.app.session import AnnotationSession
+    from autocode.app.imports import import_files
+    from autocode.app.workspace import Workspace
 
     rows = majority_rows()
     groups = sorted({r["group"] for r in rows}, key=lambda g: int(g.split()[1]))
@@ -94,7 +94,7 @@ def main() -> int:
     (ws.root / "autocode.toml").write_text((ws.root / "autocode.toml").read_text().replace(
         "code_moderator = false", "code_moderator = true"), encoding="utf-8")
     ws = Workspace.find(ws.root)
-    import_files(ws.store, [tmp / "coded-only.csv", tmp / "pool.csv"], segmentation=ws.segmentation())
+    import_files(ws, [tmp / "coded-only.csv", tmp / "pool.csv"])
     truth = {r["id"]: r["code"] for r in rows}
     t0 = time.perf_counter()
     session = AnnotationSession.start(ws, "bench", background=True)

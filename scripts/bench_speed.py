@@ -87,9 +87,10 @@ def main(argv=None) -> int:
     warnings.filterwarnings("ignore")
     from autocode.classifier import CodeClassifier
     from autocode.embeddings import Embedder
+    from autocode.store import EmbeddingCache
 
     args.out.mkdir(parents=True, exist_ok=True)
-    cache = Embedder(args.out / "embeddings.sqlite3")
+    cache = Embedder(EmbeddingCache(args.out / "embeddings.sqlite3"))
     n_max = max(args.sizes)
     texts, Y, labels, groups, source = training_pool(n_max + args.new)
     train_texts, new_texts = texts[: n_max], texts[n_max:]

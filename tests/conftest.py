@@ -25,7 +25,7 @@ def shared(*parts: str) -> Path:
 
 @pytest.fixture
 def ws(tmp_path):
-    from autocode.workspace import Workspace
+    from autocode.app.workspace import Workspace
 
     workspace = Workspace.init(tmp_path / "ws")
     yield workspace

@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
-from autocode.agreement import compare, compare_levels, level_summary
+from autocode import codebook
+from autocode.agreement import (
+    DEFAULT_LEVELS,
+    compare,
+    compare_levels,
+    disagreement_list,
+    disagreement_matrix,
+    level_summary,
+)
 from autocode.errors import InputError
 
+DATA = Path(__file__).resolve().parents[1] / "autocode" / "data"
 NOT_THERAPISTS = "Capability/Understanding boundaries/Not therapists"
 COPING = "Capability/Understanding boundaries/Coping in the moment"
 SKILLS = "Capability/Developing skills/Support, supervision and training"
@@ -122,6 +134,51 @@ def test_levels_project_sub_themes_onto_themes_and_domains() -> None:
     summary = level_summary(reports)
     assert list(summary["level"]) == ["domain", "theme", "subtheme", "all"]
     assert summary.set_index("level").loc["theme", "mean_kappa"] == theme.overall.mean_kappa
+
+
+def test_levels_are_named_by_the_codebook() -> None:
+    # A codebook whose two levels are called category and subcategory: the same depths,
+    # its own names; a level is given by name or by depth.
+    data = frames(two_coder_example())
+    names = ("category", "subcategory")
+    by_name = compare(*data, ["a", "b"], level="subcategory", levels=names, n_boot=0)
+    by_depth = compare(*data, ["a", "b"], level=2, levels=names, n_boot=0)
+    default = compare(*data, ["a", "b"], level="theme", n_boot=0)
+    assert by_name.level == by_depth.level == "subcategory"
+    pd.testing.assert_frame_equal(by_name.per_code, default.per_code)
+    pd.testing.assert_frame_equal(by_depth.per_code, default.per_code)
+    assert compare(*data, ["a", "b"], level="Sub-Category", levels=names, n_boot=0).level == "subcategory"
+
+    reports = compare_levels(*data, ["a", "b"], levels=names, n_boot=0)
+    assert list(reports) == ["category", "subcategory", "all"]  # the given levels, in depth order
+    assert list(level_summary(reports)["level"]) == ["category", "subcategory", "all"]
+    assert set(reports["category"].per_code["code"]) == {"Capability", "Opportunity"}
+    assert list(disagreement_list(*data, ["a", "b"], level="category", levels=names)["unit_id"]) == ["FG1-006"]
+    assert "Capability" in disagreement_matrix(*data, "a", "b", level=1, levels=names).index
+
+
+def test_the_study_codebook_names_its_levels() -> None:
+    book = codebook.from_dict(yaml.safe_load((DATA / "study_codebook.yaml").read_text(encoding="utf-8")))
+    assert book.level_names() == list(DEFAULT_LEVELS)
+    reports = compare_levels(*frames(two_coder_example()), ["a", "b"], levels=book.level_names(), n_boot=0)
+    assert list(reports) == ["domain", "theme", "subtheme", "all"]
+
+
+def test_unknown_level_names_the_known_levels() -> None:
+    data = frames(two_coder_example())
+    names = ("category", "subcategory")
+    known = re.escape("the known levels are 'category' (or 1), 'subcategory' (or 2)")
+    with pytest.raises(InputError, match=f"unknown codebook level 'theme'; {known}"):
+        compare(*data, ["a", "b"], level="theme", levels=names)
+    with pytest.raises(InputError, match=f"unknown codebook level 3; {known}"):
+        compare(*data, ["a", "b"], level=3, levels=names)
+    with pytest.raises(InputError, match="unknown codebook level 'theme'; the codebook names no levels"):
+        disagreement_list(*data, ["a", "b"], level="theme", levels=[])
+    assert list(compare_levels(*data, ["a", "b"], levels=[], n_boot=0)) == ["all"]
+    with pytest.raises(InputError, match="'category' is named twice"):
+        compare(*data, ["a", "b"], level=1, levels=["category", "Category"])
+    with pytest.raises(InputError, match="may not be named 'all'"):
+        compare_levels(*data, ["a", "b"], levels=["category", "all"])
 
 
 def test_flat_codebook_has_no_levels() -> None:

@@ -7,7 +7,7 @@ import math
 import krippendorff
 import numpy as np
 import pytest
-from sklearn.metrics import cohen_kappa_score
+from sklearn.metrics import cohen_kappa_score, f1_score
 from statsmodels.stats.inter_rater import aggregate_raters
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
 
@@ -85,6 +85,57 @@ def test_kappa_from_counts_equals_scikit_learn() -> None:
             assert math.isnan(got)
         else:
             assert got == pytest.approx(cohen_kappa_score(a, b, labels=[False, True]), abs=1e-12)
+
+
+def test_one_kappa_equals_scikit_learn_to_the_last_bit() -> None:
+    # Label vectors (yes/no or categories) and 2x2 counts go through the one table formula,
+    # which does scikit-learn's arithmetic: equal, not just close.
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        n, k = int(rng.integers(2, 80)), int(rng.integers(2, 6))
+        a = rng.integers(k, size=n)
+        b = np.where(rng.random(n) < 0.6, a, rng.integers(k, size=n))
+        if len(np.unique(np.r_[a, b])) > 1:
+            assert stats.cohen_kappa(a, b) == cohen_kappa_score(a, b)
+        yes_a, yes_b = a == 0, b == 0
+        if (yes_a | yes_b).any() and not (yes_a & yes_b).all():
+            expected = cohen_kappa_score(yes_a, yes_b, labels=[False, True])
+            assert stats.cohen_kappa(yes_a, yes_b) == expected
+            assert stats.kappa_from_counts((yes_a & yes_b).sum(), yes_a.sum(), yes_b.sum(), n) == expected
+
+
+def test_kappa_undefined_value_is_the_callers() -> None:
+    same = np.array([2, 2, 2])
+    assert math.isnan(stats.cohen_kappa(same, same))
+    assert stats.cohen_kappa(same, same, undefined=1.0) == 1.0
+    assert stats.cohen_kappa([], [], undefined=1.0) == 1.0
+    assert stats.cohen_kappa(np.ones(4, dtype=bool), np.ones(4, dtype=bool), undefined=1.0) == 1.0
+    # Constant but different: defined, and no better than chance.
+    assert stats.cohen_kappa(np.zeros(4, dtype=bool), np.ones(4, dtype=bool), undefined=1.0) == 0.0
+    assert stats.cohen_kappa([0, 0, 0], [1, 1, 1], undefined=1.0) == 0.0
+    assert stats.kappa_from_counts([0, 3, 1], [0, 3, 2], [0, 3, 1], [3, 3, 3], undefined=1.0).tolist() == [
+        1.0, 1.0, cohen_kappa_score([1, 1, 0], [1, 0, 0])]
+
+
+def test_macro_f1_over_either_or_truth() -> None:
+    truth = np.array([[1, 0, 0], [1, 0, 0], [0, 0, 0], [0, 0, 0]])
+    pred = np.array([[1, 0, 1], [0, 0, 0], [0, 0, 0], [0, 0, 0]])
+    # column 0: TP 1, FN 1 -> 2/3; column 1 unused; column 2: FP 1 -> 0
+    assert stats.f1_scores(truth, pred)[[0, 2]].tolist() == [2 / 3, 0.0]
+    assert math.isnan(stats.f1_scores(truth, pred)[1])
+    assert stats.f1_scores(truth, pred, unused=0.0)[1] == 0.0
+    assert stats.macro_f1(truth, pred) == np.mean([2 / 3, 0.0])  # codes either side uses
+    assert stats.macro_f1(truth, pred, over="truth") == 2 / 3  # codes present in the truth
+    nothing = np.zeros((3, 2))
+    assert stats.macro_f1(nothing, nothing) == 1.0
+    assert stats.macro_f1(nothing, nothing, over="truth", empty=0.0) == 0.0
+    assert stats.macro_f1(truth[:, 0], truth[:, 0]) == 1.0  # a vector is one code
+    # one-hot rows: scikit-learn's macro F1 over the labels present
+    y, p = np.array([0, 1, 2, 0, 1]), np.array([0, 2, 2, 0, 0])
+    eye = np.eye(4, dtype=int)
+    assert stats.macro_f1(eye[y], eye[p]) == pytest.approx(f1_score(y, p, average="macro"), abs=1e-15)
+    with pytest.raises(ValueError, match="over"):
+        stats.macro_f1(truth, pred, over="all")
 
 
 def test_undefined_figures_are_nan_with_a_reason() -> None:

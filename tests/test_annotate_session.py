@@ -1,21 +1,20 @@
 """The annotation session object that the page, the CLI and these tests share."""
 
-import json
 
 import pytest
 
-from autocode.annotate import AnnotationSession
+from autocode.app.session import AnnotationSession
 from autocode.errors import InputError
-from autocode.importer import import_files
-from autocode.workspace import Workspace
+from autocode.app.imports import import_files
+from autocode.app.workspace import Workspace
 from conftest import DEMO
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     ws = Workspace.init(tmp_path_factory.mktemp("annot") / "ws")
-    import_files(ws.store, [DEMO / "coded" / "focus-group-1.csv", DEMO / "coded" / "focus-group-2.csv"])
-    import_files(ws.store, [DEMO / "uncoded" / "focus-group-7.txt"], group="Focus Group 7")
+    import_files(ws, [DEMO / "coded" / "focus-group-1.csv", DEMO / "coded" / "focus-group-2.csv"])
+    import_files(ws, [DEMO / "uncoded" / "focus-group-7.txt"], group="Focus Group 7")
     yield ws
     ws.close()
 
@@ -28,7 +27,7 @@ def session(workspace):
 
 
 def answers(ws, session_id):
-    return [dict(r) for r in ws.store.db.execute("SELECT * FROM answers WHERE session_id=? ORDER BY id", (session_id,))]
+    return ws.store.answers(session_id)
 
 
 def test_state_offers_a_segment_of_the_group_with_suggestions_and_reasons(session):
@@ -49,8 +48,7 @@ def test_accept_correct_skip_undo_are_committed_with_provenance(session, workspa
     ticked = [s["path"] for s in task["suggestions"] if s["suggested"]]
     first = session.answer({"segment_id": task["segment_id"], "action": "accept", "codes": ticked})
     assert first["source"] == "accepted"
-    row = store.db.execute("SELECT source, model_version, session_id FROM codings c JOIN coders u ON u.id = c.coder_id"
-                           " WHERE u.name='researcher' AND c.segment_id=?", (task["segment_id"],)).fetchall()
+    row = [r for r in store.coding_rows("researcher") if r["segment_id"] == task["segment_id"]]
     assert task["segment_id"] in store.seen("researcher")
     assert all(r["source"] == "accepted" and r["model_version"] == task["model_version"] for r in row)
 
@@ -61,15 +59,15 @@ def test_accept_correct_skip_undo_are_committed_with_provenance(session, workspa
     assert out["source"] == "corrected"
     assert store.codings("researcher")[second["segment_id"]] == {
         "Capability/Understanding boundaries/Not therapists", "Barrier"}
-    assert store.db.execute("SELECT text FROM memos WHERE segment_id=?", (second["segment_id"],)).fetchone()[0] == "tricky"
+    assert store.memo(second["segment_id"], "researcher") == "tricky"
     log = answers(workspace, session.session_id)
     assert [a["action"] for a in log] == ["accept", "correct"]
-    assert json.loads(log[1]["answered"]) == sorted(["Capability/Understanding boundaries/Not therapists", "Barrier"])
+    assert log[1]["answered"] == sorted(["Capability/Understanding boundaries/Not therapists", "Barrier"])
 
     undone = session.undo()
     assert undone["undone"] == second["segment_id"] and undone["task"]["segment_id"] == second["segment_id"]
     assert second["segment_id"] not in store.seen("researcher")
-    assert store.db.execute("SELECT COUNT(*) FROM memos WHERE segment_id=?", (second["segment_id"],)).fetchone()[0] == 0
+    assert store.memo(second["segment_id"], "researcher") is None
     assert session.progress()["answered"] == 1
 
     skipped = session.answer({"segment_id": second["segment_id"], "action": "skip"})
@@ -79,14 +77,14 @@ def test_accept_correct_skip_undo_are_committed_with_provenance(session, workspa
 
 def test_bad_answers_are_refused_and_change_nothing(session, workspace):
     task = session.state()["task"]
-    before = workspace.store.db.execute("SELECT COUNT(*) FROM codings").fetchone()[0]
+    before = workspace.store.counts()["codings"]
     with pytest.raises(InputError, match="unknown code"):
         session.answer({"segment_id": task["segment_id"], "action": "accept", "codes": ["Not a code"]})
     with pytest.raises(InputError, match="cannot be applied"):
         session.answer({"segment_id": task["segment_id"], "action": "accept", "codes": ["Capability"]})
     with pytest.raises(InputError, match="not waiting"):
         session.answer({"segment_id": 1, "action": "accept", "codes": []})
-    assert workspace.store.db.execute("SELECT COUNT(*) FROM codings").fetchone()[0] == before
+    assert workspace.store.counts()["codings"] == before
 
 
 def test_a_new_session_resumes_without_repeating_answered_segments(workspace):

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import numpy as np
 import pytest
+import sklearn.exceptions
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.base import clone
 
-from autocode.classifier import CodeClassifier, LabelSpace
+from autocode.classifier import CodeClassifier, LabelSpace, load_model, read_card, save_model
 from autocode.classifier.evaluate import code_metrics, cross_validate
 from autocode.classifier.report import write_html_report
 from autocode.embeddings import Embedder
-from autocode.errors import InputError
+from autocode.errors import AutocodeError, InputError
 
 FUND = "Opportunity/Implementation/Short-term funding"
 BENEFIT = "Motivation/Mental health motivation/Witnessing benefits"
 REMIT = "Capability/Understanding boundaries/Not therapists"
 LABELS = [FUND, BENEFIT, REMIT, "Barrier", "Enabler"]
+VALENCE = ["Barrier", "Enabler"]  # the study codebook's "Valence" group
 
 # (text, codes) in three focus groups; the last ones of each group are uncoded small talk
 CODED = [
@@ -65,7 +69,7 @@ def embedder():
 @pytest.fixture(scope="module")
 def model(embedder):
     texts, Y, groups, ctx = _data()
-    return CodeClassifier(embedder=embedder, cv=3).fit(texts, Y, LABELS, groups=groups, contexts=ctx,
+    return CodeClassifier(embedder=embedder, cv=3, valence=VALENCE).fit(texts, Y, LABELS, groups=groups, contexts=ctx,
                                                        ids=[f"s{i}" for i in range(len(texts))])
 
 
@@ -112,7 +116,7 @@ def test_model_probabilities_respect_hierarchy(model):
 @settings(max_examples=60, deadline=None)
 @given(st.data())
 def test_hierarchy_consistency_property(data):
-    space = LabelSpace.build(["A/x/1", "A/x/2", "A/y", "B/z/3", "Barrier", "Enabler"])
+    space = LabelSpace.build(["A/x/1", "A/x/2", "A/y", "B/z/3", "Barrier", "Enabler"], valence=VALENCE)
     k = len(space.labels)
     n = data.draw(st.integers(1, 6))
     probs = st.floats(0, 1, allow_nan=False)
@@ -165,12 +169,12 @@ def test_exclusive_head_sums_to_one_and_picks_one(embedder):
 def test_thresholds_and_abstention(model, embedder):
     assert ((model.thresholds_ >= 0.0) & (model.thresholds_ <= 0.95)).all()
     texts, Y, groups, _ = _data()
-    strict = CodeClassifier(embedder=embedder, threshold=0.999, cv=0).fit(texts, Y, LABELS)
+    strict = CodeClassifier(embedder=embedder, threshold=0.999, cv=0, valence=VALENCE).fit(texts, Y, LABELS)
     assert strict.predict(NEW).sum() == 0  # nothing is that sure: every segment abstains
     assert (strict.thresholds_ == 0.999).all()
     # trained only on coded segments, "auto" never abstains: the most probable code is kept
     coded = Y[:, :3].any(1)
-    always = CodeClassifier(embedder=embedder, threshold=0.999, cv=0).fit(
+    always = CodeClassifier(embedder=embedder, threshold=0.999, cv=0, valence=VALENCE).fit(
         [t for t, c in zip(texts, coded) if c], Y[coded], LABELS)
     assert model.abstains_ and not always.abstains_
     D = always.predict(NEW)
@@ -180,17 +184,19 @@ def test_thresholds_and_abstention(model, embedder):
 
 
 def test_save_load_round_trip(model, embedder, tmp_path):
-    folder = model.save(tmp_path / "models" / "demo", codebook_hash="cb123", training_data_hash="td456",
+    folder = model.to_disk(tmp_path / "models" / "demo", codebook_hash="cb123", training_data_hash="td456",
                         coders=["coder_a"], metrics={"macro": {"f1": 0.5, "kappa": 0.4}, "micro": {"f1": 0.6},
                                                      "scheme": "leave-one-group-out", "per_code": {}})
     names = sorted(p.name for p in folder.iterdir())
     assert names == ["card.json", "card.md", "model.json", "weights.safetensors"]
-    loaded = CodeClassifier.load(folder, embedder=embedder)
+    loaded = CodeClassifier.from_disk(folder, embedder=embedder)
     ctx = ["What gets in the way of this work?"] * len(NEW)
     assert np.array_equal(model.predict_proba(NEW, ctx), loaded.predict_proba(NEW, ctx))
     assert np.array_equal(model.predict(NEW), loaded.predict(NEW))
     assert model.explain(NEW[:2]) == loaded.explain(NEW[:2])
+    assert loaded.get_params() == model.get_params()
     card = json.loads((folder / "card.json").read_text())
+    assert read_card(folder) == card and read_card(tmp_path) == {}
     assert card["codebook_hash"] == "cb123" and card["training_data"]["hash"] == "td456"
     assert card["training_data"]["segments"] == 21 and card["training_data"]["coders"] == ["coder_a"]
     assert card["encoder"].startswith("sentence-transformers/all-MiniLM-L6-v2")
@@ -201,7 +207,29 @@ def test_save_load_round_trip(model, embedder, tmp_path):
     state["labels"] = state["labels"][:-1]
     (folder / "model.json").write_text(json.dumps(state))
     with pytest.raises(InputError, match="do not match"):
-        CodeClassifier.load(folder, embedder=embedder)
+        CodeClassifier.from_disk(folder, embedder=embedder)
+
+
+def test_save_model_load_model_wrap_to_disk_from_disk(model, embedder, tmp_path):
+    folder = save_model(model, tmp_path / "m", name="wrapped", coders=["coder_a"])
+    assert read_card(folder)["name"] == "wrapped" and read_card(folder)["training_data"]["coders"] == ["coder_a"]
+    loaded = load_model(folder, embedder=embedder)
+    assert isinstance(loaded, CodeClassifier)
+    assert np.array_equal(model.predict_proba(NEW), loaded.predict_proba(NEW))
+    state = json.loads((folder / "model.json").read_text())
+    (folder / "model.json").write_text(json.dumps({**state, "class": "SomethingElse"}))
+    with pytest.raises(InputError, match="unknown model class 'SomethingElse'"):
+        load_model(folder, embedder=embedder)
+
+
+def test_model_saved_before_valence_was_explicit_loads_the_old_default(model, embedder, tmp_path):
+    folder = model.to_disk(tmp_path / "old")
+    state = json.loads((folder / "model.json").read_text())
+    del state["params"]["valence"], state["valence"]  # as if written before the field existed
+    (folder / "model.json").write_text(json.dumps(state))
+    loaded = CodeClassifier.from_disk(folder, embedder=embedder)
+    assert loaded.valence == VALENCE and loaded.label_space_.valence == VALENCE
+    assert np.array_equal(model.predict(NEW), loaded.predict(NEW))
 
 
 def test_explain_neighbours_and_words(model):
@@ -217,7 +245,7 @@ def test_explain_neighbours_and_words(model):
 
 def test_embedding_only_model_explains_by_occlusion(embedder):
     texts, Y, groups, _ = _data()
-    m = CodeClassifier(embedder=embedder, features="embedding", context=None, cv=0).fit(texts, Y, LABELS)
+    m = CodeClassifier(embedder=embedder, features="embedding", context=None, cv=0, valence=VALENCE).fit(texts, Y, LABELS)
     ex = m.explain(["The grant money ends every March"])[0]
     assert ex["top_code"] == FUND and ex["words"]
 
@@ -236,9 +264,70 @@ def test_input_errors(embedder):
         CodeClassifier(embedder=embedder).fit("just one text", Y, LABELS)
 
 
+def test_predicting_before_fit_raises_not_fitted(embedder, tmp_path):
+    m = CodeClassifier(embedder=embedder)
+    m.set_params(embedder=embedder)  # setting parameters does not make it look fitted
+    calls = [lambda: m.predict_proba(["x"]), lambda: m.predict(["x"]), lambda: m.decide(np.zeros((1, 2))),
+             lambda: m.explain(["x"]), lambda: m.predict_and_explain(["x"]), lambda: m.suggest(["x"]),
+             lambda: m.decision_function(["x"]), lambda: m.to_disk(tmp_path / "m")]
+    for call in calls:
+        with pytest.raises(sklearn.exceptions.NotFittedError, match="not trained") as err:
+            call()
+        assert isinstance(err.value, AutocodeError) and "\n" not in str(err.value)
+    assert not (tmp_path / "m").exists()
+
+
+def test_scikit_learn_parameters(model, embedder):
+    signature = [p for p in inspect.signature(CodeClassifier.__init__).parameters if p != "self"]
+    assert sorted(model.get_params()) == sorted(signature)
+    assert CodeClassifier().get_params()["valence"] is None  # no valence labels unless given
+    assert model.get_params()["valence"] == VALENCE and model.get_params()["embedder"] is embedder
+    copy = clone(model)
+    assert copy.get_params() == model.get_params() and not hasattr(copy, "coef_")
+    assert copy.embedder is embedder and copy.valence is not model.valence  # the embedder is shared
+    assert copy.set_params(C=2.0, cv=0) is copy and copy.C == 2.0 and copy.cv == 0
+    with pytest.raises(InputError, match="unknown parameter 'nope'"):
+        copy.set_params(nope=1)
+    # fitted attributes end in "_"; __init__ stored nothing else
+    assert set(vars(CodeClassifier())) == set(signature)
+    assert all(k.endswith("_") for k in set(vars(model)) - set(signature))
+
+
+def test_valence_is_a_parameter_not_a_name(embedder):
+    texts, Y, groups, _ = _data()
+    plain = CodeClassifier(embedder=embedder, cv=0).fit(texts, Y, LABELS)
+    assert plain.label_space_.valence == []  # "Barrier"/"Enabler" are ordinary codes here
+    other = CodeClassifier(embedder=embedder, cv=0, valence=["Enabler"]).fit(texts, Y, LABELS)
+    assert other.label_space_.valence == ["Enabler"]
+    # a valence label is only kept together with another code: drop the others and it goes
+    D = other.decide(np.where(np.array(other.labels_) == "Enabler", 1.0, 0.0)[None, :])
+    assert D.sum() == 0
+    D = plain.decide(np.where(np.array(plain.labels_) == "Enabler", 1.0, 0.0)[None, :])
+    assert D[0, plain.labels_.index("Enabler")] == 1
+
+
+def test_predict_and_explain_is_one_pass_and_equals_the_separate_calls(model, embedder, monkeypatch):
+    ctx = ["What gets in the way of this work?"] * len(NEW)
+    old_P = model.predict_proba(NEW, ctx)
+    old_D = model.decide(old_P)
+    old_why = model.explain(NEW, ctx, n_neighbours=3, n_words=12)
+    embeds, designs = [], []
+    real_embed, real_design = embedder.embed, model._design
+    monkeypatch.setattr(embedder, "embed", lambda texts, *a, **k: embeds.append(list(texts)) or real_embed(texts, *a, **k))
+    monkeypatch.setattr(model, "_design", lambda *a, **k: designs.append(1) or real_design(*a, **k))
+    P, D, why = model.predict_and_explain(NEW, ctx, n_neighbours=3, n_words=12)
+    assert len(designs) == 1 and embeds == [NEW, ctx]  # the texts and the contexts, once each
+    assert np.array_equal(P, old_P) and np.array_equal(D, old_D) and why == old_why
+    embeds.clear(), designs.clear()
+    P2, D2, none = model.predict_and_explain(NEW, ctx, explain=False)
+    assert np.array_equal(P2, old_P) and np.array_equal(D2, old_D) and none == [{}] * len(NEW)
+    assert len(designs) == 1 and len(embeds) == 2
+    assert model.predict_and_explain([], [])[2] == []
+
+
 def test_cross_validation_report(embedder, tmp_path):
     texts, Y, groups, ctx = _data()
-    res = cross_validate(lambda: CodeClassifier(embedder=embedder, cv=2), texts, Y, LABELS, groups,
+    res = cross_validate(lambda: CodeClassifier(embedder=embedder, cv=2, valence=VALENCE), texts, Y, LABELS, groups,
                          contexts=ctx, learning_curve=(0.5, 1.0))
     assert res["scheme"] == "leave-one-group-out" and res["n_splits"] == 3
     per = res["per_code"][FUND]

@@ -37,16 +37,16 @@ def test_tuned_encoder_trains_saves_and_loads(tuning, embedder, tmp_path):
     stock = embedder.embed(new)
     tuned = m._embedder().embed(new)
     assert not np.allclose(stock, tuned, atol=1e-6)
-    folder = m.save(tmp_path / tuning)
+    folder = m.to_disk(tmp_path / tuning)
     enc = folder / "encoder"
     assert (enc / "model.safetensors").exists()
     assert not list(enc.rglob("*.bin")) and not list(enc.rglob("*.pkl"))
-    loaded = CodeClassifier.load(folder, embedder=embedder)
+    loaded = CodeClassifier.from_disk(folder, embedder=embedder)
     np.testing.assert_allclose(loaded.predict_proba(new), P, rtol=1e-5, atol=1e-6)
     # a shared model whose encoder carries a pickle is refused, not opened
     (enc / "pytorch_model.bin").write_bytes(b"not really weights")
     with pytest.raises(InputError, match="could run code"):
-        CodeClassifier.load(folder, embedder=embedder)
+        CodeClassifier.from_disk(folder, embedder=embedder)
 
 
 def test_contrastive_pairs_follow_code_sets():

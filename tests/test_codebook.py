@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autocode import codebook
+from autocode.io import codebooks as codebook
 from autocode.errors import InputError, UnknownCodeError
 
 THEMES = ["Mental health motivation", "Community motivation", "Developing skills", "Understanding boundaries",

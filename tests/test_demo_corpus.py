@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from autocode.importer import import_files
-from autocode.workspace import Workspace
+from autocode.app.imports import import_files
+from autocode.app.workspace import Workspace
 from conftest import DEMO
 
 CODED = sorted((DEMO / "coded").glob("*.csv"))
@@ -18,9 +18,9 @@ UNCODED = sorted((DEMO / "uncoded").glob("*.txt"))
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     ws = Workspace.init(tmp_path_factory.mktemp("demo") / "ws")
-    import_files(ws.store, CODED + SECOND)
+    import_files(ws, CODED + SECOND)
     for path in UNCODED:
-        import_files(ws.store, [path], group=path.stem.replace("-", " ").title())
+        import_files(ws, [path], group=path.stem.replace("-", " ").title())
     yield ws
     ws.close()
 

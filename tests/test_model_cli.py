@@ -36,7 +36,7 @@ def test_saved_model_is_weights_and_json_only(trained):
     assert {"model.json", "weights.safetensors", "card.json", "card.md"} <= names
     assert not [n for n in names if n.endswith((".pkl", ".pickle", ".joblib", ".bin", ".pt"))]
     card = json.loads((folder / "card.json").read_text())
-    from autocode.workspace import Workspace
+    from autocode.app.workspace import Workspace
 
     assert card["codebook_hash"] == Workspace.find(trained.root).store.codebook().hash()
     assert card["training_data"]["coders"] == ["coder_a"] and card["training_data"]["hash"]
@@ -49,7 +49,7 @@ def test_suggest_group_jsonl(trained, tmp_path):
     assert r.exit_code == 0, r.output
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(rows) == 88  # participant turns of focus group 7
-    from autocode.workspace import Workspace
+    from autocode.app.workspace import Workspace
 
     codable = {c.path for c in Workspace.find(trained.root).store.codebook().codable()}
     assert all(set(r["scores"]) >= codable for r in rows)
@@ -62,21 +62,20 @@ def test_suggest_group_jsonl(trained, tmp_path):
 
 
 def test_suggest_file_without_storing_then_save(trained, tmp_path):
-    from autocode.workspace import Workspace
+    from autocode.app.workspace import Workspace
 
     store = Workspace.find(trained.root).store
-    before = store.db.execute("SELECT COUNT(*) FROM segments").fetchone()[0]
+    before = store.counts()["segments"]
     out = tmp_path / "s.csv"
     r = trained("suggest", DEMO / "uncoded" / "focus-group-8.txt", "--out", out, "--top-k", "2")
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert len(rows) == 89 and all(len([c for c in row["codes"].split(";") if c]) <= 2 for row in rows)
-    assert store.db.execute("SELECT COUNT(*) FROM segments").fetchone()[0] == before
+    assert store.counts()["segments"] == before
     human = store.codings("coder_a")
     r = trained("suggest", "Focus Group 7", "--save")
     assert r.exit_code == 0, r.output
-    stored = store.db.execute("SELECT DISTINCT c.source, c.model_version FROM codings c JOIN coders u ON u.id = c.coder_id"
-                              " WHERE u.name = 'model:default'").fetchall()
+    stored = sorted({(r["source"], r["model_version"]) for r in store.coding_rows("model:default")})
     assert [s[0] for s in stored] == ["model"] and stored[0][1].startswith("default@")
     assert store.codings("coder_a") == human
 
@@ -105,10 +104,10 @@ def test_agreement_with_model_is_out_of_fold(trained):
     assert data["coders"] == ["coder_a", "coder_b", "model:default"]
     pairs = {(p["coder_1"], p["coder_2"]) for p in data["pairwise"]}
     assert ("coder_a", "model:default") in pairs
-    from autocode.workspace import Workspace
+    from autocode.app.workspace import Workspace
 
-    versions = {v for (v,) in Workspace.find(trained.root).store.db.execute(
-        "SELECT DISTINCT model_version FROM codings WHERE model_version LIKE '%refit without%'")}
+    versions = {r["model_version"] for r in Workspace.find(trained.root).store.coding_rows()
+                if "refit without" in (r["model_version"] or "")}
     # one refit per focus group the reference coder (coder_a) coded, each leaving that group out
     assert sorted(v.split("refit without ")[1] for v in versions) == ["Focus Group 1)", "Focus Group 2)", "Focus Group 3)"]
     kappa = {(p["coder_1"], p["coder_2"]): p["kappa"] for p in data["pairwise"] if p["code"].endswith("Implementation")}

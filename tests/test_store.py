@@ -4,8 +4,9 @@ import sqlite3
 
 import pytest
 
-from autocode import codebook
+from autocode.io import codebooks as codebook
 from autocode.errors import InputError
+from autocode.records import NewSegment
 from autocode.store import SCHEMA_VERSION, Store
 
 
@@ -19,13 +20,13 @@ def store(tmp_path):
 
 def test_schema_is_versioned_and_in_wal_mode(store):
     assert store.schema_version() == SCHEMA_VERSION
-    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    tables = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert store.journal_mode() == "wal"
+    tables = set(store.counts())
     assert {"documents", "speakers", "segments", "codes", "codings", "coders", "sessions", "answers", "seen"} <= tables
 
 
 def test_a_newer_store_is_refused(tmp_path, store):
-    store.db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    store.set_meta("schema_version", "99")
     with pytest.raises(InputError, match="newer than this autocode"):
         Store.open(store.path)
 
@@ -38,17 +39,17 @@ def test_missing_store_is_a_clear_error(tmp_path):
 def test_transaction_is_all_or_nothing(store):
     with pytest.raises(RuntimeError):
         with store.transaction():
-            store.db.execute("INSERT INTO documents (name, format, text, imported_at) VALUES ('a', 'text', 'x', 'now')")
+            store.add_document("a", "x", "text")
             with store.transaction():  # nested: part of the outer one
-                store.db.execute("INSERT INTO documents (name, format, text, imported_at) VALUES ('b', 'text', 'y', 'now')")
+                store.add_document("b", "y", "text")
             raise RuntimeError("boom")
     assert store.document_names() == []
 
 
 def test_codings_keep_provenance_and_never_mix_coders(store):
     with store.transaction():
-        doc = store.db.execute("INSERT INTO documents (name, format, text, imported_at) VALUES ('d', 'text', 'hello', 'now')").lastrowid
-        seg = store.db.execute("INSERT INTO segments (document_id, position, turn, text, start, end) VALUES (?, 0, 0, 'hello', 0, 5)", (doc,)).lastrowid
+        doc = store.add_document("d", "hello", "text")
+        [seg] = store.add_segments(doc, [NewSegment("hello", 0, 5, None, "participant", 0, True)])
     store.set_codes(seg, "ann", ["Barrier"])
     store.set_codes(seg, "model:m", ["Enabler"], source="model", kind="model", model_version="m@1", probabilities={"Enabler": 0.8})
     store.set_codes(seg, "ann", ["Enabler"], source="corrected", model_version="m@1")
@@ -58,8 +59,11 @@ def test_codings_keep_provenance_and_never_mix_coders(store):
     assert rows["ann"]["created_at"]
     with pytest.raises(InputError, match="unknown coding source"):
         store.set_codes(seg, "ann", ["Barrier"], source="guessed")
+    # the schema refuses it too, below the Store API (a second connection to the same file)
+    raw = sqlite3.connect(store.path)
     with pytest.raises(sqlite3.IntegrityError):
-        store.db.execute("INSERT INTO codings (segment_id, code_id, coder_id, source, created_at) VALUES (?, 1, 1, 'bogus', 'x')", (seg,))
+        raw.execute("INSERT INTO codings (segment_id, code_id, coder_id, source, created_at) VALUES (?, 1, 1, 'bogus', 'x')", (seg,))
+    raw.close()
 
 
 def test_codebook_merge_reports_added_and_updated(store, tmp_path):

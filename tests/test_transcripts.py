@@ -1,9 +1,9 @@
 import pytest
 
-from autocode import transcripts
+from autocode.io import transcripts
 from autocode.errors import InputError
-from autocode.importer import import_files
-from autocode.segmentation import SegmentationConfig
+from autocode.app.imports import import_files
+from autocode.io.segmentation import SegmentationConfig
 
 PLAIN = """# Written for a test.
 
@@ -29,7 +29,7 @@ def test_long_turn_is_split_into_sentence_windows_with_exact_offsets(ws, tmp_pat
     sentences = " ".join(f"This is sentence number {i} about the drop-in and the volunteers who run it." for i in range(30))
     path = tmp_path / "long.txt"
     path.write_text(f"Moderator: Go on.\nParticipant 2: {sentences}\n", encoding="utf-8")
-    import_files(ws.store, [path], segmentation=SegmentationConfig(max_words=50, window_words=30))
+    import_files(ws, [path], segmentation=SegmentationConfig(max_words=50, window_words=30))
     segs = ws.store.segments()
     text = ws.store.document("long")["text"]
     assert len(segs) > 5

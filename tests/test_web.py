@@ -10,10 +10,10 @@ import time
 import pytest
 from starlette.testclient import TestClient
 
-from autocode.annotate import AnnotationSession
-from autocode.importer import import_files
+from autocode.app.session import AnnotationSession
+from autocode.app.imports import import_files
 from autocode.web.server import create_app, new_token
-from autocode.workspace import Workspace
+from autocode.app.workspace import Workspace
 from conftest import DEMO
 
 PORT = 8765
@@ -22,7 +22,7 @@ PORT = 8765
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     ws = Workspace.init(tmp_path_factory.mktemp("web") / "ws")
-    import_files(ws.store, [DEMO / "coded" / "focus-group-1.csv", DEMO / "coded" / "focus-group-3.csv"])
+    import_files(ws, [DEMO / "coded" / "focus-group-1.csv", DEMO / "coded" / "focus-group-3.csv"])
     hostile = tmp_path_factory.mktemp("web") / "hostile.txt"
     hostile.write_text("Moderator: Go on.\nParticipant 1: <script>document.title='pwned'</script> we run a choir "
                        "<b>on Tuesdays</b> & it helps.\nParticipant 2: The funding stops in March and nobody tells us.\n"
@@ -32,7 +32,7 @@ def workspace(tmp_path_factory):
                        "Participant 5: Shall we have a biscuit before the next question?\n"
                        "Participant 1: Seeing someone sing again after months indoors, that's why we do it.\n",
                        encoding="utf-8")
-    import_files(ws.store, [hostile], group="Hostile")
+    import_files(ws, [hostile], group="Hostile")
     yield ws
     ws.close()
 
@@ -139,8 +139,7 @@ def test_the_real_page_in_headless_chromium(workspace, session):
             page.click("#accept")
             wait_status(page, "corrected")
             assert "Capability/Understanding boundaries/Coping in the moment" in store.codings("web-coder")[seg_second]
-            row = store.db.execute("SELECT source FROM codings c JOIN coders u ON u.id=c.coder_id WHERE u.name='web-coder'"
-                                   " AND c.segment_id=?", (seg_second,)).fetchone()
+            row = next(r for r in store.coding_rows("web-coder") if r["segment_id"] == seg_second)
             assert row["source"] == "corrected"
             # undo the correction: it is gone from the store and the segment is back
             page.keyboard.press("u")

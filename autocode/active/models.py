@@ -13,10 +13,12 @@ ones are not drowned (``class_weight="balanced"``).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
 from scipy.optimize import minimize
+from threadpoolctl import ThreadpoolController
 from scipy.special import expit, log_expit, log_softmax
 
 __all__ = [
@@ -41,13 +43,9 @@ def single_blas_thread():
     global _CONTROLLER
     try:
         if _CONTROLLER is None:
-            from threadpoolctl import ThreadpoolController
-
             _CONTROLLER = ThreadpoolController()
         return _CONTROLLER.limit(limits=1, user_api="blas")
-    except Exception:  # threadpoolctl missing or confused: run as is
-        import contextlib
-
+    except Exception:  # threadpoolctl confused: run as is
         return contextlib.nullcontext()
 
 

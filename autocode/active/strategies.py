@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+from sklearn.cluster import KMeans
 
 __all__ = [
     "QueryStrategy",
@@ -133,8 +134,6 @@ def representative_sample(
     A cold start that asks about typical segments of every region of the pool instead
     of whatever a random draw happens to give.
     """
-    from sklearn.cluster import KMeans
-
     if n >= len(candidates):
         return rng.permutation(candidates)
     pts = candidates
@@ -364,8 +363,6 @@ class ClusterMargin(QueryStrategy):
 
     def prepare(self, X: np.ndarray, rng: np.random.Generator) -> None:
         """Cluster the pool once (the Learner calls this when the session starts)."""
-        from sklearn.cluster import KMeans
-
         if self.n_clusters == "auto":  # one cluster per ~10 segments, at most 200
             k = min(200, max(2, len(X) // 10))
         else:

@@ -28,10 +28,10 @@ from autocode.agreement.results import (
     OverallAgreement,
 )
 from autocode.agreement.stats import gwet_ac1, landis_koch
-from autocode.agreement.units import LEVELS, CodingMatrix, build_matrix, project_code
+from autocode.agreement.units import DEFAULT_LEVELS, CodingMatrix, build_matrix, project_code
 
 __all__ = [
-    "AgreementReport", "BootstrapInfo", "CodingMatrix", "GROUP_SUMMARY_COLUMNS", "LEVELS", "MIN_GROUPS",
+    "AgreementReport", "BootstrapInfo", "CodingMatrix", "DEFAULT_LEVELS", "GROUP_SUMMARY_COLUMNS", "MIN_GROUPS",
     "NO_CODE", "OverallAgreement", "PAIRWISE_COLUMNS", "PER_CODE_COLUMNS", "agreement_from_matrix",
     "build_matrix", "character_matrix", "compare", "compare_characters", "compare_levels",
     "disagreement_list", "disagreement_matrix", "gwet_ac1", "landis_koch", "level_summary",

@@ -15,7 +15,7 @@ import numpy as np
 
 from autocode.agreement.compare import agreement_from_matrix
 from autocode.agreement.results import AgreementReport
-from autocode.agreement.units import CodingMatrix, Level, check_coders, level_name, project_code, split_code
+from autocode.agreement.units import CodingMatrix, Level, check_coders, hierarchy_roots, project_to_depth, resolve_level
 from autocode.errors import InputError
 
 #: spans[coder][code][document] = [(start, end), ...], end exclusive.
@@ -29,6 +29,7 @@ def character_matrix(
     *,
     codes: Sequence[str] | None = None,
     level: Level = None,
+    levels: Sequence[str] | None = None,
     seen: Mapping[str, Collection[str]] | None = None,
 ) -> CodingMatrix:
     """Per-character yes/no arrays for every coder and code, documents in ``lengths`` order
@@ -39,6 +40,8 @@ def character_matrix(
     A coder who coded nothing must still appear in ``spans`` (with ``{}``).
     ``seen[coder]``: the documents that coder read (default: all of them); only
     documents every coder read count, and a span in a document counts as reading it.
+    ``level``: a level name from ``levels`` (the codebook's names by depth, default
+    :data:`~autocode.agreement.units.DEFAULT_LEVELS`) or a depth; None for codes as written.
     """
     names = check_coders(list(spans) if coders is None else coders)
     for coder in names:
@@ -46,7 +49,8 @@ def character_matrix(
             raise InputError(f"coder {coder!r} has no entry in spans",
                              hint=f"coders in spans: {', '.join(map(repr, spans)) or 'none'}; "
                                   "give a coder who coded nothing as spans[coder] = {}")
-    name = level_name(level)
+    resolved = resolve_level(level, levels)
+    name, depth = resolved if resolved is not None else (None, None)
     doc_names = [str(d) for d in lengths]
     sizes = []
     for doc, size in lengths.items():
@@ -67,8 +71,8 @@ def character_matrix(
     offsets = dict(zip(doc_names, (int(o) for o in np.cumsum([0, *sizes])[:-1])))
 
     written = [str(code) for coder in names for code in spans[coder]] + [str(c) for c in codes or []]
-    roots = {split_code(c)[0] for c in written if len(split_code(c)) > 1}
-    projected = {c: project_code(c, name, roots) for c in written}
+    roots = hierarchy_roots(written)
+    projected = {c: project_to_depth(c, depth, roots) for c in written}
     if codes is None:
         code_list = sorted({p for p in projected.values() if p is not None})
     else:
@@ -109,6 +113,7 @@ def compare_characters(
     *,
     codes: Sequence[str] | None = None,
     level: Level = None,
+    levels: Sequence[str] | None = None,
     seen: Mapping[str, Collection[str]] | None = None,
     n_boot: int = 1000,
     seed: int = 0,
@@ -118,9 +123,10 @@ def compare_characters(
     over documents in ``per_code`` and for each code and document in ``per_group``
     (``group`` is the document). Confidence intervals resample whole documents, and
     only when there are at least five: single characters are not independent.
-    ``seen[coder]`` lists the documents each coder read (default: all).
+    ``seen[coder]`` lists the documents each coder read (default: all); ``level`` and
+    ``levels`` as for :func:`character_matrix`.
     """
-    matrix = character_matrix(lengths, spans, coders, codes=codes, level=level, seen=seen)
+    matrix = character_matrix(lengths, spans, coders, codes=codes, level=level, levels=levels, seen=seen)
     return agreement_from_matrix(matrix, by_group=True, n_boot=n_boot, seed=seed, confidence=confidence,
                                  unit_name="character", resample_units=False)
 

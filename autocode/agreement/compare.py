@@ -16,7 +16,7 @@ from autocode.agreement.results import (
     AgreementReport,
     OverallAgreement,
 )
-from autocode.agreement.units import LEVELS, CodingMatrix, Level, build_matrix
+from autocode.agreement.units import CodingMatrix, Level, build_matrix, level_names
 from autocode.errors import InputError
 
 
@@ -28,6 +28,7 @@ def compare(
     *,
     codes: Sequence[str] | None = None,
     level: Level = None,
+    levels: Sequence[str] | None = None,
     exclude_uncoded: bool = False,
     by_group: bool = False,
     n_boot: int = 1000,
@@ -37,12 +38,15 @@ def compare(
     """Inter-coder agreement of ``coders`` over the units they all saw.
 
     Each code is treated as a yes/no question over units. ``level``: None (codes as
-    written), "domain", "theme" or "subtheme" (paths cut to 1, 2 or 3 parts).
+    written), or a level named in ``levels`` or its depth (paths cut to that many
+    parts); ``levels``: the codebook's level names by depth (``Codebook.level_names()``;
+    default :data:`~autocode.agreement.units.DEFAULT_LEVELS`, domain/theme/subtheme).
     ``exclude_uncoded`` drops units no compared coder coded; ``by_group`` adds
     per-focus-group tables; ``n_boot`` bootstrap resamples give the kappa intervals
     (0 for none). See :class:`AgreementReport` for the result.
     """
-    matrix = build_matrix(units, seen, codings, coders, level=level, codes=codes, exclude_uncoded=exclude_uncoded)
+    matrix = build_matrix(units, seen, codings, coders, level=level, levels=levels, codes=codes,
+                          exclude_uncoded=exclude_uncoded)
     report = agreement_from_matrix(matrix, by_group=by_group, n_boot=n_boot, seed=seed, confidence=confidence)
     report.exclude_uncoded = exclude_uncoded
     if exclude_uncoded:
@@ -55,19 +59,24 @@ def compare_levels(
     seen: pd.DataFrame,
     codings: pd.DataFrame,
     coders: Sequence[str],
+    *,
+    levels: Sequence[str] | None = None,
     **options: object,
 ) -> dict[str, AgreementReport]:
-    """:func:`compare` at every codebook level that has codes, plus "all" (codes as written).
+    """:func:`compare` at every level in ``levels`` that has codes, plus "all" (codes as written).
 
-    Keys: "domain", "theme", "subtheme" (those with at least one code) and "all".
-    ``options`` are passed to :func:`compare` (``level`` and ``codes`` are not allowed).
+    ``levels``: the codebook's level names by depth (default
+    :data:`~autocode.agreement.units.DEFAULT_LEVELS`, domain/theme/subtheme). Keys: those
+    names, in depth order, that have at least one code, then "all". ``options`` are
+    passed to :func:`compare` (``level`` and ``codes`` are not allowed).
     """
     for bad in ("level", "codes"):
         if bad in options:
             raise TypeError(f"compare_levels() sets {bad!r} itself")
+    names = level_names(levels)
     reports: dict[str, AgreementReport] = {}
-    for name in (*LEVELS, None):
-        report = compare(units, seen, codings, coders, level=name, **options)  # type: ignore[arg-type]
+    for name in (*names, None):
+        report = compare(units, seen, codings, coders, level=name, levels=names, **options)  # type: ignore[arg-type]
         if name is None or len(report.per_code):
             reports[name or "all"] = report
     return reports

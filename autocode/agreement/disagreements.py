@@ -23,6 +23,7 @@ def disagreement_list(
     coders: Sequence[str],
     *,
     level: Level = None,
+    levels: Sequence[str] | None = None,
     codes: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Units where the coders applied different codes, each coder's codes side by side.
@@ -30,8 +31,9 @@ def disagreement_list(
     Columns: unit_id, group, text (when ``units`` has one), one column per coder with
     the codes it applied joined by "; ", and ``disputed``: the codes applied by some
     coders but not all. Write it with ``DataFrame.to_csv(path, index=False)``.
+    ``level``/``levels`` as for :func:`~autocode.agreement.units.build_matrix`.
     """
-    matrix = build_matrix(units, seen, codings, coders, level=level, codes=codes)
+    matrix = build_matrix(units, seen, codings, coders, level=level, levels=levels, codes=codes)
     return disagreements_from_matrix(matrix)
 
 
@@ -67,6 +69,7 @@ def disagreement_matrix(
     coder_2: str,
     *,
     level: Level = None,
+    levels: Sequence[str] | None = None,
     codes: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """How often ``coder_1`` applied code a where ``coder_2`` applied code b instead.
@@ -74,9 +77,10 @@ def disagreement_matrix(
     On each unit, every code only coder 1 applied is paired with every code only
     coder 2 applied; when one side applied nothing extra, its partner is "(no code)".
     Rows: coder 1's codes, columns: coder 2's, both ending with "(no code)"; the
-    diagonal is 0 (a shared code is not a disagreement).
+    diagonal is 0 (a shared code is not a disagreement). ``level``/``levels`` as for
+    :func:`~autocode.agreement.units.build_matrix`.
     """
-    matrix = build_matrix(units, seen, codings, [coder_1, coder_2], level=level, codes=codes)
+    matrix = build_matrix(units, seen, codings, [coder_1, coder_2], level=level, levels=levels, codes=codes)
     return matrix_from_matrix(matrix, 0, 1)
 
 

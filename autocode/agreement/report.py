@@ -12,14 +12,16 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from autocode.agreement.results import AgreementReport, OverallAgreement
 from autocode.agreement.stats import LANDIS_KOCH
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 KAPPA_PLOT = "kappa_per_code.png"
 MATRIX_PLOT = "disagreement_matrix.png"
@@ -172,6 +174,21 @@ def _short(labels: Iterable[object], width: int = 45) -> list[str]:
     return out
 
 
+def _new_figure(width: float, height: float) -> Figure:
+    """A figure on its own Agg canvas (no global backend is changed).
+
+    matplotlib is imported here, not at the top: it is heavy (about half a second to import), and
+    importing :mod:`autocode.agreement` for its statistics (the active learner, the
+    classifier's evaluation) should not pay for plotting.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
 def _kappa_plot(per_code: pd.DataFrame, path: Path, confidence: float) -> bool:
     """Kappa per code with its interval; False (nothing written) when no kappa is defined."""
     data = per_code[np.isfinite(per_code["kappa"].to_numpy(dtype=float))]
@@ -182,8 +199,7 @@ def _kappa_plot(per_code: pd.DataFrame, path: Path, confidence: float) -> bool:
     high = data["kappa_ci_high"].to_numpy(dtype=float)
     has_ci = np.isfinite(low) & np.isfinite(high)
     y = np.arange(len(data))[::-1]
-    fig = Figure(figsize=(8, 1.2 + 0.32 * len(data)))
-    FigureCanvasAgg(fig)
+    fig = _new_figure(8, 1.2 + 0.32 * len(data))
     ax = fig.add_subplot()
     for upper, _ in LANDIS_KOCH[:-1]:
         ax.axvline(upper, color="#ddd", lw=0.8, zorder=0)
@@ -211,8 +227,7 @@ def _matrix_plot(matrix: pd.DataFrame, path: Path) -> bool:
         return False
     data = matrix.loc[keep_rows, keep_cols]
     values = data.to_numpy()
-    fig = Figure(figsize=(4.5 + 0.45 * len(keep_cols), 4.0 + 0.35 * len(keep_rows)))
-    FigureCanvasAgg(fig)
+    fig = _new_figure(4.5 + 0.45 * len(keep_cols), 4.0 + 0.35 * len(keep_rows))
     ax = fig.add_subplot()
     image = ax.imshow(values, cmap="Reds", aspect="auto")
     ax.set_xticks(range(len(keep_cols)), _short(keep_cols, 35), rotation=60, ha="right", fontsize="small")

@@ -1,12 +1,22 @@
-"""Agreement statistics for one yes/no question ("was this code applied?") over units.
+"""Agreement statistics, and the one Cohen's kappa and macro-F1 of the package.
 
 Most functions take ``x``: a boolean array of shape (n_units, n_coders), True where
 the coder applied the code. Library implementations are used where they exist:
-Cohen's kappa from scikit-learn, Fleiss' kappa from statsmodels, Krippendorff's alpha
-from the ``krippendorff`` package. Gwet's AC1 is written here (see :func:`gwet_ac1`).
+Fleiss' kappa from statsmodels, Krippendorff's alpha from the ``krippendorff``
+package. Gwet's AC1 is written here (see :func:`gwet_ac1`).
+
+Cohen's kappa is written once, on a confusion table (:func:`kappa_from_table`, the
+arithmetic of scikit-learn's ``cohen_kappa_score``, so the figures equal it bit for
+bit); :func:`cohen_kappa` (two label vectors) and :func:`kappa_from_counts` (2x2 counts,
+vectorised for the bootstrap) build the table and call it. Macro-F1 over 0/1 code
+matrices is :func:`macro_f1`. The active learner and the classifier's evaluation use
+these; this package imports neither of them.
 
 A statistic that is undefined for the data (e.g. kappa when no coder applied the code,
 so chance agreement is 100%) is returned as NaN; :func:`undefined_reason` says why.
+The kappa and F1 functions take the value to return instead (``undefined``, ``empty``)
+for callers that read an undefined figure otherwise (the active learner counts two
+identical constant codings as full agreement, 1.0).
 """
 
 from __future__ import annotations
@@ -18,7 +28,6 @@ from itertools import combinations
 import krippendorff
 import numpy as np
 import pandas as pd
-from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats import inter_rater
 
 #: Landis & Koch (1977) bands, as (upper bound inclusive, label); below 0 is "poor".
@@ -31,9 +40,6 @@ LANDIS_KOCH: tuple[tuple[float, str], ...] = (
 )
 
 
-#: The four cells of a 2x2 table (yes/yes, yes/no, no/yes, no/no) as two coders' decisions.
-_FIRST = [True, True, False, False]
-_SECOND = [True, False, True, False]
 #: Above this many units, alpha uses :func:`_binary_alpha` (see :func:`krippendorff_alpha`).
 LARGE = 50_000
 
@@ -101,20 +107,110 @@ def percent_agreement(x: np.ndarray) -> float:
     return float(100.0 * (per_yes * agreeing_pairs).sum() / (n * m * (m - 1) / 2))
 
 
-def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float:
-    """Cohen's kappa of two coders' yes/no decisions (scikit-learn); NaN when undefined.
+def kappa_from_table(table: np.ndarray, *, undefined: float = float("nan")) -> np.ndarray:
+    """Cohen's kappa of confusion tables: ``table[..., i, j]`` counts the units coder a put
+    in category i and coder b in category j (any leading axes are a batch).
 
-    scikit-learn gets the four cells of the 2x2 table as weighted samples, which gives
-    the same kappa as passing every unit but costs the same for a million characters
-    as for ten segments.
+    kappa = 1 - observed disagreement / disagreement expected by chance, the arithmetic
+    of scikit-learn's ``cohen_kappa_score`` step for step (so the figures are equal to
+    the last bit). ``undefined`` where kappa is undefined: no units, or chance
+    disagreement 0 (both coders gave every unit the same one category).
     """
-    a = np.asarray(a, dtype=bool)
-    b = np.asarray(b, dtype=bool)
-    if a.size == 0 or undefined_reason(np.column_stack([a, b])) is not None:
-        return float("nan")
-    both, only_a, only_b = (np.count_nonzero(v) for v in (a & b, a & ~b, ~a & b))
-    cells = [both, only_a, only_b, a.size - both - only_a - only_b]
-    return float(cohen_kappa_score(_FIRST, _SECOND, labels=[False, True], sample_weight=cells))
+    table = np.asarray(table, dtype=float)
+    k = table.shape[-1]
+    if table.ndim < 2 or table.shape[-2] != k:
+        raise ValueError(f"expected (..., k, k) confusion tables, got shape {table.shape}")
+    b_totals = table.sum(axis=-2)  # per category, units coder b put there
+    a_totals = table.sum(axis=-1)
+    n = b_totals.sum(axis=-1)
+    disagree = np.ones((k, k))
+    np.fill_diagonal(disagree, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = b_totals[..., :, None] * a_totals[..., None, :] / n[..., None, None]
+        chance = (disagree * expected).sum(axis=(-2, -1))
+        kappa = 1 - (disagree * table).sum(axis=(-2, -1)) / chance
+    return np.where((n == 0) | (chance == 0), undefined, kappa)
+
+
+def kappa_from_counts(n_both: np.ndarray, n_a: np.ndarray, n_b: np.ndarray,
+                      n: np.ndarray, *, undefined: float = float("nan")) -> np.ndarray:
+    """Cohen's kappa of yes/no decisions from their 2x2 counts, vectorised (the bootstrap
+    calls it once for all replicates, pairs and codes): :func:`kappa_from_table` of the
+    tables the counts make.
+
+    ``n_both``: units both coders coded, ``n_a``/``n_b``: units each coded, ``n``: units.
+    ``undefined`` (NaN) where kappa is undefined (both coders constant and equal).
+    """
+    n_both, n_a, n_b, n = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (n_both, n_a, n_b, n)))
+    # rows: coder a says no / yes; columns: coder b says no / yes
+    table = np.stack([np.stack([n - n_a - n_b + n_both, n_b - n_both], axis=-1),
+                      np.stack([n_a - n_both, n_both], axis=-1)], axis=-2)
+    return kappa_from_table(table, undefined=undefined)
+
+
+def cohen_kappa(a: np.ndarray | Sequence[object], b: np.ndarray | Sequence[object], *,
+                undefined: float = float("nan")) -> float:
+    """Cohen's kappa of two coders' labels for the same units: yes/no decisions (booleans)
+    or any categories (e.g. class indices; the categories are those either coder used).
+
+    ``undefined`` (NaN unless given) when kappa is undefined: no units, or both coders
+    gave every unit the same one category (chance agreement is 100%). Boolean vectors
+    are counted straight into a 2x2 table, so a million characters cost little more
+    than ten segments.
+    """
+    a = np.asarray(a)
+    b = np.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(f"the two label vectors differ in shape: {a.shape} and {b.shape}")
+    a, b = a.ravel(), b.ravel()
+    if a.size == 0:
+        return float(undefined)
+    if a.dtype == bool and b.dtype == bool:
+        both, n_a, n_b = (np.count_nonzero(v) for v in (a & b, a, b))
+        return float(kappa_from_counts(both, n_a, n_b, a.size, undefined=undefined))
+    categories, index = np.unique(np.concatenate([a, b]), return_inverse=True)
+    k = len(categories)
+    table = np.bincount(index[:a.size] * k + index[a.size:], minlength=k * k).reshape(k, k)
+    return float(kappa_from_table(table, undefined=undefined))
+
+
+def f1_scores(Y_true: np.ndarray, Y_pred: np.ndarray, *, unused: float = float("nan")) -> np.ndarray:
+    """F1 of each column's yes/no decisions, 2 TP / (2 TP + FP + FN), for 0/1 (or boolean)
+    matrices with one column per code (a vector is one column). ``unused`` for a
+    column that neither the truth nor the prediction uses (F1 is 0/0 there)."""
+    Yt = _as_columns(Y_true).astype(bool)
+    Yp = _as_columns(Y_pred).astype(bool)
+    if Yt.shape != Yp.shape:
+        raise ValueError(f"truth and prediction differ in shape: {Yt.shape} and {Yp.shape}")
+    tp = (Yt & Yp).sum(axis=0)
+    fp = (~Yt & Yp).sum(axis=0)
+    fn = (Yt & ~Yp).sum(axis=0)
+    scores = np.full(tp.shape, float(unused))
+    used = (tp + fp + fn) > 0
+    scores[used] = 2 * tp[used] / (2 * tp[used] + fp[used] + fn[used])
+    return scores
+
+
+def macro_f1(Y_true: np.ndarray, Y_pred: np.ndarray, *, over: str = "either", empty: float = 1.0) -> float:
+    """Macro-averaged F1: the mean of :func:`f1_scores` over some of the columns.
+
+    ``over="either"``: the columns the truth or the prediction uses (for one-hot rows
+    this is scikit-learn's macro F1 over the labels present); ``over="truth"``: the
+    columns with support in the truth (as a paper reports per-code means). ``empty``
+    when no column qualifies.
+    """
+    if over not in ("either", "truth"):
+        raise ValueError(f"over must be 'either' or 'truth', got {over!r}")
+    scores = f1_scores(Y_true, Y_pred)
+    keep = np.isfinite(scores) if over == "either" else _as_columns(Y_true).astype(bool).any(axis=0)
+    if not keep.any():
+        return float(empty)
+    return float(np.mean(scores[keep]))
+
+
+def _as_columns(Y: np.ndarray) -> np.ndarray:
+    Y = np.asarray(Y)
+    return Y[:, None] if Y.ndim == 1 else Y
 
 
 def pairwise_kappas(x: np.ndarray) -> np.ndarray:
@@ -238,20 +334,3 @@ def gwet_ac1_binary(x: np.ndarray) -> float:
     pi = float((per_yes * yes).sum() / (m * n))
     pe = 2 * pi * (1 - pi)  # sum over the two categories of pi_k (1 - pi_k), q - 1 = 1
     return (pa - pe) / (1 - pe)
-
-
-def kappa_from_counts(n_both: np.ndarray, n_a: np.ndarray, n_b: np.ndarray,
-                      n: np.ndarray) -> np.ndarray:
-    """Cohen's kappa from 2x2 counts, vectorised (for the bootstrap, where calling
-    scikit-learn per replicate would be too slow); tests check it equals scikit-learn.
-
-    ``n_both``: units both coders coded, ``n_a``/``n_b``: units each coded, ``n``: units.
-    NaN where kappa is undefined (both coders constant and equal).
-    """
-    n_both, n_a, n_b, n = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (n_both, n_a, n_b, n)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        observed = (n - n_a - n_b + 2 * n_both) / n
-        expected = (n_a * n_b + (n - n_a) * (n - n_b)) / (n * n)
-        kappa = (observed - expected) / (1 - expected)
-    undefined = (n == 0) | ((n_a == n_b) & ((n_a == 0) | (n_a == n)))
-    return np.where(undefined, np.nan, kappa)

@@ -10,12 +10,19 @@ Input contract (pandas DataFrames, so any source can feed it):
   code only says the coder saw the unit.
 
 Only units that every compared coder saw count. Codes are paths such as
-"Capability/Developing skills/Not therapists" (domain/theme/sub-theme) or flat names
-such as "Barrier". A level keeps the first k parts of each path (domain=1, theme=2,
-subtheme=3), so coding a sub-theme implies its theme and domain; a code with fewer
-parts than the level is dropped at that level. A one-part code counts as a domain
-only if some path in the data (or in ``codes``) starts with it; otherwise it is flat,
-belongs to no level, and is reported only at level None ("all").
+"Capability/Developing skills/Not therapists" or flat names such as "Barrier"; they
+are read with :func:`autocode.codebook.path_parts` and walked up with
+:func:`autocode.codebook.path_ancestors`. A level is a depth of the hierarchy: it
+keeps each path's ancestor at that depth, so coding a sub-theme implies its theme and
+domain; a code with fewer parts than the level is dropped at that level. A one-part
+code counts as a top-level code only if some path in the data (or in ``codes``)
+starts with it; otherwise it is flat, belongs to no level, and is reported only at
+level None ("all").
+
+Levels are named by the codebook (``levels``: the names of depths 1, 2, ...; see
+``Codebook.level_names()``, e.g. the study codebook's COM-B group names them domain,
+theme, subtheme). A level is given by one of those names or by its depth (1, 2, ...);
+None or "all" means codes as written. Without ``levels``, :data:`DEFAULT_LEVELS` name them.
 """
 
 from __future__ import annotations
@@ -26,12 +33,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from autocode.codebook import SEP, path_ancestors, path_parts
 from autocode.errors import InputError
 
-#: Codebook levels and how many path parts each keeps.
-LEVELS: dict[str, int] = {"domain": 1, "theme": 2, "subtheme": 3}
-SEPARATOR = "/"
+#: The level names used when the caller gives none (``levels=None``): the study
+#: codebook's COM-B hierarchy, depth 1 = domain, 2 = theme, 3 = subtheme. Only a fallback:
+#: callers with a codebook pass its own names (``Codebook.level_names()``).
+DEFAULT_LEVELS: tuple[str, ...] = ("domain", "theme", "subtheme")
 
+#: A level: a name from ``levels``, a depth (1 = top), or None/"all" for codes as written.
 Level = str | int | None
 
 
@@ -63,27 +73,65 @@ class CodingMatrix:
         )
 
 
-def level_name(level: Level) -> str | None:
-    """Normalise a level: None/"all" -> None; 1/2/3 or a name -> "domain"/"theme"/"subtheme"."""
-    if level is None or (isinstance(level, str) and level.strip().lower() == "all"):
+def _key(name: str) -> str:
+    """A level name as compared: case, spaces, hyphens and underscores ignored ("Sub-theme" = "subtheme")."""
+    return name.strip().lower().replace("-", "").replace("_", "").replace(" ", "")
+
+
+def level_names(levels: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The level names by depth: ``levels`` checked, or :data:`DEFAULT_LEVELS` when None.
+    An empty ``levels`` is a codebook that names no levels: only codes as written remain."""
+    if levels is None:
+        return DEFAULT_LEVELS
+    if isinstance(levels, str):
+        raise InputError(f"levels must be a list of level names, got the string {levels!r}",
+                         hint=f"e.g. levels=[{levels!r}], the names of depths 1, 2, ... as the codebook gives them")
+    names = tuple(str(name).strip() for name in levels)
+    keys = [_key(name) for name in names]
+    if not all(keys):
+        raise InputError(f"levels {list(levels)!r} has an empty name",
+                         hint="give the names of depths 1, 2, ... as the codebook gives them, "
+                              "e.g. ['domain', 'theme', 'subtheme']")
+    if "all" in keys:
+        raise InputError("a level may not be named 'all'", hint="'all' means codes as written; rename that level")
+    twice = [name for name, key in zip(names, keys) if keys.count(key) > 1]
+    if twice:
+        raise InputError(f"level {twice[0]!r} is named twice in levels {list(names)!r}",
+                         hint="give each depth its own name")
+    return names
+
+
+def resolve_level(level: Level, levels: Sequence[str] | None = None) -> tuple[str, int] | None:
+    """(name, depth) of a level, or None for codes as written (None or "all").
+
+    ``level``: a name from ``levels`` (case, spaces, hyphens and underscores ignored) or
+    a depth 1..len(levels); ``levels``: the names of depths 1, 2, ... (default
+    :data:`DEFAULT_LEVELS`). Anything else raises InputError naming the known levels.
+    """
+    names = level_names(levels)
+    if level is None or (isinstance(level, str) and _key(level) == "all"):
         return None
     if isinstance(level, (int, np.integer)) and not isinstance(level, bool):
-        for name, depth in LEVELS.items():
-            if depth == level:
-                return name
+        if 1 <= level <= len(names):
+            return names[level - 1], int(level)
     elif isinstance(level, str):
-        key = level.strip().lower().replace("-", "").replace("_", "").replace(" ", "")
-        if key in LEVELS:
-            return key
+        keys = [_key(name) for name in names]
+        if _key(level) in keys:
+            depth = keys.index(_key(level)) + 1
+            return names[depth - 1], depth
+    known = ", ".join(f"{name!r} (or {depth})" for depth, name in enumerate(names, start=1))
     raise InputError(
-        f"unknown codebook level {level!r}",
-        hint="use 'domain' (or 1), 'theme' (or 2), 'subtheme' (or 3), or None/'all' for codes as written",
+        f"unknown codebook level {level!r}; "
+        + (f"the known levels are {known}" if names else "the codebook names no levels"),
+        hint="give one of those level names or depths, or None/'all' for codes as written" if names
+        else "use level=None ('all') for codes as written, or name the levels in the codebook",
     )
 
 
-def split_code(code: str) -> list[str]:
-    """The parts of a code path, stripped; raises InputError on an empty part."""
-    parts = [part.strip() for part in str(code).split(SEPARATOR)]
+def code_parts(code: str) -> list[str]:
+    """The parts of a code path (:func:`autocode.codebook.path_parts`); raises InputError
+    on an empty part."""
+    parts = path_parts(str(code))
     if any(not part for part in parts):
         raise InputError(
             f"code {code!r} has an empty part",
@@ -92,18 +140,37 @@ def split_code(code: str) -> list[str]:
     return parts
 
 
-def project_code(code: str, level: Level, roots: Collection[str] = frozenset()) -> str | None:
-    """The code as seen at ``level``: its first k path parts, or None when it has no
-    such level. ``roots``: first parts of the hierarchical paths (one-part codes that
-    are domains rather than flat codes)."""
-    parts = split_code(code)
-    name = level_name(level)
-    if name is None:
-        return SEPARATOR.join(parts)
-    depth = LEVELS[name]
-    if len(parts) < depth or (len(parts) == 1 and parts[0] not in roots):
+def hierarchy_roots(codes: Iterable[str]) -> set[str]:
+    """The top-level codes of the hierarchical paths among ``codes`` (the farthest
+    ancestor of each path with one): one-part codes with these names are top-level
+    codes rather than flat ones."""
+    roots = set()
+    for code in codes:
+        ancestors = path_ancestors(SEP.join(code_parts(code)))
+        if ancestors:
+            roots.add(ancestors[-1])
+    return roots
+
+
+def project_code(code: str, level: Level, roots: Collection[str] = frozenset(),
+                 levels: Sequence[str] | None = None) -> str | None:
+    """The code as seen at ``level``: its ancestor at that depth (itself at its own
+    depth), or None when it has no such level. ``roots``: the top-level codes of the
+    hierarchical paths (:func:`hierarchy_roots`; one-part codes that are top-level
+    codes rather than flat). ``levels``: the level names (see :func:`resolve_level`)."""
+    resolved = resolve_level(level, levels)
+    return project_to_depth(code, None if resolved is None else resolved[1], roots)
+
+
+def project_to_depth(code: str, depth: int | None, roots: Collection[str] = frozenset()) -> str | None:
+    """:func:`project_code` for a level already resolved to its depth (None: codes as written)."""
+    path = SEP.join(code_parts(code))
+    if depth is None:
+        return path
+    lineage = [*reversed(path_ancestors(path)), path]  # top-level code first
+    if len(lineage) < depth or (len(lineage) == 1 and path not in roots):
         return None
-    return SEPARATOR.join(parts[:depth])
+    return lineage[depth - 1]
 
 
 def _require_frame(frame: object, name: str, columns: Sequence[str]) -> pd.DataFrame:
@@ -175,17 +242,21 @@ def build_matrix(
     coders: Sequence[str],
     *,
     level: Level = None,
+    levels: Sequence[str] | None = None,
     codes: Sequence[str] | None = None,
     exclude_uncoded: bool = False,
 ) -> CodingMatrix:
     """Validate the three tables and build the :class:`CodingMatrix` for ``coders``.
 
+    ``level``: a level name from ``levels`` or a depth, or None for codes as written;
+    ``levels``: the codebook's level names by depth (default :data:`DEFAULT_LEVELS`).
     ``codes`` (default: every code the coders applied, at this level, sorted) fixes
     which codes are reported and in what order; a listed code no one applied is kept.
     ``exclude_uncoded`` drops units that no compared coder coded with any of the codes.
     """
     names = check_coders(coders)
-    name = level_name(level)
+    resolved = resolve_level(level, levels)
+    name, depth = resolved if resolved is not None else (None, None)
     units = _clean_units(units)
     seen_all = _require_frame(seen, "seen", ["unit_id", "coder"])[["unit_id", "coder"]].astype(str)
     codings = _require_frame(codings, "codings", ["unit_id", "coder", "code"])[["unit_id", "coder", "code"]].copy()
@@ -214,9 +285,9 @@ def build_matrix(
 
     # Project codes to the level.
     written = [c for c in codings["code"].dropna().unique()] + list(codes or [])
-    roots = {split_code(c)[0] for c in written if len(split_code(c)) > 1}
+    roots = hierarchy_roots(written)
     applied_rows = ours.dropna(subset=["code"]).copy()
-    applied_rows["code"] = [project_code(c, name, roots) for c in applied_rows["code"]]
+    applied_rows["code"] = [project_to_depth(c, depth, roots) for c in applied_rows["code"]]
     applied_rows = applied_rows.dropna(subset=["code"])
     applied_rows = applied_rows[applied_rows["unit_id"].isin(common)].drop_duplicates()
 
@@ -227,7 +298,7 @@ def build_matrix(
             raise InputError(f"codes must be a list of code names, got {codes!r}", hint=f"e.g. codes=[{codes!r}]")
         code_list = []
         for code in codes:
-            projected = project_code(str(code), name, roots)
+            projected = project_to_depth(str(code), depth, roots)
             if projected is None:
                 raise InputError(f"code {code!r} has no {name} level",
                                  hint="list codes with at least as many path parts as the level, or use level=None")

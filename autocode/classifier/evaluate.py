@@ -12,25 +12,28 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from sklearn.metrics import cohen_kappa_score
 from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
 
+from autocode.agreement.stats import cohen_kappa, f1_scores, macro_f1
 from autocode.errors import InputError
 
 from .labels import LabelSpace
 
-
-def _kappa(t: np.ndarray, p: np.ndarray) -> float:
-    if len(np.unique(np.r_[t, p])) < 2:
-        return 1.0 if np.array_equal(t, p) else 0.0
-    return float(cohen_kappa_score(t, p))
+#: Kappa where it is undefined (both sides the same one label throughout): full agreement.
+UNDEFINED_KAPPA = 1.0
 
 
 def code_metrics(Y_true: np.ndarray, Y_pred: np.ndarray, labels: Sequence[str],
                  exclusive: Sequence[Sequence[str]] = ()) -> dict[str, Any]:
-    """Per code and averaged metrics for 0/1 matrices over ``labels``."""
+    """Per code and averaged metrics for 0/1 matrices over ``labels``.
+
+    F1 and kappa are :mod:`autocode.agreement.stats`'; macro averages are over the codes
+    present in the truth (0.0 when none is), F1 is 0.0 for a code neither side uses,
+    kappa 1.0 where it is undefined (both sides the same one label throughout).
+    """
     Y_true = np.asarray(Y_true).astype(int)
     Y_pred = np.asarray(Y_pred).astype(int)
+    f1 = f1_scores(Y_true, Y_pred, unused=0.0)
     per: dict[str, dict[str, float]] = {}
     for j, l in enumerate(labels):
         t, p = Y_true[:, j], Y_pred[:, j]
@@ -39,19 +42,23 @@ def code_metrics(Y_true: np.ndarray, Y_pred: np.ndarray, labels: Sequence[str],
         fn = int((t & (1 - p)).sum())
         prec = tp / (tp + fp) if tp + fp else 0.0
         rec = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
-        per[l] = {"precision": prec, "recall": rec, "f1": f1, "kappa": _kappa(t, p),
+        per[l] = {"precision": prec, "recall": rec, "f1": float(f1[j]),
+                  "kappa": cohen_kappa(t, p, undefined=UNDEFINED_KAPPA),
                   "support": int(t.sum()), "predicted": int(p.sum())}
     present = [l for l in labels if per[l]["support"] > 0]
-    macro = {m: float(np.mean([per[l][m] for l in present])) if present else 0.0
-             for m in ("precision", "recall", "f1", "kappa")}
+
+    def mean_present(metric: str) -> float:
+        return float(np.mean([per[l][metric] for l in present])) if present else 0.0
+
+    macro = {"precision": mean_present("precision"), "recall": mean_present("recall"),
+             "f1": macro_f1(Y_true, Y_pred, over="truth", empty=0.0), "kappa": mean_present("kappa")}
     tp = int((Y_true & Y_pred).sum())
     fp = int(((1 - Y_true) & Y_pred).sum())
     fn = int((Y_true & (1 - Y_pred)).sum())
     micro = {
         "precision": tp / (tp + fp) if tp + fp else 0.0,
         "recall": tp / (tp + fn) if tp + fn else 0.0,
-        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
+        "f1": float(f1_scores(Y_true.ravel(), Y_pred.ravel(), unused=0.0)[0]),
     }
     out: dict[str, Any] = {
         "per_code": per, "macro": macro, "micro": micro, "n_segments": int(len(Y_true)),
@@ -66,7 +73,8 @@ def code_metrics(Y_true: np.ndarray, Y_pred: np.ndarray, labels: Sequence[str],
             continue
         t = np.where(Y_true[:, cols].any(1), Y_true[:, cols].argmax(1), -1)
         p = np.where(Y_pred[:, cols].any(1), Y_pred[:, cols].argmax(1), -1)
-        ex_out[" | ".join(g)] = {"accuracy": float((t == p).mean()), "kappa": _kappa(t, p)}
+        ex_out[" | ".join(g)] = {"accuracy": float((t == p).mean()),
+                                 "kappa": cohen_kappa(t, p, undefined=UNDEFINED_KAPPA)}
     if ex_out:
         out["exclusive"] = ex_out
     return out

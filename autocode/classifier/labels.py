@@ -1,8 +1,10 @@
 """Label space: code paths, their hierarchy, exclusive sets and the valence labels.
 
 A label is a code path, parts joined by ``/`` ("Capability/Developing skills/Not
-therapists"); its parent is the path minus its last part. Valence labels
-("Barrier", "Enabler") sit outside the hierarchy.
+therapists"); its parent is the path minus its last part
+(:func:`autocode.codebook.path_ancestors`, the one walker over paths). Valence
+labels, named by the caller (the codebook's "Valence" group, e.g. "Barrier",
+"Enabler"), sit outside the hierarchy.
 
 Consistency rules (documented, and tested as properties):
 
@@ -22,25 +24,14 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from autocode.codebook import SEP, path_ancestors, path_parts
 from autocode.errors import InputError
 
-SEP = "/"
-DEFAULT_VALENCE = ("Barrier", "Enabler")
 
-
-def parent_of(label: str) -> str | None:
-    """``"A/B/C" -> "A/B"``; a top-level label has no parent."""
-    parts = [p for p in label.split(SEP)]
-    return SEP.join(parts[:-1]) if len(parts) > 1 else None
-
-
-def ancestors_of(label: str) -> list[str]:
-    out = []
-    p = parent_of(label)
-    while p is not None:
-        out.append(p)
-        p = parent_of(p)
-    return out
+def _parent(label: str) -> str | None:
+    """The nearest ancestor path, or ``None`` for a top-level label."""
+    up = path_ancestors(label)
+    return up[0] if up else None
 
 
 @dataclass
@@ -56,9 +47,12 @@ class LabelSpace:
         cls,
         labels: Sequence[str],
         exclusive: Iterable[Iterable[str]] | None = None,
-        valence: Iterable[str] | None = DEFAULT_VALENCE,
+        valence: Iterable[str] | None = None,
     ) -> "LabelSpace":
-        """Checks the names, adds every missing ancestor, and keeps the given order first."""
+        """Checks the names, adds every missing ancestor, and keeps the given order first.
+
+        ``valence``: the labels of the valence head (none by default); names not among
+        the labels are ignored."""
         labels = [str(l) for l in labels]
         if not labels:
             raise InputError("fit: no label names given", hint="pass one name per column of Y")
@@ -66,18 +60,18 @@ class LabelSpace:
             dup = sorted({l for l in labels if labels.count(l) > 1})
             raise InputError(f"fit: label names repeated: {dup}", hint="each column of Y needs its own name")
         for l in labels:
-            if not l or any(not p.strip() for p in l.split(SEP)):
+            if not l or not all(path_parts(l)):
                 raise InputError(f"fit: bad label path {l!r}", hint="use 'Domain/Theme/Sub-theme' with no empty parts")
         full = list(labels)
         seen = set(full)
         for l in labels:
-            for a in ancestors_of(l):
+            for a in path_ancestors(l):
                 if a not in seen:
                     full.append(a)
                     seen.add(a)
         val = [v for v in (valence or ()) if v in seen]
         for v in val:
-            if parent_of(v) is not None or any(parent_of(l) == v for l in full):
+            if _parent(v) is not None or any(_parent(l) == v for l in full):
                 raise InputError(f"fit: valence label {v!r} is part of the hierarchy", hint="valence labels must be top-level leaves")
         groups: list[list[str]] = []
         used: set[str] = set()
@@ -93,7 +87,7 @@ class LabelSpace:
             if set(g) & set(val):
                 raise InputError("fit: a valence label is in an exclusive set", hint="valence has its own head")
             for x in g:
-                if any(parent_of(l) == x for l in full):
+                if any(_parent(l) == x for l in full):
                     raise InputError(f"fit: exclusive label {x!r} has children", hint="exclusive sets must hold leaf codes")
             used |= set(g)
             groups.append(g)
@@ -107,7 +101,7 @@ class LabelSpace:
     def parent_index(self) -> np.ndarray:
         """For each label, the column of its parent, or -1."""
         idx = self.index
-        return np.array([idx.get(parent_of(l), -1) if parent_of(l) else -1 for l in self.labels], dtype=int)
+        return np.array([idx.get(_parent(l), -1) for l in self.labels], dtype=int)
 
     def depth_order(self) -> list[int]:
         """Columns, deepest first (children before parents)."""

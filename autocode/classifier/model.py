@@ -2,37 +2,55 @@
 TF-IDF n-grams (and, optionally, the preceding turn), with calibrated probabilities,
 a cross-validated threshold per code, and consistent hierarchical predictions.
 
-Scikit-learn conventions: ``__init__`` stores parameters only, ``fit`` returns
-``self``, fitted attributes end in ``_``, and :meth:`CodeClassifier.predict_proba`
-is the contract (calibrated, hierarchy-consistent probabilities); prediction has no
-side effects beyond the embedding cache.
+Scikit-learn conventions (it is a ``BaseEstimator``): ``__init__`` stores parameters
+only, so ``get_params``/``set_params`` follow its signature; ``fit`` returns ``self``;
+fitted attributes end in ``_``; using it before ``fit`` raises ``NotFittedError``; and
+:meth:`CodeClassifier.predict_proba` is the contract (calibrated, hierarchy-consistent
+probabilities); prediction has no side effects beyond the embedding cache.
+
+The model owns its persistence (:meth:`CodeClassifier.to_disk`,
+:meth:`CodeClassifier.from_disk`); :mod:`.persist` only knows the file format.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import Any, Sequence
-
+import copy
 import re
+import shutil
+import tempfile
+import weakref
+from collections import Counter
+from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 from sklearn.model_selection import GroupKFold, KFold
+from sklearn.utils.validation import check_is_fitted
 
 from autocode.embeddings import DIM, ENCODER_ID, Embedder
-from autocode.errors import InputError
+from autocode.errors import InputError, NotFittedError
 
+from . import persist
 from .calibration import apply_vector_scaling, best_f1_threshold, class_scales, platt_fit, vector_scaling_fit
 from .features import Tfidf, words_of
-from .labels import DEFAULT_VALENCE, LabelSpace
+from .labels import LabelSpace
 from .linear import Design, Heads, fit_linear, logits
+from .tuning import TunedEmbedder, contrastive_encoder, finetune_encoder
 
 FEATURE_BLOCKS = ("embedding", "word", "char")
 # the preceding turn: its embedding, its TF-IDF, its cosine similarity to the segment,
 # and the element-wise product of the two embeddings (how the segment echoes it)
 CONTEXT_BLOCKS = FEATURE_BLOCKS + ("similarity", "product")
 EMBEDDING_CONTEXT = ("embedding", "similarity", "product")
+# Models saved before valence became an explicit parameter (default: none) were fitted
+# with these valence labels whenever the caller left ``valence`` at its default; a saved
+# model.json always records them, but one that lacks the field is read with them, so it
+# behaves as it did when saved.
+LEGACY_VALENCE = ("Barrier", "Enabler")
 
 
 def _parse_blocks(spec: str | None, what: str) -> list[str]:
@@ -47,7 +65,7 @@ def _parse_blocks(spec: str | None, what: str) -> list[str]:
     return parts
 
 
-class CodeClassifier:
+class CodeClassifier(BaseEstimator):
     """Suggests codes for segments.
 
     Parameters
@@ -67,7 +85,9 @@ class CodeClassifier:
     threshold : ``"f1"`` (per code, maximising cross-validated F1) or a number.
     calibrate : Platt / vector scaling on out-of-fold scores.
     valence : label names that form the valence head (kept out of the hierarchy; only
-        suggested together with some other code).
+        suggested together with some other code), e.g. the codable codes of the
+        codebook's "Valence" group; names that are not labels are ignored. Default
+        ``None``: no valence head.
     embedder : an :class:`autocode.embeddings.Embedder` (shares its disk cache); a
         memory-only one is made when ``None``.
     keep_examples : keep the training texts and embeddings for :meth:`explain`.
@@ -92,7 +112,7 @@ class CodeClassifier:
         cv: int = 3,
         threshold: str | float = "f1",
         calibrate: bool = True,
-        valence: Sequence[str] = DEFAULT_VALENCE,
+        valence: Sequence[str] | None = None,
         max_iter: int = 300,
         random_state: int = 0,
         embedder: Embedder | None = None,
@@ -121,27 +141,27 @@ class CodeClassifier:
         self.abstain = abstain
 
     # ------------------------------------------------------------------ params
-    _PARAMS = ("features", "context", "C", "class_weight", "embedding_weight", "tfidf_weight",
-               "context_weight", "cv", "threshold", "calibrate", "valence", "max_iter",
-               "random_state", "keep_examples", "tuning", "tuning_params", "abstain")
-
-    def get_params(self, deep: bool = False) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in self._PARAMS}
-        out["embedder"] = self.embedder
-        return out
-
+    # get_params comes from BaseEstimator (the parameters of __init__)
     def set_params(self, **params) -> "CodeClassifier":
-        for k, v in params.items():
-            if k not in self._PARAMS and k != "embedder":
-                raise InputError(f"CodeClassifier.set_params: unknown parameter {k!r}",
-                                 hint=f"use one of {list(self._PARAMS)}")
-            setattr(self, k, v)
+        names = self._get_param_names()
+        unknown = [k for k in params if k not in names]
+        if unknown:
+            raise InputError(f"CodeClassifier.set_params: unknown parameter {unknown[0]!r}",
+                             hint=f"use one of {names}")
+        super().set_params(**params)
         if "embedder" in params and not getattr(self, "tuned_encoder_dir_", None):
             self.embedder_ = None  # a fitted stock-encoder model embeds with the new one
         return self
 
+    def __sklearn_clone__(self) -> "CodeClassifier":
+        """``sklearn.base.clone``: the same parameters, unfitted; the embedder is shared,
+        not deep-copied (it holds the encoder and the shared disk cache)."""
+        params = {k: copy.deepcopy(v) for k, v in self.get_params(deep=False).items() if k != "embedder"}
+        return type(self)(**params, embedder=self.embedder)
+
     def _json_params(self) -> dict[str, Any]:
-        p = {k: getattr(self, k) for k in self._PARAMS}
+        """The parameters as saved: all but the embedder (an object, given at load time)."""
+        p = {k: v for k, v in self.get_params(deep=False).items() if k != "embedder"}
         p["valence"] = list(p["valence"] or [])
         p["tuning_params"] = dict(p["tuning_params"] or {}) or None
         return p
@@ -360,15 +380,9 @@ class CodeClassifier:
         return self
 
     def _tune(self, texts: list[str], Yc: np.ndarray) -> None:
-        import shutil
-        import tempfile
-        import weakref
-
-        from .tuning import TunedEmbedder, contrastive_encoder, finetune_encoder
-
         params = dict(self.tuning_params or {})
         out = tempfile.mkdtemp(prefix="autocode-encoder-")
-        # the tuned encoder lives with this model object (save() copies it into the model folder)
+        # the tuned encoder lives with this model object (to_disk() copies it into the model folder)
         weakref.finalize(self, shutil.rmtree, out, True)
         if self.tuning == "finetune":
             one_set = self._one_exclusive_set()
@@ -392,19 +406,117 @@ class CodeClassifier:
         return [space.index[x] for x in space.exclusive[0]]
 
     # -------------------------------------------------------------- save/load
-    def save(self, folder, **card) -> "Path":
-        """Writes weights (safetensors), state (JSON) and the model card under ``folder``;
-        ``card`` keywords: name, codebook_hash, training_data_hash, coders, metrics, notes."""
-        from .persist import save_model
-
-        return save_model(self, folder, **card)
+    def to_disk(self, folder: str | Path, **card_info) -> Path:
+        """Writes weights (safetensors), state (JSON) and the model card under ``folder``
+        (format: :mod:`autocode.classifier.persist`); ``card_info`` keywords: name (default:
+        the folder's name), codebook_hash, training_data_hash, coders, metrics, notes."""
+        self._check_fitted("to_disk")
+        folder = Path(folder)
+        arrays: dict[str, np.ndarray] = {
+            "coef": np.asarray(self.coef_, dtype=np.float64),
+            "intercept": np.asarray(self.intercept_, dtype=np.float64),
+            "thresholds": np.asarray(self.thresholds_, dtype=np.float64),
+            "platt": np.asarray(self.platt_, dtype=np.float64).reshape(-1, 2),
+        }
+        tfidf_meta = {}
+        for key, tf in self.tfidf_.items():
+            meta, idf = tf.state()
+            tfidf_meta[key] = meta
+            arrays[f"idf.{key}"] = idf
+        for g, (a, c) in enumerate(self.group_scaling_):
+            arrays[f"group_scaling.{g}"] = np.concatenate([[a], np.asarray(c, dtype=np.float64)])
+            arrays[f"class_scales.{g}"] = np.asarray(self.class_scales_[g], dtype=np.float64)
+        examples = None
+        if self.keep_examples:
+            arrays["train_embeddings"] = np.asarray(self.train_embeddings_, dtype=np.float32)
+            arrays["train_Y"] = np.asarray(self.train_Y_, dtype=np.int8)
+            examples = {"texts": self.train_texts_, "ids": [persist.jsonable_id(i) for i in self.train_ids_]}
+        space = self.label_space_
+        state = {
+            "class": type(self).__name__,
+            "params": self._json_params(),
+            "encoder": self.encoder_id_,
+            "labels": space.labels,
+            "exclusive": space.exclusive,
+            "valence": space.valence,
+            "blocks": self.blocks_,
+            "context_blocks": self.context_blocks_,
+            "binary_cols": self.binary_cols_,
+            "group_cols": self.group_cols_,
+            "group_none": self.group_none_,
+            "heads": {"n_binary": self.heads_.n_binary, "groups": self.heads_.groups},
+            "tfidf": tfidf_meta,
+            "n_train": self.n_train_,
+            "abstains": self.abstains_,
+            "label_counts": self.label_counts_,
+            "examples": examples,
+        }
+        persist.write_model_files(folder, state, arrays)
+        if getattr(self, "tuned_encoder_dir_", None):
+            persist.copy_encoder(self.tuned_encoder_dir_, folder / persist.ENCODER_DIR)
+        card = persist.model_card(
+            name=card_info.pop("name", None) or folder.name, model=type(self).__name__, encoder=self.encoder_id_,
+            params=self._json_params(), segments=self.n_train_, code_counts=self.label_counts_,
+            examples_kept=self.keep_examples, labels=self.labels_, exclusive=space.exclusive,
+            valence=space.valence, thresholds=self.thresholds_, **card_info)
+        persist.write_card(folder, card)
+        return folder
 
     @classmethod
-    def load(cls, folder, embedder: Embedder | None = None) -> "CodeClassifier":
-        """Reads a model written by :meth:`save` (no pickle)."""
-        from .persist import load_model
-
-        return load_model(folder, embedder)
+    def from_disk(cls, folder: str | Path, embedder: Embedder | None = None) -> "CodeClassifier":
+        """Reads a model written by :meth:`to_disk` (JSON and safetensors, no pickle).
+        ``embedder``: embeds new texts (its disk cache is shared), unless the model
+        carries a tuned encoder."""
+        folder = Path(folder)
+        state, arrays = persist.read_model_files(folder)
+        params = dict(state["params"])
+        params.setdefault("valence", list(LEGACY_VALENCE))  # saved before valence was explicit
+        names = set(cls._get_param_names()) - {"embedder"}
+        m = cls(**{k: v for k, v in params.items() if k in names}, embedder=embedder)
+        m.embedder_ = None
+        m.tuned_encoder_dir_ = None
+        labels = list(state["labels"])
+        # saved before valence was explicit: the old default, as LabelSpace.build kept it
+        valence = state["valence"] if "valence" in state else [v for v in LEGACY_VALENCE if v in labels]
+        space = LabelSpace(labels, [list(g) for g in state["exclusive"]], list(valence))
+        m.label_space_ = space
+        m.labels_ = list(space.labels)
+        m.blocks_ = list(state["blocks"])
+        m.context_blocks_ = list(state["context_blocks"])
+        m.binary_cols_ = [int(i) for i in state["binary_cols"]]
+        m.group_cols_ = [[int(i) for i in g] for g in state["group_cols"]]
+        m.group_none_ = [bool(x) for x in state["group_none"]]
+        m.heads_ = Heads(int(state["heads"]["n_binary"]), [int(w) for w in state["heads"]["groups"]])
+        m.tfidf_ = {k: Tfidf.from_state(meta, arrays[f"idf.{k}"]) for k, meta in state["tfidf"].items()}
+        m.coef_ = arrays["coef"]
+        m.intercept_ = arrays["intercept"]
+        m.thresholds_ = arrays["thresholds"]
+        m.platt_ = arrays["platt"]
+        m.group_scaling_ = [(float(arrays[f"group_scaling.{g}"][0]), arrays[f"group_scaling.{g}"][1:])
+                            for g in range(len(m.group_cols_))]
+        m.class_scales_ = [arrays[f"class_scales.{g}"] for g in range(len(m.group_cols_))]
+        m.n_train_ = int(state["n_train"])
+        m.abstains_ = bool(state.get("abstains", True))
+        m.label_counts_ = dict(state["label_counts"])
+        m.encoder_id_ = state.get("encoder", ENCODER_ID)
+        m.oof_proba_ = None
+        k = len(m.labels_)
+        if m.coef_.shape[1] != m.heads_.width or m.intercept_.shape != (m.heads_.width,) or m.thresholds_.shape != (k,):
+            raise InputError("weights do not match the label layout", file=folder / persist.WEIGHTS_FILE,
+                             hint="the folder mixes files from two models; save the model again")
+        if state.get("examples"):
+            m.train_embeddings_ = arrays["train_embeddings"]
+            m.train_Y_ = arrays["train_Y"]
+            m.train_texts_ = list(state["examples"]["texts"])
+            m.train_ids_ = list(state["examples"]["ids"])
+        else:
+            m.keep_examples = False
+        enc = folder / persist.ENCODER_DIR
+        if enc.is_dir():
+            persist.check_encoder_folder(enc)
+            m.tuned_encoder_dir_ = str(enc)
+            m.embedder_ = TunedEmbedder(enc)
+        return m
 
     def _binary_weights(self, Yb: np.ndarray) -> np.ndarray:
         n = Yb.shape[0]
@@ -438,10 +550,15 @@ class CodeClassifier:
         return list(splitter.split(np.zeros(n)))
 
     # ----------------------------------------------------------------- predict
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "coef_")
+
     def _check_fitted(self, method: str) -> None:
-        if not hasattr(self, "coef_"):
-            raise InputError(f"CodeClassifier.{method}: the model is not trained",
-                             hint="call fit(...) first, or load a saved model")
+        try:
+            check_is_fitted(self)
+        except _SklearnNotFittedError:
+            raise NotFittedError(f"CodeClassifier.{method}: the model is not trained",
+                                 hint="call fit(...) first, or load a saved model") from None
 
     def _proba_from_logits(self, Z: np.ndarray) -> np.ndarray:
         """Calibrated probabilities per label (before the hierarchy rule)."""
@@ -454,22 +571,30 @@ class CodeClassifier:
             P[:, cols] = Q[:, : len(cols)]
         return P
 
+    def _forward(self, texts, contexts, embeddings, context_embeddings, method: str):
+        """One pass over a batch: checked inputs, embeddings, design and logits."""
+        self._check_fitted(method)
+        texts = self._check_texts(texts, method)
+        contexts = self._check_contexts(contexts, len(texts), method)
+        if not texts:
+            return texts, contexts, None, None, None, np.zeros((0, self.heads_.width))
+        E, Ec = self._embed_pair(texts, contexts, embeddings, context_embeddings)
+        X = self._design(texts, contexts, E, Ec)
+        return texts, contexts, E, Ec, X, logits(X, self.coef_, self.intercept_)
+
     def decision_function(self, texts, contexts=None, *, embeddings=None, context_embeddings=None) -> np.ndarray:
         """Raw logits over the head columns (binary codes, then each exclusive set)."""
-        self._check_fitted("decision_function")
-        texts = self._check_texts(texts, "decision_function")
-        contexts = self._check_contexts(contexts, len(texts), "decision_function")
-        if not texts:
-            return np.zeros((0, self.heads_.width))
-        E, Ec = self._embed_pair(texts, contexts, embeddings, context_embeddings)
-        return logits(self._design(texts, contexts, E, Ec), self.coef_, self.intercept_)
+        return self._forward(texts, contexts, embeddings, context_embeddings, "decision_function")[-1]
+
+    def _consistent_proba(self, Z: np.ndarray) -> np.ndarray:
+        return self.label_space_.consistent_proba(self._proba_from_logits(Z))
 
     def predict_proba(self, texts, contexts=None, *, embeddings=None, context_embeddings=None) -> np.ndarray:
         """(n, len(labels_)) calibrated probabilities; a parent is at least as
         probable as each of its children; an exclusive set's members plus "none"
         sum to 1."""
-        Z = self.decision_function(texts, contexts, embeddings=embeddings, context_embeddings=context_embeddings)
-        return self.label_space_.consistent_proba(self._proba_from_logits(Z))
+        Z = self._forward(texts, contexts, embeddings, context_embeddings, "predict_proba")[-1]
+        return self._consistent_proba(Z)
 
     def predict(self, texts, contexts=None, *, embeddings=None, context_embeddings=None) -> np.ndarray:
         """(n, len(labels_)) 0/1 suggestions; a row of zeros is an abstention."""
@@ -501,6 +626,21 @@ class CodeClassifier:
             out.append(sorted(((self.labels_[c], float(p[c])) for c in cols), key=lambda x: -x[1]))
         return out
 
+    def predict_and_explain(self, texts, contexts=None, *, explain: bool = True, n_neighbours: int = 3,
+                            n_words: int = 5, embeddings=None, context_embeddings=None,
+                            ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """``(P, D, explanations)`` for a batch from one pass (one embedding of the texts
+        and contexts, one design matrix): ``P`` as :meth:`predict_proba`, ``D`` as
+        :meth:`decide` of ``P``, and per segment what :meth:`explain` returns (``{}``
+        each when ``explain`` is false)."""
+        texts, contexts, E, Ec, X, Z = self._forward(texts, contexts, embeddings, context_embeddings,
+                                                     "predict_and_explain")
+        P = self._consistent_proba(Z)
+        D = self.decide(P)
+        if not explain:
+            return P, D, [{} for _ in texts]
+        return P, D, self._explanations(texts, P, E, Ec, X, n_neighbours, n_words)
+
     # ----------------------------------------------------------------- explain
     def explain(self, texts, contexts=None, *, n_neighbours: int = 3, n_words: int = 5,
                 embeddings=None) -> list[dict[str, Any]]:
@@ -511,17 +651,19 @@ class CodeClassifier:
         ``id``, ``text``, ``codes``, ``similarity``; ``words``: up to ``n_words``
         (word, weight) pairs that pushed most towards the top code, from the linear
         TF-IDF coefficients (word and char n-grams credited to the words they come
-        from), or, for a model without TF-IDF, by occlusion.
+        from), or, for a model without TF-IDF, by occlusion. To get probabilities and
+        decisions too from the same pass, use :meth:`predict_and_explain`.
         """
-        self._check_fitted("explain")
-        texts = self._check_texts(texts, "explain")
-        contexts = self._check_contexts(contexts, len(texts), "explain")
+        texts, contexts, E, Ec, X, Z = self._forward(texts, contexts, embeddings, None, "explain")
         if not texts:
             return []
-        E, Ec = self._embed_pair(texts, contexts, embeddings, None)
-        X = self._design(texts, contexts, E, Ec)
-        Z = logits(X, self.coef_, self.intercept_)
-        P = self.label_space_.consistent_proba(self._proba_from_logits(Z))
+        return self._explanations(texts, self._consistent_proba(Z), E, Ec, X, n_neighbours, n_words)
+
+    def _explanations(self, texts: list[str], P: np.ndarray, E: np.ndarray, Ec, X: Design,
+                      n_neighbours: int, n_words: int) -> list[dict[str, Any]]:
+        """:meth:`explain`'s records from a batch's pass (probabilities, embeddings, design)."""
+        if not texts:
+            return []
         leaf_pref = self._top_codes(P)
         neigh = self._neighbours(E, n_neighbours)
         out = []
@@ -628,3 +770,6 @@ class CodeClassifier:
         drops = z[0] - z[1:]
         order = np.argsort(-drops)
         return [(uniq[i], float(drops[i])) for i in order[:n_words] if drops[i] > 0]
+
+
+persist.register_model_class(CodeClassifier)  # persist.load_model finds it by the name in model.json

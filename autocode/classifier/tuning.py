@@ -13,10 +13,15 @@ on 256 utterances on a laptop) and never on the default path:
 Each writes a sentence-transformers folder (safetensors + JSON) that
 :class:`TunedEmbedder` reads; :class:`CodeClassifier` then fits its usual calibrated
 linear heads on the tuned embeddings (``CodeClassifier(tuning="finetune")``).
+
+torch, transformers, sentence-transformers and datasets (pyarrow) take seconds to
+import and only tuning needs them, so they are imported inside the functions that use
+them; importing this module is cheap.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -41,9 +46,7 @@ class TunedEmbedder(Embedder):
     @property
     def model(self):
         if self._model is None:
-            import logging
-
-            from sentence_transformers import SentenceTransformer
+            from sentence_transformers import SentenceTransformer  # heavy: imported on first use
 
             logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
             self._model = SentenceTransformer(str(self.folder), device="cpu", local_files_only=True)
@@ -52,7 +55,7 @@ class TunedEmbedder(Embedder):
 
 def _quiet(trainer) -> None:
     """No metrics printed to stdout: autocode reports its own progress."""
-    from transformers.trainer_callback import PrinterCallback
+    from transformers.trainer_callback import PrinterCallback  # heavy: only when tuning
 
     trainer.remove_callback(PrinterCallback)
 
@@ -60,7 +63,7 @@ def _quiet(trainer) -> None:
 @contextmanager
 def _quiet_loading():
     """transformers' load report (a new classification head is expected) at error level only."""
-    from transformers.utils import logging as hf_logging
+    from transformers.utils import logging as hf_logging  # heavy: only when tuning
 
     old = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
@@ -91,6 +94,7 @@ def finetune_encoder(
 ) -> Path:
     """Fine-tunes every MiniLM weight to predict the codes; writes the encoder to
     ``out_dir``. ``exclusive``: the columns of ``Y`` are one exclusive set (softmax)."""
+    # heavy libraries (seconds to import), needed only here
     import datasets
     import torch
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
@@ -174,6 +178,7 @@ def contrastive_encoder(
     seed: int = 0,
 ) -> Path:
     """SetFit-style contrastive tuning of MiniLM; writes the encoder to ``out_dir``."""
+    # heavy libraries (seconds to import), needed only here
     import datasets
     import torch
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer

@@ -10,8 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from .. import agreement as ag
-from ..agreement_source import character_spans, frames
+from ..app.agreement import measure_agreement
 from .app import JsonOpt, WorkspaceOpt, app, console, open_workspace
 
 
@@ -35,41 +34,11 @@ def agreement(
     json_out: JsonOpt = False,
 ) -> None:
     """Inter-coder agreement per code, per group and per codebook level, with kappa labels."""
-    ws = open_workspace(workspace)
-    coders = list(dict.fromkeys(coder))
-    if model:
-        from ..suggest import ensure_model_codings
-
-        model_coder = ensure_model_codings(ws, model, reference_coder=coders[0], group=group)
-        coders.append(model_coder)
-    if len(coders) < 2:
-        raise typer.BadParameter("name two coders (--coder A --coder B), or one coder and --model", param_hint="--coder")
-    if level not in (None, "domain", "theme", "subtheme"):
-        raise typer.BadParameter("use domain, theme or subtheme", param_hint="--level")
-    if unit == "character":
-        lengths, spans, read = character_spans(ws.store, coders, group)
-        result = ag.compare_characters(lengths, spans, coders, level=level, seen=read, n_boot=n_boot)
-        disagreements = matrix = None
-    elif unit == "segment":
-        units, seen, codings = frames(ws.store, coders, group)
-        result = ag.compare(units, seen, codings, coders, level=level, exclude_uncoded=exclude_uncoded,
-                            by_group=by_group, n_boot=n_boot)
-        disagreements = ag.disagreement_list(units, seen, codings, coders, level=level) if report else None
-        matrix = ag.disagreement_matrix(units, seen, codings, coders[0], coders[1], level=level) if report else None
-        # every codebook level at once: a disagreement on a sub-theme may still agree on the theme
-        levels = ag.compare_levels(units, seen, codings, coders, exclude_uncoded=exclude_uncoded, n_boot=0)
-    else:
-        raise typer.BadParameter("use segment or character", param_hint="--unit")
-    if unit == "character":
-        levels = None
-    if report:
-        index = ag.write_report(result, report, disagreements=disagreements, matrix=matrix, levels=levels,
-                                title=f"Inter-coder agreement: {' vs '.join(coders)}")
+    run = measure_agreement(open_workspace(workspace), coder, model=model, unit=unit, group=group, level=level,
+                            exclude_uncoded=exclude_uncoded, by_group=by_group, n_boot=n_boot, report=report)
+    result, levels, coders = run.result, run.levels, run.coders
     if json_out:
-        data = result.to_dict()
-        if levels:
-            data["levels"] = {name: r.overall.__dict__ for name, r in levels.items()}
-        console.print_json(json.dumps(data, default=lambda x: None))
+        console.print_json(json.dumps(run.to_dict(), default=lambda x: None))
         return
     o = result.overall
     console.print(f"[bold]{' vs '.join(coders)}[/]: {o.n_units} {result.unit}s, {o.n_codes} codes, level "
@@ -101,5 +70,5 @@ def agreement(
             f"{name} mean kappa {_fmt(r.overall.mean_kappa)} ({r.overall.n_codes} codes)" for name, r in levels.items()))
     for note in result.notes:
         console.print(f"[dim]note: {note}[/]")
-    if report:
-        console.print(f"Report: {index}")
+    if run.report:
+        console.print(f"Report: {run.report}")

@@ -11,7 +11,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from ..errors import AutocodeError
-from ..workspace import Workspace
+from ..app.workspace import Workspace
 
 # Piped or redirected output has no terminal width; Rich would assume 80 columns and squeeze
 # the per-code tables. Use 120 there unless COLUMNS says otherwise.

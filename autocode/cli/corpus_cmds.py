@@ -10,10 +10,12 @@ import typer
 from rich.table import Table
 from rich.tree import Tree
 
-from .. import codebook as codebook_mod
-from ..exporter import export_rows
-from ..importer import FORMATS, import_files
-from ..workspace import Workspace
+from ..app.exports import FORMATS as EXPORT_FORMATS
+from ..app.exports import export as export_codings
+from ..app.exports import export_codebook
+from ..app.imports import FORMATS, import_files
+from ..app.workspace import Workspace
+from ..io import codebooks
 from .app import JsonOpt, WorkspaceOpt, app, codebook_app, console, open_workspace, workspace_path
 
 
@@ -45,7 +47,7 @@ def import_(
 ) -> None:
     """Import files in one transaction: all of them land, or none does."""
     ws = open_workspace(workspace)
-    report = import_files(ws.store, list(files), group=group, coder=coder, fmt=format, segmentation=ws.segmentation())
+    report = import_files(ws, list(files), group=group, coder=coder, fmt=format)
     if json_out:
         console.print_json(json.dumps({"files": report.files, "totals": report.totals()}))
         return
@@ -92,18 +94,9 @@ def export(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Export codings as a coded corpus (CSV/JSONL, one row per segment and coder) or a REFI-QDA project."""
-    ws = open_workspace(workspace)
-    coders = list(coder or [])
-    if model:
-        coders.append(f"model:{model}")
-    if format == "qdpx":
-        from ..refi_bridge import export_qdpx
-
-        n = export_qdpx(ws.store, out, coders=coders or None)
-    elif format in {"csv", "jsonl"}:
-        n = export_rows(ws.store, out, fmt=format, coders=coders or None)
-    else:
-        raise typer.BadParameter(f"unknown format {format!r}; use csv, jsonl or qdpx", param_hint="--format")
+    if format not in EXPORT_FORMATS:
+        raise typer.BadParameter(f"unknown format {format!r}; use {', '.join(EXPORT_FORMATS)}", param_hint="--format")
+    n = export_codings(open_workspace(workspace), out, fmt=format, coders=coder, model=model)
     console.print(f"Wrote {out} ({n} rows/codings).")
 
 
@@ -136,7 +129,7 @@ def codebook_import(
 ) -> None:
     """Merge a codebook into the workspace's and say what was added."""
     ws = open_workspace(workspace)
-    report = ws.store.set_codebook(codebook_mod.load(file))
+    report = ws.store.set_codebook(codebooks.load(file))
     console.print(f"Added {len(report['added'])} code(s), updated {len(report['updated'])}.")
     for p in report["added"]:
         console.print(f"  + {p}")
@@ -152,10 +145,5 @@ def codebook_export(
     """Write the workspace codebook as REFI-QDA .qdc or autocode YAML."""
     ws = open_workspace(workspace)
     book = ws.store.codebook()
-    if out.suffix.lower() == ".qdc":
-        from ..refi_bridge import codebook_to_qdc
-
-        codebook_to_qdc(book, out)
-    else:
-        out.write_text(book.to_yaml(), encoding="utf-8")
+    export_codebook(book, out)
     console.print(f"Wrote {out} ({len(book)} codes).")

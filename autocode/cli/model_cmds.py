@@ -10,15 +10,19 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ..app.models import evaluate as evaluate_model
+from ..app.models import train as train_model
+from ..app.suggestions import reason, specific
+from ..app.suggestions import suggest as suggest_codes
 from .app import JsonOpt, WorkspaceOpt, app, console, err_console, open_workspace
 
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Model name under models/ (default from autocode.toml).")]
 
 
-def progress_bar(total: int, label: str):
-    """A rich progress bar on stderr, shown only for long runs."""
+def progress_bar(label: str):
+    """A rich progress bar on stderr; a task is shown only when it is long (``visible``)."""
     return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=err_console, transient=True, disable=total < 200)
+                    console=err_console, transient=True)
 
 
 @app.command()
@@ -33,12 +37,10 @@ def train(
     json_out: JsonOpt = False,
 ) -> None:
     """Train a model on the human-coded segments and save it with its model card."""
-    from ..modeling import train_and_save
-
     ws = open_workspace(workspace)
     name = name or ws.default_model()
     with console.status(f"Training {name}..."):
-        card = train_and_save(ws, name, coder=coder, features=head, context=context, tuning=tuning, evaluate=evaluate)
+        card = train_model(ws, name, coder=coder, features=head, context=context, tuning=tuning, evaluate=evaluate)
     if json_out:
         console.print_json(json.dumps(card, default=str))
         return
@@ -62,31 +64,22 @@ def suggest(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Suggest codes, with confidence and a reason, for every codable segment."""
-    from .. import suggest as sg
-    from ..training import embedder_for, load_model
-
     if format not in ("csv", "jsonl"):
         raise typer.BadParameter("use csv or jsonl", param_hint="--format")
     ws = open_workspace(workspace)
     name = model or ws.default_model()
-    clf = load_model(ws, name, embedder=embedder_for(ws))
-    units = sg.resolve_inputs(ws, inputs, group, save)
-    with progress_bar(len(units), "Suggesting") as bar:
-        task = bar.add_task("suggest", total=len(units))
-        records = sg.predict(clf, units, codable={c.path for c in ws.store.codebook().codable()}, top_k=top_k,
-                             progress=lambda n: bar.advance(task, n))
+    with progress_bar("Suggesting") as bar:
+        task = bar.add_task("suggest", total=None, visible=False)
+        records = suggest_codes(ws, inputs, model=name, group=group, save=save, top_k=top_k, out=out, fmt=format,
+                                progress=lambda n, total: bar.update(task, advance=n, total=total, visible=total >= 200))
     if save:
-        n = sg.save_suggestions(ws.store, records, name, sg.model_version(ws, name))
-        console.print(f"Stored suggestions for {n} segments as coder model:{name}.")
+        console.print(f"Stored suggestions for {sum(r['segment_id'] is not None for r in records)} segments as coder model:{name}.")
     if out:
-        sg.write(records, out, format)
         console.print(f"Wrote {len(records)} suggestions to {out}.")
     show_suggestions(records, limit=None if out is None else 12)
 
 
 def show_suggestions(records: list[dict], limit: int | None = 12) -> None:
-    from ..suggest import reason, specific
-
     table = Table("who", "segment", "suggested codes", "reason", title="Suggestions", show_lines=True)
     for r in records[:limit] if limit else records:
         text = r["text"] if len(r["text"]) < 160 else r["text"][:157] + "..."
@@ -107,8 +100,6 @@ def evaluate(
     json_out: JsonOpt = False,
 ) -> None:
     """Leave-one-focus-group-out cross-validation: per code P/R/F1/kappa, macro and micro, learning curve."""
-    from ..modeling import evaluate_model
-
     if by != "group":
         raise typer.BadParameter("only 'group' folds are supported: segments of one focus group are never split",
                                  param_hint="--by")

@@ -8,6 +8,9 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from ..app.session import AnnotationSession
+from ..app.simulation import simulate as replay
+from ..web.server import serve
 from .app import JsonOpt, WorkspaceOpt, app, console, open_workspace
 
 
@@ -22,9 +25,6 @@ def annotate(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Open the annotation page: accept or correct suggestions while the model learns from you."""
-    from ..annotate import AnnotationSession
-    from ..web.server import serve
-
     ws = open_workspace(workspace)
     with console.status("Preparing the session (embedding segments, training the first model)..."):
         session = AnnotationSession.start(ws, coder, strategy=strategy, group=group, model=model)
@@ -53,29 +53,14 @@ def simulate(
     json_out: JsonOpt = False,
 ) -> None:
     """How much more must I code? Replays active learning on coded groups and reports learning curves."""
-    from ..active import simulate as replay
-    from ..active.strategies import DEFAULT_STRATEGY, available_strategies
-    from ..training import embedder_for, training_data
-
-    names = list(dict.fromkeys([*(strategy or [DEFAULT_STRATEGY]), "random"]))
-    unknown = [n for n in names if n not in available_strategies()]
-    if unknown:
-        raise typer.BadParameter(f"unknown strategy {unknown[0]!r}; use one of {', '.join(available_strategies())}",
-                                 param_hint="--strategy")
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     except ValueError:
         raise typer.BadParameter("give whole numbers separated by commas, e.g. 0,1,2", param_hint="--seeds") from None
     ws = open_workspace(workspace)
-    data = training_data(ws.store, coder)
-    if len(set(data.groups)) < 2:
-        raise typer.BadParameter("simulation holds out whole focus groups: the coder must have coded at least two",
-                                 param_hint="--coder")
-    keep = data.Y.sum(0) > 0
-    with console.status(f"Embedding {len(data)} segments and replaying {len(names)} strategies x {len(seed_list)} seeds..."):
-        X = embedder_for(ws).embed(data.texts)
-        result = replay(X, data.Y[:, keep], data.groups, names, budget=budget, step=step, batch=batch, seeds=seed_list,
-                              initial=initial, codes=[l for l, k in zip(data.labels, keep) if k])
+    with console.status("Embedding the coded segments and replaying the strategies..."):
+        result = replay(ws, coder, strategy, budget=budget, step=step, batch=batch, initial=initial, seeds=seed_list)
+    names = list(result.curves)
     if json_out:
         console.print_json(json.dumps({**result.to_dict(), "summary": result.summary()}, default=float))
         return

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from autocode import __version__
+from autocode._version import __version__
 from autocode.errors import InputError
 from autocode.refi.model import QdaCode
 from autocode.refi.xmlutil import (

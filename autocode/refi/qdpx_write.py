@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from autocode import __version__
+from autocode._version import __version__
 from autocode.refi.model import QdaProject, QdaSelection, QdaSource
 from autocode.refi.positions import CODEPOINT, PositionMap, normalise_text
 from autocode.refi.qdc import codes_to_xml

@@ -1,4 +1,4 @@
-"""The local annotation page: a Starlette app over an :class:`~autocode.annotate.AnnotationSession`.
+"""The local annotation page: a Starlette app over an :class:`~autocode.app.session.AnnotationSession`.
 
 It is a door into sensitive transcripts, so it only answers requests that
 * name its own Host (127.0.0.1 / localhost / [::1] on its port) -- against DNS rebinding, and
@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import socket
 import threading
+import webbrowser
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -116,11 +119,6 @@ def create_app(session: Any, token: str, port: int) -> Starlette:
 
 def serve(session: Any, *, port: int = 0, open_browser: bool = True, on_ready=None) -> None:
     """Serve on 127.0.0.1 only until interrupted. ``port=0`` picks a free port."""
-    import socket
-    import webbrowser
-
-    import uvicorn
-
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))

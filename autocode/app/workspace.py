@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import codebook as codebook_mod
-from .errors import WorkspaceError
-from .segmentation import SegmentationConfig
-from .store import Store
+from ..embeddings import Embedder
+from ..errors import InputError, WorkspaceError
+from ..io import codebooks
+from ..io.segmentation import SegmentationConfig
+from ..store import EmbeddingCache, Store
 
 CONFIG = "autocode.toml"
 STORE = Path("annotations") / "autocode.sqlite3"
@@ -59,7 +60,7 @@ class Workspace:
         base = Path(root).resolve()
         if (base / STORE).exists():
             raise WorkspaceError(f"{base}: already an autocode workspace; use it, or pick another folder")
-        book = codebook_mod.load(codebook_file) if codebook_file else codebook_mod.default()
+        book = codebooks.load(codebook_file) if codebook_file else codebooks.default()
         seg = segmentation or SegmentationConfig()
         (base / "annotations").mkdir(parents=True, exist_ok=True)
         (base / "models").mkdir(exist_ok=True)
@@ -84,6 +85,16 @@ class Workspace:
     @property
     def embedding_cache(self) -> Path:
         return self.root / "models" / "embeddings.sqlite3"
+
+    def embedder(self) -> Embedder:
+        """The encoder over this workspace's embedding cache (models/embeddings.sqlite3)."""
+        return Embedder(EmbeddingCache(self.embedding_cache))
+
+    def model_dir(self, name: str) -> Path:
+        """models/NAME; a name that would leave models/ is refused."""
+        if not name or any(ch in name for ch in "/\\") or name.startswith("."):
+            raise InputError(f"bad model name {name!r}", hint="use letters, digits, '-' and '_'")
+        return self.models_dir / name
 
     def segmentation(self) -> SegmentationConfig:
         s = self.settings.get("segmentation", {})

@@ -11,7 +11,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 TIMESTAMP = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?"
 # "[00:12:31] Participant 3: text", "Moderator: text", "P3 (00:12): text"
@@ -20,7 +20,6 @@ TURN_RE = re.compile(
     r"(?P<speaker>[A-Z][\w'’.\- ]{0,40}?(?: ?\d{1,3})?)"
     rf"(?:[ \t]*[\[(](?P<ts2>{TIMESTAMP})[\])])?[ \t]*:[ \t]+(?P<text>\S.*)$"
 )
-MODERATOR_RE = re.compile(r"^(moderator|facilitator|interviewer|researcher|mod|chair|host)\b", re.I)
 
 
 @dataclass
@@ -40,12 +39,6 @@ class Transcript:
 
     def turn_text(self, turn: Turn) -> str:
         return self.text[turn.start : turn.end]
-
-
-def is_moderator(speaker: str | None, pattern: str | None = None) -> bool:
-    if not speaker:
-        return False
-    return bool((re.compile(pattern, re.I) if pattern else MODERATOR_RE).search(speaker.strip()))
 
 
 def read_text_file(path: Path) -> str:

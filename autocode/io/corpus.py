@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from .errors import InputError
+from ..errors import InputError
 
 COLUMNS = ("id", "group", "speaker", "coder", "codes", "text")
 

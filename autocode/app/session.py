@@ -13,23 +13,25 @@ Two models work together:
   ready; its version is recorded with every answer.
 
 Every answer is committed to the store, in one transaction with its provenance, before the
-page is told it was saved.
+page is told it was saved. The store is the one record of answers: the session's counts
+(answered, skipped) are read from it, and the learner's labels are the view derived from it.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .codebook import Codebook
-from .errors import InputError
-from .store import Segment, now
-from .suggest import Unit, predict, specific
-from .training import HUMAN_SOURCES, consensus_codes, contexts_for, human_coders
+from ..active import Learner
+from ..active.strategies import DEFAULT_STRATEGY, available_strategies
+from ..codebook import Codebook
+from ..errors import InputError
+from ..records import HUMAN_SOURCES, Segment, TrainingData, Unit
+from .models import ClassifierFactory, consensus_codes, contexts_for, human_coders, load_model
+from .suggestions import predict, specific
 from .workspace import Workspace
 
 CONTEXT_TURNS = 2
@@ -58,8 +60,6 @@ class AnnotationSession:
     segments: list[Segment] = field(default_factory=list, repr=False)
     learner: Any = field(default=None, repr=False)
     suggester: _Suggester | None = None
-    skipped: set[int] = field(default_factory=set)
-    answered: int = 0
     _contexts: dict[int, str] = field(default_factory=dict, repr=False)
     _embedder: Any = field(default=None, repr=False)
     _current: dict | None = None
@@ -76,10 +76,6 @@ class AnnotationSession:
         segment nobody has coded. Every other coded segment is training data (``coder``'s own
         codes where they exist, else the other coders' consensus). Running it again resumes
         where the coder left off: what they answered is never asked again."""
-        from .active import Learner
-        from .active.strategies import DEFAULT_STRATEGY, available_strategies
-        from .training import embedder_for
-
         strategy = strategy or DEFAULT_STRATEGY
         if strategy not in available_strategies():
             raise InputError(f"unknown strategy {strategy!r}", hint=f"use one of {', '.join(available_strategies())}")
@@ -102,14 +98,10 @@ class AnnotationSession:
         if not pool:
             raise InputError(f"nothing left for {coder!r} to code" + (f" in {group!r}" if group else ""),
                              hint="import more transcripts, or pick another group")
-        with store.transaction():
-            coder_id = store.coder_id(coder)
-            session_id = store.db.execute(
-                "INSERT INTO sessions (coder_id, strategy, params, started_at) VALUES (?, ?, ?, ?)",
-                (coder_id, strategy, json.dumps({"group": group, "model": model}), now())).lastrowid
+        session_id = store.start_session(coder, strategy, {"group": group, "model": model})
         session = cls(ws=ws, coder=coder, strategy=strategy, group=group, retrain_every=retrain_every, seed=seed,
                       session_id=session_id, book=book, labels=labels, segments=segments)
-        embedder = embedder_for(ws)
+        embedder = ws.embedder()
         X = embedder.embed([s.text for s in segments])
         session._embedder = embedder
         session._contexts = dict(zip([s.id for s in segments], contexts_for(store, segments)))
@@ -137,9 +129,6 @@ class AnnotationSession:
 
     def _fit_suggester(self, model_name: str | None = None) -> None:
         """Load the named model, or train one on everything answered so far."""
-        from .classifier import CodeClassifier
-        from .training import load_model
-
         if model_name:
             model = load_model(self.ws, model_name, embedder=self._embedder)
             self.suggester = _Suggester(model, model_name)
@@ -148,9 +137,10 @@ class AnnotationSession:
         if len(segs) < 10 or Y.sum() == 0:
             self.suggester = None
             return
-        model = CodeClassifier(embedder=self._embedder, cv=3).fit(
-            [s.text for s in segs], Y, self.labels, contexts=[self._contexts[s.id] for s in segs],
-            groups=[s.document for s in segs], exclusive=self.book.exclusive_sets(), ids=[s.id for s in segs])
+        data = TrainingData(segments=segs, texts=[s.text for s in segs], contexts=[self._contexts[s.id] for s in segs],
+                            groups=[s.document for s in segs], Y=Y, labels=self.labels,
+                            exclusive=self.book.exclusive_sets(), coders=[self.coder])
+        model = ClassifierFactory(self._embedder, {"valence": self.book.valence()}).fit(data)
         with self._model_lock:
             self.suggester = _Suggester(model, f"session{self.session_id}.{self.learner.n_labelled}")
 
@@ -172,17 +162,28 @@ class AnnotationSession:
             return self.suggester.version
         return f"session{self.session_id}.active{self.learner.version}"
 
+    # ------------------------------------------------------------------ counts, from the store
+    @property
+    def answered(self) -> int:
+        """Answers of this session that stand (an undone one does not)."""
+        return self.ws.store.session_tally(self.session_id)[0]
+
+    @property
+    def skipped(self) -> set[int]:
+        """Segments skipped in this session and not answered since."""
+        return self.ws.store.session_tally(self.session_id)[1]
+
     # ------------------------------------------------------------------ stream
-    def _pool_ids(self) -> set[int]:
-        mask = ~self.learner.labelled_mask
-        return {self.segments[i].id for i in np.flatnonzero(mask)} - self.skipped
+    def _unlabelled_ids(self) -> set[int]:
+        return {self.segments[i].id for i in np.flatnonzero(~self.learner.labelled_mask)}
 
     def next_task(self) -> dict | None:
-        remaining = self._pool_ids()
+        skipped = self.skipped
+        remaining = self._unlabelled_ids() - skipped
         if not remaining:
             self._current = None
             return None
-        for seg_id in self.learner.next_ids(len(self.skipped) + 1):
+        for seg_id in self.learner.next_ids(len(skipped) + 1):
             if seg_id in remaining:
                 return self._task(seg_id)
         return self._task(next(iter(remaining)))
@@ -232,7 +233,7 @@ class AnnotationSession:
         action = payload.get("action", "accept")
         if action not in ("accept", "skip"):
             raise InputError(f"unknown action {action!r}", hint="use accept or skip")
-        if seg_id not in self._pool_ids() and seg_id not in self.skipped:
+        if seg_id not in self._unlabelled_ids():
             raise InputError(f"segment {seg_id} is not waiting for an answer in this session")
         codes = [self.book.resolve(c).path for c in payload.get("codes", [])]
         for c in codes:
@@ -241,58 +242,34 @@ class AnnotationSession:
         memo = (payload.get("memo") or "").strip() or None
         task = self._current if self._current and self._current["segment_id"] == seg_id else self._task(seg_id)
         suggested = sorted(s["path"] for s in task["suggestions"] if s["suggested"])
-        probabilities = {s["path"]: s["probability"] for s in task["suggestions"]}
-        version = task["model_version"]
-        store = self.ws.store
-        source = None
-        with store.transaction():
-            if action == "accept":
-                source = "accepted" if sorted(codes) == suggested else "corrected"
-                store.set_codes(seg_id, self.coder, codes, source=source, model_version=version,
-                                probabilities=probabilities, session_id=self.session_id)
-                if memo:
-                    store.db.execute("INSERT OR REPLACE INTO memos (segment_id, coder_id, text, created_at) VALUES (?, ?, ?, ?)",
-                                     (seg_id, store.coder_id(self.coder), memo, now()))
-            store.db.execute(
-                "INSERT INTO answers (session_id, segment_id, action, suggested, answered, memo, model_version, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (self.session_id, seg_id, "skip" if action == "skip" else ("accept" if source == "accepted" else "correct"),
-                 json.dumps(suggested), json.dumps(sorted(codes)), memo, version, now()))
-        if action == "skip":
-            self.skipped.add(seg_id)
-        else:
-            self.skipped.discard(seg_id)
+        if action == "accept":
+            action = "accept" if sorted(codes) == suggested else "correct"
+        self.ws.store.record_answer(
+            self.session_id, seg_id, self.coder, action, codes=codes, suggested=suggested, memo=memo,
+            probabilities={s["path"]: s["probability"] for s in task["suggestions"]},
+            model_version=task["model_version"])
+        if action != "skip":
             self.learner.teach_ids([seg_id], [self._closed(codes)])
-            self.answered += 1
             self._maybe_retrain()
-        return {"source": source or "skipped", "task": self.next_task(), "progress": self.progress()}
+        source = {"accept": "accepted", "correct": "corrected", "skip": "skipped"}[action]
+        return {"source": source, "task": self.next_task(), "progress": self.progress()}
 
     def undo(self) -> dict:
         """Take back the last answer of this session; its segment comes back as the next task."""
-        store = self.ws.store
-        row = store.db.execute("SELECT * FROM answers WHERE session_id=? AND undone=0 AND action != 'undo'"
-                               " ORDER BY id DESC LIMIT 1", (self.session_id,)).fetchone()
-        if row is None:
+        undone = self.ws.store.undo_answer(self.session_id, self.coder)
+        if undone is None:
             return {"undone": None, "task": self._current, "progress": self.progress()}
-        seg_id = row["segment_id"]
-        with store.transaction():
-            store.db.execute("UPDATE answers SET undone=1 WHERE id=?", (row["id"],))
-            store.db.execute("INSERT INTO answers (session_id, segment_id, action, model_version, created_at)"
-                             " VALUES (?, ?, 'undo', ?, ?)", (self.session_id, seg_id, row["model_version"], now()))
-            if row["action"] != "skip":
-                store.forget(seg_id, self.coder)
-                store.db.execute("DELETE FROM memos WHERE segment_id=? AND coder_id=?", (seg_id, store.coder_id(self.coder)))
-        if row["action"] == "skip":
-            self.skipped.discard(seg_id)
-        else:
+        seg_id = undone["segment_id"]
+        if undone["action"] != "skip":
             self.learner.forget_ids([seg_id])
-            self.answered -= 1
         return {"undone": seg_id, "task": self._task(seg_id), "progress": self.progress()}
 
     # ------------------------------------------------------------------ progress
     def progress(self) -> dict:
         decision = self.learner.status()
-        return {"answered": self.answered, "remaining": len(self._pool_ids()), "skipped": len(self.skipped),
+        answered, skipped = self.ws.store.session_tally(self.session_id)
+        remaining = int((~self.learner.labelled_mask).sum()) - len(skipped)
+        return {"answered": answered, "remaining": remaining, "skipped": len(skipped),
                 "labelled": int(self.learner.n_labelled), "stability": decision.agreement,
                 "cv_kappa": decision.cv_kappa, "stop": bool(decision.stop), "advice": decision.message}
 
@@ -308,6 +285,5 @@ class AnnotationSession:
 
     def close(self) -> None:
         self.wait_idle()
-        with self.ws.store.transaction():
-            self.ws.store.db.execute("UPDATE sessions SET ended_at=? WHERE id=?", (now(), self.session_id))
+        self.ws.store.end_session(self.session_id)
         self.learner.close()

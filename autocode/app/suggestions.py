@@ -6,32 +6,22 @@ them as codings of the coder ``model:<name>`` (source = model), never touching a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+from spacy.lang.en.stop_words import STOP_WORDS
 
-from . import corpus, transcripts
-from .errors import InputError
-from .importer import TRANSCRIPT_SUFFIXES, import_files, transcript_segments
-from .store import Store
-from .training import contexts_for, load_model, preceding_contexts
+from ..errors import InputError
+from ..io import corpus, transcripts
+from ..io.segmentation import transcript_segments
+from ..records import Unit, model_coder, preceding_contexts
+from ..store import Store
+from .imports import TRANSCRIPT_SUFFIXES, import_files
+from .models import ClassifierFactory, contexts_for, load_model, model_version, trained_coders, training_data
 from .workspace import Workspace
 
 BATCH = 256
-
-
-@dataclass
-class Unit:
-    """A segment to suggest codes for; ``segment_id`` is set when it is in the store."""
-
-    id: str
-    group: str
-    speaker: str | None
-    text: str
-    context: str
-    segment_id: int | None = None
 
 
 def units_from_store(store: Store, group: str | None = None, ids: set[int] | None = None) -> list[Unit]:
@@ -47,18 +37,17 @@ def units_from_file(path: Path, ws: Workspace, group: str | None = None) -> list
     if path.suffix.lower() in TRANSCRIPT_SUFFIXES:
         segs = transcript_segments(transcripts.read_transcript(path), seg_config)
         name = group or path.stem
-        ctx = preceding_contexts([(s["turn"], s["role"] == "moderator", s["text"]) for s in segs])
-        return [Unit(f"{name}#{i}", name, s["speaker"], s["text"], c)
-                for i, (s, c) in enumerate(zip(segs, ctx)) if s["codable"]]
+        ctx = preceding_contexts([(s.turn, s.role == "moderator", s.text) for s in segs])
+        return [Unit(f"{name}#{i}", name, s.speaker, s.text, c)
+                for i, (s, c) in enumerate(zip(segs, ctx)) if s.codable]
     by_group: dict[str, list[corpus.Row]] = {}
     for r in corpus.read_rows(path):
         by_group.setdefault(r.group or group or path.stem, []).append(r)
     out = []
     for name, items in by_group.items():
-        mods = [transcripts.is_moderator(r.speaker, seg_config.moderator_pattern) for r in items]
-        ctx = preceding_contexts([(i, m, r.text) for i, (r, m) in enumerate(zip(items, mods))])
+        ctx = preceding_contexts([(i, seg_config.role(r.speaker) == "moderator", r.text) for i, r in enumerate(items)])
         out += [Unit(r.id or f"{name}#{i}", name, r.speaker, r.text, c)
-                for i, (r, m, c) in enumerate(zip(items, mods, ctx)) if seg_config.code_moderator or not m]
+                for i, (r, c) in enumerate(zip(items, ctx)) if seg_config.codable(r.speaker)]
     return out
 
 
@@ -98,8 +87,6 @@ def predict(model: Any, units: Sequence[Unit], *, codable: set[str] | None = Non
 
 def content_words(words: list[str]) -> list[str]:
     """Words worth showing as evidence: no stop words, no punctuation."""
-    from spacy.lang.en.stop_words import STOP_WORDS
-
     return [w for w in words if len(w) > 2 and any(ch.isalnum() for ch in w) and w.lower() not in STOP_WORDS]
 
 
@@ -134,7 +121,7 @@ def write(records: list[dict[str, Any]], out: Path, fmt: str) -> None:
 
 def save_suggestions(store: Store, records: list[dict[str, Any]], model_name: str, model_version: str) -> int:
     """Store suggestions as codings of ``model:<name>`` (source = model), one transaction."""
-    coder = f"model:{model_name}"
+    coder = model_coder(model_name)
     n = 0
     with store.transaction():
         for r in records:
@@ -147,16 +134,6 @@ def save_suggestions(store: Store, records: list[dict[str, Any]], model_name: st
     return n
 
 
-def model_version(ws: Workspace, name: str) -> str:
-    import json
-
-    card = ws.models_dir / name / "card.json"
-    if card.exists():
-        data = json.loads(card.read_text(encoding="utf-8"))
-        return f"{name}@{data.get('date', '')}"
-    return name
-
-
 def resolve_inputs(ws: Workspace, inputs: Sequence[str], group: str | None, save: bool) -> list[Unit]:
     """Units for each INPUT: a file (stored first when ``save``), or a group already in the store."""
     units: list[Unit] = []
@@ -167,8 +144,7 @@ def resolve_inputs(ws: Workspace, inputs: Sequence[str], group: str | None, save
             units += units_from_store(ws.store, item)
         elif path.exists():
             if save:
-                report = import_files(ws.store, [path], group=group if len(inputs) == 1 else None,
-                                      segmentation=ws.segmentation())
+                report = import_files(ws, [path], group=group if len(inputs) == 1 else None)
                 groups = report.files[0].get("groups") or [report.files[0].get("group")]
                 for g in groups:
                     units += units_from_store(ws.store, g)
@@ -189,17 +165,14 @@ def ensure_model_codings(ws: Workspace, model_name: str, reference_coder: str, g
     groups, the codes come from refits that leave that whole focus group out (the saved
     model's settings, trained on the same coders' codes); other units use the saved model.
     """
-    from .classifier import CodeClassifier
-    from .training import embedder_for, training_data
-
-    coder = f"model:{model_name}"
+    coder = model_coder(model_name)
     store = ws.store
     if reference_coder not in {c["name"] for c in store.coders()}:
         raise InputError(f"no coder named {reference_coder!r} in the workspace")
     wanted = store.seen(reference_coder) - store.seen(coder)
     if not wanted:
         return coder
-    embedder = embedder_for(ws)
+    embedder = ws.embedder()
     model = load_model(ws, model_name, embedder=embedder)
     codable = {c.path for c in store.codebook().codable()}
     version = model_version(ws, model_name)
@@ -209,17 +182,29 @@ def ensure_model_codings(ws: Workspace, model_name: str, reference_coder: str, g
     records = predict(model, [u for u in units if u.segment_id not in trained_on], codable=codable, explain=False)
     save_suggestions(store, records, model_name, version)
     if inside:
-        import json
-
-        card = json.loads((ws.models_dir / model_name / "card.json").read_text(encoding="utf-8"))
-        coders = (card.get("training_data") or {}).get("coders") or []
-        data = training_data(store, coders[0] if len(coders) == 1 else None)
-        params = {k: v for k, v in model.get_params().items() if k != "embedder"}
+        data = training_data(store, trained_coders(ws, model_name))
+        factory = ClassifierFactory.like(model, embedder)
         for g in sorted({u.group for u in inside}):
-            keep = [i for i, s in enumerate(data.segments) if s.document != g]
-            refit = CodeClassifier(**params, embedder=embedder).fit(
-                [data.texts[i] for i in keep], data.Y[keep], data.labels, contexts=[data.contexts[i] for i in keep],
-                groups=[data.groups[i] for i in keep], exclusive=data.exclusive)
+            refit = factory.fit(data, keep=[i for i, s in enumerate(data.segments) if s.document != g])
             held_out = predict(refit, [u for u in inside if u.group == g], codable=codable, explain=False)
             save_suggestions(store, held_out, model_name, f"{version} (refit without {g})")
     return coder
+
+
+def suggest(ws: Workspace, inputs: Sequence[str], *, model: str | None = None, group: str | None = None,
+            save: bool = False, top_k: int | None = None, out: Path | None = None, fmt: str = "csv",
+            progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+    """Suggestions for every codable segment of ``inputs`` (files, or groups in the workspace):
+    stored as coder ``model:NAME`` with ``save``, written to ``out`` when given."""
+    if fmt not in ("csv", "jsonl"):
+        raise InputError(f"unknown suggestions format {fmt!r}", hint="use csv or jsonl")
+    name = model or ws.default_model()
+    clf = load_model(ws, name)
+    units = resolve_inputs(ws, inputs, group, save)
+    records = predict(clf, units, codable={c.path for c in ws.store.codebook().codable()}, top_k=top_k,
+                      progress=(lambda n: progress(n, len(units))) if progress else None)
+    if save:
+        save_suggestions(ws.store, records, name, model_version(ws, name))
+    if out:
+        write(records, out, fmt)
+    return records

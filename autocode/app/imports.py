@@ -6,15 +6,19 @@ in one transaction, so a bad file anywhere leaves the store exactly as it was.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
-from . import corpus, transcripts
-from .codebook import Codebook
-from .errors import InputError
-from .segmentation import SegmentationConfig, split_turn
-from .store import Store, now
+from ..codebook import Codebook
+from ..errors import InputError
+from ..io import corpus, transcripts
+from ..io.segmentation import SegmentationConfig, transcript_segments
+from ..records import NewSegment, coder_kind
+from ..refi.mapping import MIN_OVERLAP, codebook_from_codes, coder_name, read_project, segment_codes
+from ..store import Store
+from .workspace import Workspace
 
 TRANSCRIPT_SUFFIXES = {".txt", ".text", ".md", ".docx", ".vtt", ".srt"}
 CORPUS_SUFFIXES = {".csv", ".jsonl", ".ndjson"}
@@ -64,10 +68,12 @@ def _is_taguette_export(path: Path) -> bool:
     return {"document", "tag", "content"} <= cols and "text" not in cols
 
 
-def import_files(store: Store, paths: list[str | Path], *, group: str | None = None, coder: str | None = None,
+def import_files(ws: Workspace, paths: Sequence[str | Path], *, group: str | None = None, coder: str | None = None,
                  fmt: str = "auto", segmentation: SegmentationConfig | None = None) -> ImportReport:
-    """Import ``paths`` into ``store`` in one transaction; raises InputError and writes nothing on bad input."""
-    seg_config = segmentation or SegmentationConfig()
+    """Import ``paths`` into the workspace in one transaction; raises InputError and writes nothing
+    on bad input. ``segmentation`` overrides the workspace's settings."""
+    store = ws.store
+    seg_config = segmentation or ws.segmentation()
     if not paths:
         raise InputError("no files to import", hint="name one or more transcript or corpus files")
     book = store.codebook()
@@ -88,9 +94,7 @@ def import_files(store: Store, paths: list[str | Path], *, group: str | None = N
             rows = corpus.read_jsonl(path) if kind == "jsonl" else corpus.read_csv(path)
             plans.append(_plan_rows(store, book, rows, path, group=group, coder=coder, seg_config=seg_config))
         elif kind in {"qdpx", "taguette"}:
-            from . import refi_bridge
-
-            plans.append(refi_bridge.plan_import(store, path, kind, seg_config=seg_config, coder=coder))
+            plans.append(_plan_project(store, path, kind, seg_config=seg_config, coder=coder))
     report = ImportReport()
     with store.transaction():
         for plan in plans:
@@ -106,61 +110,17 @@ def _read_as(path: Path, kind: str) -> transcripts.Transcript:
     return transcripts.read_plain(path)
 
 
-def add_document(store: Store, name: str, text: str, fmt: str, source_path: str | None, guid: str | None = None) -> int:
-    return store.db.execute(
-        "INSERT INTO documents (name, source_path, format, text, guid, imported_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (name, source_path, fmt, text, guid, now())).lastrowid
-
-
-def speaker_id(store: Store, doc_id: int, speaker: str | None, seg_config: SegmentationConfig,
-               cache: dict[str | None, int | None]) -> int | None:
-    if speaker not in cache:
-        if speaker is None:
-            cache[speaker] = None
-        else:
-            role = "moderator" if transcripts.is_moderator(speaker, seg_config.moderator_pattern) else "participant"
-            cache[speaker] = store.db.execute(
-                "INSERT INTO speakers (document_id, name, role) VALUES (?, ?, ?)", (doc_id, speaker, role)).lastrowid
-    return cache[speaker]
-
-
-def add_segment(store: Store, doc_id: int, *, position: int, turn: int, speaker: int | None, text: str,
-                start: int, end: int, codable: bool, ext_id: str | None = None, timestamp: str | None = None) -> int:
-    return store.db.execute(
-        "INSERT INTO segments (document_id, ext_id, position, turn, speaker_id, text, start, end, timestamp, codable)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (doc_id, ext_id, position, turn, speaker, text, start, end, timestamp, int(codable))).lastrowid
-
-
-def transcript_segments(doc: transcripts.Transcript, seg_config: SegmentationConfig) -> list[dict[str, Any]]:
-    """The segments of a transcript (not yet stored): text, offsets, speaker, role, turn, codable."""
-    out: list[dict[str, Any]] = []
-    for turn_no, turn in enumerate(doc.turns):
-        moderator = transcripts.is_moderator(turn.speaker, seg_config.moderator_pattern)
-        for start, end in split_turn(doc.turn_text(turn), turn.start, seg_config):
-            out.append({"text": doc.text[start:end], "start": start, "end": end, "speaker": turn.speaker,
-                        "role": "moderator" if moderator else "participant", "turn": turn_no,
-                        "codable": seg_config.code_moderator or not moderator, "timestamp": turn.timestamp})
-    return out
-
-
 def add_transcript(store: Store, doc: transcripts.Transcript, name: str, source: str | None,
                    seg_config: SegmentationConfig, guid: str | None = None) -> tuple[int, int]:
-    """Insert a transcript as a document with its segments; returns (document id, segment count)."""
-    doc_id = add_document(store, name, doc.text, doc.format, source, guid)
-    speakers: dict[str | None, int | None] = {}
-    segments = transcript_segments(doc, seg_config)
-    for position, seg in enumerate(segments):
-        add_segment(store, doc_id, position=position, turn=seg["turn"],
-                    speaker=speaker_id(store, doc_id, seg["speaker"], seg_config, speakers), text=seg["text"],
-                    start=seg["start"], end=seg["end"], codable=seg["codable"], timestamp=seg["timestamp"])
-    return doc_id, len(segments)
+    """Store a transcript as a document with its segments; returns (document id, segment count)."""
+    doc_id = store.add_document(name, doc.text, doc.format, source, guid)
+    return doc_id, len(store.add_segments(doc_id, transcript_segments(doc, seg_config)))
 
 
 def _plan_transcript(store: Store, doc: transcripts.Transcript, name: str, path: Path,
                      seg_config: SegmentationConfig) -> Callable[[ImportReport], None]:
     def apply(report: ImportReport) -> None:
-        if store.db.execute("SELECT 1 FROM documents WHERE name=?", (name,)).fetchone():
+        if store.has_document(name):
             raise InputError(f"a group named {name!r} is already in the workspace", file=path,
                              hint="pass --group with another name, or remove the old one")
         _, n = add_transcript(store, doc, name, str(path), seg_config)
@@ -198,17 +158,15 @@ def _plan_rows(store: Store, book: Codebook, rows: list[corpus.Row], path: Path,
         n_docs = n_segs = n_codings = 0
         coders: set[str] = set()
         for name, items in by_group.items():
-            existing = store.db.execute("SELECT id FROM documents WHERE name=?", (name,)).fetchone()
-            if existing is None:
-                seg_ids = _create_from_rows(store, name, items, path, seg_config)
-                n_docs += 1
-                n_segs += len(seg_ids)
+            if store.has_document(name):
+                segs = _match_rows(store, name, items, path)
             else:
-                seg_ids = _match_rows(store, existing[0], name, items, path)
-            for (row, paths), seg_id in zip(items, seg_ids):
+                segs = _create_from_rows(store, name, items, path, seg_config)
+                n_docs += 1
+                n_segs += len(segs)
+            for (row, paths), (seg_id, codable) in zip(items, segs):
                 if paths is None:
                     continue
-                codable = store.db.execute("SELECT codable FROM segments WHERE id=?", (seg_id,)).fetchone()[0]
                 if not paths and not codable:
                     continue  # a moderator turn the coder left alone
                 who = row.coder or coder
@@ -221,43 +179,93 @@ def _plan_rows(store: Store, book: Codebook, rows: list[corpus.Row], path: Path,
     return apply
 
 
-def _create_from_rows(store: Store, name: str, items: list, path: Path, seg_config: SegmentationConfig) -> list[int]:
+def _create_from_rows(store: Store, name: str, items: list, path: Path,
+                      seg_config: SegmentationConfig) -> list[tuple[int, bool]]:
+    """A new document from a corpus' rows, one segment per row; returns (segment id, codable) per row."""
     parts, pos = [], 0
-    spans = []
-    for row, _ in items:
+    segments = []
+    for i, (row, _) in enumerate(items):
         prefix = f"{row.speaker}: " if row.speaker else ""
-        spans.append((pos + len(prefix), pos + len(prefix) + len(row.text)))
+        start = pos + len(prefix)
+        segments.append(NewSegment(text=row.text, start=start, end=start + len(row.text), speaker=row.speaker,
+                                   role=seg_config.role(row.speaker), turn=i, codable=seg_config.codable(row.speaker),
+                                   ext_id=row.id))
         parts.append(prefix + row.text)
         pos += len(prefix) + len(row.text) + 2
-    doc_id = add_document(store, name, "\n\n".join(parts), "corpus", str(path))
-    speakers: dict[str | None, int | None] = {}
-    ids = []
-    for i, ((row, _), (start, end)) in enumerate(zip(items, spans)):
-        sid = speaker_id(store, doc_id, row.speaker, seg_config, speakers)
-        moderator = transcripts.is_moderator(row.speaker, seg_config.moderator_pattern)
-        ids.append(add_segment(store, doc_id, position=i, turn=i, speaker=sid, text=row.text, start=start, end=end,
-                               codable=seg_config.code_moderator or not moderator, ext_id=row.id))
-    return ids
+    doc_id = store.add_document(name, "\n\n".join(parts), "corpus", str(path))
+    return list(zip(store.add_segments(doc_id, segments), (s.codable for s in segments)))
 
 
-def _match_rows(store: Store, doc_id: int, name: str, items: list, path: Path) -> list[int]:
+def _match_rows(store: Store, name: str, items: list, path: Path) -> list[tuple[int, bool]]:
     """Existing segments for rows of a group already in the store (another coder's file)."""
-    by_ext = {r["ext_id"]: r for r in store.db.execute(
-        "SELECT id, ext_id, text FROM segments WHERE document_id=? AND ext_id IS NOT NULL", (doc_id,))}
-    by_pos = {r["position"]: r for r in store.db.execute(
-        "SELECT id, position, text FROM segments WHERE document_id=?", (doc_id,))}
-    ids = []
+    stored = store.segments(document=name)
+    by_ext = {s.ext_id: s for s in stored if s.ext_id is not None}
+    by_pos = {s.position: s for s in stored}
+    out = []
     for i, (row, _) in enumerate(items):
         if row.id is not None and row.id in by_ext:
             seg = by_ext[row.id]
-            if " ".join(seg["text"].split()) != " ".join(row.text.split()):
+            if " ".join(seg.text.split()) != " ".join(row.text.split()):
                 raise InputError(f"id {row.id!r} of group {name!r} is already in the workspace with another text",
                                  file=path, line=row.line, hint="ids must name the same segment in every coder's file")
-        elif row.id is None and i in by_pos and " ".join(by_pos[i]["text"].split()) == " ".join(row.text.split()):
+        elif row.id is None and i in by_pos and " ".join(by_pos[i].text.split()) == " ".join(row.text.split()):
             seg = by_pos[i]
         else:
             raise InputError(f"row does not match any segment of group {name!r}, which is already in the workspace",
                              file=path, line=row.line,
                              hint="use the same ids (or the same order and text) as the first import, or another group name")
-        ids.append(seg["id"])
-    return ids
+        out.append((seg.id, seg.codable))
+    return out
+
+
+def _plan_project(store: Store, path: Path, kind: str, *, seg_config: SegmentationConfig,
+                  coder: str | None = None, min_overlap: float = MIN_OVERLAP) -> Callable[[ImportReport], None]:
+    """Read and check a REFI-QDA or Taguette project now; return the writer that maps it into the store
+    (the rule is :mod:`autocode.refi.mapping`'s)."""
+    project = read_project(path, kind)
+    book, code_paths = codebook_from_codes(project.codes, project.name, store.codebook())
+    users = project.user_by_guid()
+    clash = [s.name for s in project.sources if store.has_document(s.name)]
+    if clash:
+        raise InputError(f"document {clash[0]!r} is already in the workspace", file=path,
+                         hint="import the project into a new workspace, or rename the document in your QDA suite")
+    parsed = {s.guid: transcripts.parse_turns(s.text, s.name, "qdpx") if s.text.strip()
+              else transcripts.Transcript(s.name, s.text, "qdpx", []) for s in project.sources}
+
+    def apply(report: ImportReport) -> None:
+        store.set_codebook(book)
+        doc_ids: dict[str, int] = {}
+        n_segments = 0
+        for source in project.sources:
+            doc_id, n = add_transcript(store, parsed[source.guid], source.name, str(path), seg_config, guid=source.guid)
+            doc_ids[source.guid] = doc_id
+            n_segments += n
+        # exact selections, then the segment-level codings they imply
+        spans: dict[str, dict[str, dict[str, list[tuple[int, int]]]]] = defaultdict(lambda: defaultdict(dict))
+        n_selections = 0
+        for sel in project.selections:
+            for coding in sel.codings:
+                who = coder or coder_name(users.get(coding.user_guid) if coding.user_guid else None)
+                code = code_paths[coding.code_guid]
+                store.add_selection(doc_ids[sel.source_guid], code, who, sel.start, sel.end, guid=sel.guid,
+                                    name=sel.name, created_at=coding.created.isoformat() if coding.created else None)
+                per_code = spans[sel.source_guid][who]
+                if book.codes[code].codable:
+                    per_code.setdefault(code, []).append((sel.start, sel.end))
+                n_selections += 1
+        n_codings = 0
+        for source in project.sources:
+            if source.guid not in spans:
+                continue
+            segs = store.segments(document=source.name, codable_only=True)
+            for who in sorted(spans[source.guid]):
+                kind_of = coder_kind(who)
+                for seg_id, codes in segment_codes(spans[source.guid][who], segs, min_overlap).items():
+                    store.set_codes(seg_id, who, codes, source="model" if kind_of == "model" else "human", kind=kind_of)
+                    n_codings += len(codes)
+        report.add(file=str(path), kind=f"{kind} project ({project.origin or 'unknown origin'})",
+                   coders=sorted({w for per_doc in spans.values() for w in per_doc}), documents=len(doc_ids),
+                   segments=n_segments, codings=n_codings, selections=n_selections,
+                   positions=project.position_convention, notes=list(project.notes))
+
+    return apply

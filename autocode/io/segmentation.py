@@ -1,13 +1,27 @@
 """Cutting speaker turns into segments: one per turn, long turns into sentence windows.
 
 Sentences come from spaCy's rule-based ``sentencizer`` on ``spacy.blank("en")``
-(no model download).
+(no model download). The moderator rule lives here too: who is a moderator, and whether
+their turns are offered for coding.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
+
+from ..records import NewSegment
+from .transcripts import Transcript
+
+MODERATOR_RE = re.compile(r"^(moderator|facilitator|interviewer|researcher|mod|chair|host)\b", re.I)
+
+
+def is_moderator(speaker: str | None, pattern: str | None = None) -> bool:
+    """Whether ``speaker`` is a moderator (``pattern``: a regular expression; default: Moderator, ...)."""
+    if not speaker:
+        return False
+    return bool((re.compile(pattern, re.I) if pattern else MODERATOR_RE).search(speaker.strip()))
 
 
 @dataclass(frozen=True)
@@ -20,10 +34,18 @@ class SegmentationConfig:
     code_moderator: bool = False
     moderator_pattern: str | None = None
 
+    def role(self, speaker: str | None) -> str:
+        """``"moderator"`` or ``"participant"``."""
+        return "moderator" if is_moderator(speaker, self.moderator_pattern) else "participant"
+
+    def codable(self, speaker: str | None) -> bool:
+        """The one codable rule: every turn but a moderator's, unless moderators are coded too."""
+        return self.code_moderator or not is_moderator(speaker, self.moderator_pattern)
+
 
 @lru_cache(maxsize=1)
 def _nlp():
-    import spacy
+    import spacy  # heavy: loaded only when a long turn has to be split
 
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
@@ -56,4 +78,15 @@ def split_turn(text: str, start: int, config: SegmentationConfig) -> list[tuple[
         s += len(piece) - len(piece.lstrip())
         if e > s:
             out.append((start + s, start + e))
+    return out
+
+
+def transcript_segments(doc: Transcript, config: SegmentationConfig) -> list[NewSegment]:
+    """The segments of a transcript, not yet stored: text, offsets, speaker, role, turn, codable."""
+    out: list[NewSegment] = []
+    for turn_no, turn in enumerate(doc.turns):
+        for start, end in split_turn(doc.turn_text(turn), turn.start, config):
+            out.append(NewSegment(text=doc.text[start:end], start=start, end=end, speaker=turn.speaker,
+                                  role=config.role(turn.speaker), turn=turn_no, codable=config.codable(turn.speaker),
+                                  timestamp=turn.timestamp))
     return out

@@ -1,0 +1,89 @@
+"""Exports: codings as a coded corpus (CSV / JSONL) that ``autocode import`` reads back,
+a REFI-QDA project (.qdpx) for the QDA suites, and the codebook (.qdc or YAML)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Sequence
+
+from ..codebook import Codebook
+from ..errors import InputError
+from ..io.corpus import write_rows
+from ..records import model_coder
+from ..refi.mapping import codebook_to_qdc, project_from_records
+from ..refi.model import QdaProject
+from ..refi.qdpx_write import write_qdpx
+from ..store import Store
+from .workspace import Workspace
+
+FORMATS = ("csv", "jsonl", "qdpx")
+
+
+def coded_rows(store: Store, coders: list[str] | None = None) -> list[dict]:
+    """One row per (segment, coder) for every segment a coder has seen, in document order.
+
+    Without ``coders`` (every coder), segments nobody has seen are written once without a
+    coder, so the file holds the whole transcript; naming coders gives only their rows.
+    """
+    wanted = coders or [c["name"] for c in store.coders()]
+    per_coder = {c: store.codings(c) for c in wanted}
+    seen = {c: store.seen(c) for c in wanted}
+    rows = []
+    for seg in store.segments():
+        who = [c for c in wanted if seg.id in seen[c]]
+        base = {"id": seg.ext_id or f"{seg.document}#{seg.position}", "group": seg.document,
+                "speaker": seg.speaker or "", "text": seg.text}
+        if not who:
+            if coders is None:
+                rows.append({**base, "coder": "", "codes": ""})
+            continue
+        for c in who:
+            rows.append({**base, "coder": c, "codes": sorted(per_coder[c].get(seg.id, ()))})
+    return rows
+
+
+def check_coders(store: Store, coders: Sequence[str]) -> None:
+    known = [c["name"] for c in store.coders()]
+    unknown = [c for c in coders if c not in known]
+    if unknown:
+        raise InputError(f"no coder named {unknown[0]!r} in the workspace",
+                         hint=f"known coders: {', '.join(known) or 'none'}")
+
+
+def project(store: Store, coders: list[str] | None = None) -> QdaProject:
+    """The workspace as a REFI-QDA project (see :func:`autocode.refi.mapping.project_from_records`)."""
+    wanted = coders or [c["name"] for c in store.coders()]
+    check_coders(store, wanted)
+    segments: dict[str, list] = defaultdict(list)
+    for seg in store.segments():
+        segments[seg.document].append(seg)
+    return project_from_records(store.codebook(), store.meta("codebook_name") or "autocode project", wanted,
+                                store.documents(), segments, store.coded_spans(), store.selections())
+
+
+def export(ws: Workspace, out: str | Path, fmt: str = "csv", coders: list[str] | None = None,
+           model: str | None = None) -> int:
+    """Write the workspace's codings (``coders``' only, plus ``model``'s stored suggestions when
+    named) to ``out`` as csv, jsonl or qdpx; returns the rows (csv/jsonl) or codings (qdpx) written."""
+    store = ws.store
+    wanted = list(coders or []) + ([model_coder(model)] if model else [])
+    if fmt == "qdpx":
+        proj = project(store, wanted or None)
+        write_qdpx(proj, out, origin="autocode")
+        return sum(len(s.codings) for s in proj.selections)
+    if fmt in ("csv", "jsonl"):
+        if wanted:
+            check_coders(store, wanted)
+        rows = coded_rows(store, wanted or None)
+        write_rows(rows, out, fmt=fmt)
+        return len(rows)
+    raise InputError(f"unknown export format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
+
+
+def export_codebook(book: Codebook, out: str | Path) -> None:
+    """The codebook as REFI-QDA .qdc (by the file's extension) or autocode YAML."""
+    if Path(out).suffix.lower() == ".qdc":
+        codebook_to_qdc(book, out)
+    else:
+        Path(out).write_text(book.to_yaml(), encoding="utf-8")

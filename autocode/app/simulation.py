@@ -1,0 +1,29 @@
+"""``autocode simulate``: "how much more must I code?", active learning replayed on a coder's groups."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..active import SimulationResult
+from ..active import simulate as replay
+from ..active.strategies import DEFAULT_STRATEGY, available_strategies
+from ..errors import InputError
+from .models import training_data
+from .workspace import Workspace
+
+
+def simulate(ws: Workspace, coder: str, strategies: Sequence[str] | None = None, *, budget: int = 300,
+             step: int = 20, batch: int = 1, initial: int = 20, seeds: Sequence[int] = (0, 1, 2)) -> SimulationResult:
+    """Replay active learning with ``coder``'s codes as the oracle; random is always compared."""
+    names = list(dict.fromkeys([*(strategies or [DEFAULT_STRATEGY]), "random"]))
+    unknown = [n for n in names if n not in available_strategies()]
+    if unknown:
+        raise InputError(f"unknown strategy {unknown[0]!r}", hint=f"use one of {', '.join(available_strategies())}")
+    data = training_data(ws.store, coder)
+    if len(set(data.groups)) < 2:
+        raise InputError("simulation holds out whole focus groups: the coder must have coded at least two",
+                         hint="code another group, or name another --coder")
+    keep = data.Y.sum(0) > 0
+    X = ws.embedder().embed(data.texts)
+    return replay(X, data.Y[:, keep], data.groups, names, budget=budget, step=step, batch=batch, seeds=list(seeds),
+                  initial=initial, codes=[label for label, k in zip(data.labels, keep) if k])

@@ -1,0 +1,1 @@
+"""Files in, no store: transcripts, coded corpora (CSV/JSONL), segmentation, codebook files."""

@@ -1,0 +1,12 @@
+"""The only SQL in autocode: the workspace's store (schema, migrations, one :class:`Store`)
+and the embedding cache.
+
+Every query lives in this package; the app layer, the CLI and the web page call
+:class:`Store` methods and get :mod:`autocode.records` back.
+"""
+
+from .embedding_cache import EmbeddingCache
+from .schema import MIGRATIONS, SCHEMA_VERSION
+from .store import Store, now
+
+__all__ = ["EmbeddingCache", "MIGRATIONS", "SCHEMA_VERSION", "Store", "now"]

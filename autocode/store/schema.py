@@ -1,0 +1,83 @@
+"""The store's schema, versioned: ``MIGRATIONS[i]`` takes a store from version ``i`` to ``i + 1``."""
+
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE code_groups (
+    name TEXT PRIMARY KEY, description TEXT NOT NULL DEFAULT '', exclusive INTEGER NOT NULL DEFAULT 0,
+    levels TEXT NOT NULL DEFAULT '[]', position INTEGER NOT NULL);
+CREATE TABLE codes (
+    id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+    grp TEXT NOT NULL REFERENCES code_groups(name), parent_path TEXT REFERENCES codes(path),
+    codable INTEGER NOT NULL DEFAULT 1, description TEXT NOT NULL DEFAULT '', color TEXT,
+    attrs TEXT NOT NULL DEFAULT '{}', guid TEXT, position INTEGER NOT NULL);
+CREATE TABLE documents (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, source_path TEXT, format TEXT NOT NULL,
+    text TEXT NOT NULL, guid TEXT, imported_at TEXT NOT NULL);
+CREATE TABLE speakers (
+    id INTEGER PRIMARY KEY, document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    name TEXT NOT NULL, role TEXT NOT NULL CHECK (role IN ('moderator', 'participant')),
+    UNIQUE (document_id, name));
+CREATE TABLE segments (
+    id INTEGER PRIMARY KEY, document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ext_id TEXT, position INTEGER NOT NULL, turn INTEGER NOT NULL,
+    speaker_id INTEGER REFERENCES speakers(id), text TEXT NOT NULL,
+    start INTEGER NOT NULL, end INTEGER NOT NULL, timestamp TEXT, codable INTEGER NOT NULL DEFAULT 1,
+    UNIQUE (document_id, position), UNIQUE (document_id, ext_id));
+CREATE TABLE coders (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL CHECK (kind IN ('human', 'model')));
+-- A coder has "seen" a segment when they coded it, including deciding on no code.
+CREATE TABLE seen (
+    segment_id INTEGER NOT NULL REFERENCES segments(id) ON DELETE CASCADE,
+    coder_id INTEGER NOT NULL REFERENCES coders(id), created_at TEXT NOT NULL,
+    PRIMARY KEY (segment_id, coder_id));
+CREATE TABLE codings (
+    id INTEGER PRIMARY KEY, segment_id INTEGER NOT NULL REFERENCES segments(id) ON DELETE CASCADE,
+    code_id INTEGER NOT NULL REFERENCES codes(id), coder_id INTEGER NOT NULL REFERENCES coders(id),
+    source TEXT NOT NULL CHECK (source IN ('human', 'model', 'accepted', 'corrected')),
+    model_version TEXT, probability REAL, session_id INTEGER REFERENCES sessions(id),
+    created_at TEXT NOT NULL, UNIQUE (segment_id, code_id, coder_id));
+-- Exact coded spans (REFI-QDA selections), kept so that export loses nothing.
+CREATE TABLE selections (
+    id INTEGER PRIMARY KEY, document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    code_id INTEGER NOT NULL REFERENCES codes(id), coder_id INTEGER NOT NULL REFERENCES coders(id),
+    start INTEGER NOT NULL, end INTEGER NOT NULL, guid TEXT, name TEXT, created_at TEXT);
+CREATE TABLE sessions (
+    id INTEGER PRIMARY KEY, coder_id INTEGER NOT NULL REFERENCES coders(id), strategy TEXT NOT NULL,
+    model_version TEXT, params TEXT NOT NULL DEFAULT '{}', started_at TEXT NOT NULL, ended_at TEXT);
+-- Every answer in an annotation session, in order; undo is an answer too.
+CREATE TABLE answers (
+    id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL REFERENCES sessions(id),
+    segment_id INTEGER NOT NULL REFERENCES segments(id), action TEXT NOT NULL
+        CHECK (action IN ('accept', 'correct', 'skip', 'undo')),
+    suggested TEXT NOT NULL DEFAULT '[]', answered TEXT NOT NULL DEFAULT '[]', memo TEXT,
+    model_version TEXT, created_at TEXT NOT NULL, undone INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE memos (
+    segment_id INTEGER NOT NULL REFERENCES segments(id) ON DELETE CASCADE,
+    coder_id INTEGER NOT NULL REFERENCES coders(id), text TEXT NOT NULL, created_at TEXT NOT NULL,
+    PRIMARY KEY (segment_id, coder_id));
+CREATE INDEX codings_by_coder ON codings(coder_id, segment_id);
+CREATE INDEX segments_by_doc ON segments(document_id, position);
+"""
+
+#: MIGRATIONS[i] brings a store from schema version i to i + 1.
+MIGRATIONS: list[str] = [SCHEMA_V1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def statements(script: str) -> list[str]:
+    """Split a schema script into statements (executescript would commit our transaction)."""
+    out, buf = [], []
+    for line in script.splitlines():
+        if line.strip().startswith("--"):
+            continue
+        buf.append(line)
+        if line.rstrip().endswith(";"):
+            stmt = "\n".join(buf).strip()
+            if sqlite3.complete_statement(stmt):
+                out.append(stmt)
+                buf = []
+    return out

@@ -1,0 +1,451 @@
+"""The SQLite store of a workspace: documents, segments, codebook, codings with provenance.
+
+One file (``annotations/autocode.sqlite3``), WAL mode, foreign keys on. The schema is
+versioned: ``MIGRATIONS[i]`` takes a store from version ``i`` to ``i + 1``. Every
+write that comes from one import or one answer is one transaction (``with store.transaction():``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from ..codebook import Code, Codebook, CodeGroup
+from ..errors import InputError
+from ..records import SOURCES, Coding, Document, NewSegment, Segment, Selection, coder_kind
+from .schema import MIGRATIONS, SCHEMA_VERSION, statements
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Store:
+    """The workspace's SQLite store. Use :meth:`open`; writes go through :meth:`transaction`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._depth = 0
+
+    @classmethod
+    def open(cls, path: str | Path, *, create: bool = False) -> "Store":
+        p = Path(path)
+        if not p.exists() and not create:
+            raise InputError("no autocode store here", file=p, hint="run `autocode init` first, or pass --workspace")
+        store = cls(p)
+        store.migrate()
+        return store
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ---------------------------------------------------------------- schema
+    def schema_version(self) -> int:
+        has_meta = self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+        if not has_meta:
+            return 0
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def migrate(self) -> None:
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise InputError(f"store schema version {version} is newer than this autocode ({SCHEMA_VERSION})",
+                             file=self.path, hint="upgrade autocode")
+        for step in range(version, SCHEMA_VERSION):
+            with self.transaction():
+                for statement in statements(MIGRATIONS[step]):
+                    self._db.execute(statement)
+                self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(step + 1),))
+
+    @contextmanager
+    def transaction(self) -> Iterator["Store"]:
+        """All-or-nothing: the block's writes land together, or none do. Nests."""
+        if self._depth == 0:
+            self._db.execute("BEGIN IMMEDIATE")
+        self._depth += 1
+        try:
+            yield self
+        except BaseException:
+            self._depth -= 1
+            if self._depth == 0:
+                self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._depth -= 1
+            if self._depth == 0:
+                self._db.execute("COMMIT")
+
+    # ---------------------------------------------------------------- codebook
+    def codebook(self) -> Codebook:
+        name = self.meta("codebook_name") or "codebook"
+        book = Codebook(name=name)
+        for g in self._db.execute("SELECT * FROM code_groups ORDER BY position"):
+            book.groups.append(CodeGroup(g["name"], g["description"], bool(g["exclusive"]), json.loads(g["levels"])))
+        for c in self._db.execute("SELECT * FROM codes ORDER BY position"):
+            book.codes[c["path"]] = Code(
+                name=c["name"], path=c["path"], group=c["grp"], parent=c["parent_path"], codable=bool(c["codable"]),
+                description=c["description"], color=c["color"], attrs=json.loads(c["attrs"]), guid=c["guid"],
+            )
+        return book
+
+    def set_codebook(self, book: Codebook) -> dict[str, list[str]]:
+        """Merge ``book`` into the stored codebook: new groups and codes are added, existing ones
+        updated (description, colour, codable). Codes are never deleted (codings refer to them).
+        Returns {"added": [...], "updated": [...]}."""
+        report: dict[str, list[str]] = {"added": [], "updated": []}
+        with self.transaction():
+            if not self.meta("codebook_name"):
+                self.set_meta("codebook_name", book.name)
+            known_groups = {r[0] for r in self._db.execute("SELECT name FROM code_groups")}
+            for g in book.groups:
+                if g.name in known_groups:
+                    self._db.execute("UPDATE code_groups SET description=?, exclusive=?, levels=? WHERE name=?",
+                                    (g.description, int(g.exclusive), json.dumps(g.levels), g.name))
+                else:
+                    pos = self._db.execute("SELECT COUNT(*) FROM code_groups").fetchone()[0]
+                    self._db.execute("INSERT INTO code_groups VALUES (?, ?, ?, ?, ?)",
+                                    (g.name, g.description, int(g.exclusive), json.dumps(g.levels), pos))
+            existing = {r["path"]: r for r in self._db.execute("SELECT * FROM codes")}
+            for c in book:
+                values = (c.codable, c.description, c.color, json.dumps(c.attrs, ensure_ascii=False), c.guid)
+                if c.path in existing:
+                    old = existing[c.path]
+                    if (bool(old["codable"]), old["description"], old["color"], old["attrs"], old["guid"]) != (
+                        c.codable, c.description, c.color, values[3], c.guid or old["guid"]):
+                        self._db.execute(
+                            "UPDATE codes SET codable=?, description=?, color=?, attrs=?, guid=COALESCE(?, guid) WHERE path=?",
+                            (*values, c.path))
+                        report["updated"].append(c.path)
+                else:
+                    pos = self._db.execute("SELECT COUNT(*) FROM codes").fetchone()[0]
+                    self._db.execute(
+                        "INSERT INTO codes (path, name, grp, parent_path, codable, description, color, attrs, guid, position)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (c.path, c.name, c.group, c.parent, *values, pos))
+                    report["added"].append(c.path)
+        return report
+
+    def code_id(self, path: str) -> int:
+        row = self._db.execute("SELECT id FROM codes WHERE path=?", (path,)).fetchone()
+        if row is None:
+            raise InputError(f"code {path!r} is not in the workspace codebook", hint="add it with `autocode codebook import`")
+        return row[0]
+
+    # ---------------------------------------------------------------- meta
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # ---------------------------------------------------------------- coders
+    def coder_id(self, name: str, kind: str = "human") -> int:
+        row = self._db.execute("SELECT id FROM coders WHERE name=?", (name,)).fetchone()
+        if row:
+            return row[0]
+        with self.transaction():
+            return self._db.execute("INSERT INTO coders (name, kind) VALUES (?, ?)", (name, kind)).lastrowid
+
+    def coders(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._db.execute("SELECT name, kind FROM coders ORDER BY id")]
+
+    # ---------------------------------------------------------------- documents and segments
+    def document_names(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT name FROM documents ORDER BY id")]
+
+    def has_document(self, name: str) -> bool:
+        return self._db.execute("SELECT 1 FROM documents WHERE name=?", (name,)).fetchone() is not None
+
+    def document(self, name: str) -> Document:
+        """The document called ``name``; an unknown name raises with the known ones."""
+        found = self.documents(name)
+        if not found:
+            known = ", ".join(self.document_names()[:8]) or "none yet"
+            raise InputError(f"no group or document named {name!r} in the workspace", hint=f"known: {known}")
+        return found[0]
+
+    def documents(self, name: str | None = None) -> list[Document]:
+        """Every document in import order (or the one called ``name``, as a list)."""
+        sql = "SELECT id, name, text, format, source_path, guid FROM documents"
+        rows = self._db.execute(sql + " WHERE name=?", (name,)) if name is not None else self._db.execute(sql + " ORDER BY id")
+        return [Document(r["id"], r["name"], r["text"], r["format"], r["source_path"], r["guid"]) for r in rows]
+
+    def add_document(self, name: str, text: str, fmt: str, source_path: str | None = None,
+                     guid: str | None = None) -> int:
+        """Store a document; its segments follow with :meth:`add_segments`. Returns its id."""
+        with self.transaction():
+            return self._db.execute(
+                "INSERT INTO documents (name, source_path, format, text, guid, imported_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (name, source_path, fmt, text, guid, now())).lastrowid
+
+    def add_segments(self, document_id: int, segments: Iterable[NewSegment]) -> list[int]:
+        """Store a document's segments in order (positions 0, 1, ...), with their speakers; returns their ids."""
+        speakers: dict[str, int] = {}
+        ids: list[int] = []
+        with self.transaction():
+            for position, seg in enumerate(segments):
+                speaker_id = None
+                if seg.speaker is not None:
+                    if seg.speaker not in speakers:
+                        speakers[seg.speaker] = self._db.execute(
+                            "INSERT INTO speakers (document_id, name, role) VALUES (?, ?, ?)",
+                            (document_id, seg.speaker, seg.role)).lastrowid
+                    speaker_id = speakers[seg.speaker]
+                ids.append(self._db.execute(
+                    "INSERT INTO segments (document_id, ext_id, position, turn, speaker_id, text, start, end, timestamp,"
+                    " codable) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (document_id, seg.ext_id, position, seg.turn, speaker_id, seg.text, seg.start, seg.end,
+                     seg.timestamp, int(seg.codable))).lastrowid)
+        return ids
+
+    def segments(self, *, document: str | None = None, codable_only: bool = False,
+                 ids: Iterable[int] | None = None) -> list[Segment]:
+        sql = ("SELECT s.*, d.name AS document, sp.name AS speaker, sp.role AS role FROM segments s "
+               "JOIN documents d ON d.id = s.document_id LEFT JOIN speakers sp ON sp.id = s.speaker_id WHERE 1=1")
+        args: list[Any] = []
+        if document is not None:
+            sql += " AND d.name = ?"
+            args.append(document)
+        if codable_only:
+            sql += " AND s.codable = 1"
+        if ids is not None:
+            id_list = list(ids)
+            sql += f" AND s.id IN ({','.join('?' * len(id_list))})"
+            args.extend(id_list)
+        sql += " ORDER BY s.document_id, s.position"
+        return [
+            Segment(r["id"], r["document"], r["ext_id"], r["position"], r["turn"], r["speaker"], r["role"],
+                    r["text"], r["start"], r["end"], bool(r["codable"]), r["timestamp"])
+            for r in self._db.execute(sql, args)
+        ]
+
+    # ---------------------------------------------------------------- codings
+    def codings(self, coder: str | None = None, *, sources: Iterable[str] | None = None) -> dict[int, set[str]]:
+        """segment id -> set of code paths applied by ``coder`` (all coders when None)."""
+        sql = ("SELECT c.segment_id, k.path FROM codings c JOIN codes k ON k.id = c.code_id "
+               "JOIN coders u ON u.id = c.coder_id WHERE 1=1")
+        args: list[Any] = []
+        if coder is not None:
+            sql += " AND u.name = ?"
+            args.append(coder)
+        if sources is not None:
+            src = list(sources)
+            sql += f" AND c.source IN ({','.join('?' * len(src))})"
+            args.extend(src)
+        out: dict[int, set[str]] = {}
+        for seg, path in self._db.execute(sql, args):
+            out.setdefault(seg, set()).add(path)
+        return out
+
+    def seen(self, coder: str) -> set[int]:
+        """Segments that ``coder`` has coded (with or without a code)."""
+        return {r[0] for r in self._db.execute(
+            "SELECT s.segment_id FROM seen s JOIN coders u ON u.id = s.coder_id WHERE u.name = ?", (coder,))}
+
+    def set_codes(self, segment_id: int, coder: str, paths: Iterable[str], *, source: str = "human",
+                  kind: str = "human", model_version: str | None = None,
+                  probabilities: dict[str, float] | None = None, session_id: int | None = None,
+                  replace: bool = True) -> None:
+        """Record that ``coder`` coded segment ``segment_id`` with ``paths`` (possibly none).
+
+        With ``replace`` the coder's earlier codes on that segment are replaced. One transaction.
+        """
+        if source not in SOURCES:
+            raise InputError(f"unknown coding source {source!r}", hint=f"use one of {', '.join(SOURCES)}")
+        with self.transaction():
+            coder_id = self.coder_id(coder, kind)
+            stamp = now()
+            if replace:
+                self._db.execute("DELETE FROM codings WHERE segment_id=? AND coder_id=?", (segment_id, coder_id))
+            self._db.execute("INSERT OR REPLACE INTO seen (segment_id, coder_id, created_at) VALUES (?, ?, ?)",
+                            (segment_id, coder_id, stamp))
+            for path in paths:
+                prob = (probabilities or {}).get(path)
+                self._db.execute(
+                    "INSERT OR REPLACE INTO codings (segment_id, code_id, coder_id, source, model_version, probability,"
+                    " session_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (segment_id, self.code_id(path), coder_id, source, model_version, prob, session_id, stamp))
+
+    def forget(self, segment_id: int, coder: str) -> None:
+        """Remove ``coder``'s coding of a segment (used by undo)."""
+        with self.transaction():
+            row = self._db.execute("SELECT id FROM coders WHERE name=?", (coder,)).fetchone()
+            if row:
+                self._db.execute("DELETE FROM codings WHERE segment_id=? AND coder_id=?", (segment_id, row[0]))
+                self._db.execute("DELETE FROM seen WHERE segment_id=? AND coder_id=?", (segment_id, row[0]))
+
+    def coding_rows(self, coder: str | None = None) -> list[dict[str, Any]]:
+        """Every coding with its provenance, for export and audit."""
+        sql = ("SELECT d.name AS document, s.ext_id, s.position, s.id AS segment_id, k.path AS code, u.name AS coder,"
+               " u.kind, c.source, c.model_version, c.probability, c.session_id, c.created_at FROM codings c"
+               " JOIN segments s ON s.id = c.segment_id JOIN documents d ON d.id = s.document_id"
+               " JOIN codes k ON k.id = c.code_id JOIN coders u ON u.id = c.coder_id")
+        args: tuple = ()
+        if coder:
+            sql += " WHERE u.name = ?"
+            args = (coder,)
+        return [dict(r) for r in self._db.execute(sql + " ORDER BY s.document_id, s.position, k.position", args)]
+
+    def coded_spans(self, document: str | None = None) -> list[Coding]:
+        """Every segment-level coding with its segment's span, in document order."""
+        sql = ("SELECT c.id, s.id AS segment_id, d.name AS document, s.start, s.end, k.path, u.name AS coder"
+               " FROM codings c JOIN segments s ON s.id = c.segment_id JOIN documents d ON d.id = s.document_id"
+               " JOIN codes k ON k.id = c.code_id JOIN coders u ON u.id = c.coder_id")
+        args: tuple = ()
+        if document is not None:
+            sql += " WHERE d.name = ?"
+            args = (document,)
+        return [Coding(r["id"], r["segment_id"], r["document"], r["start"], r["end"], r["path"], r["coder"])
+                for r in self._db.execute(sql + " ORDER BY s.document_id, s.position, k.position, u.id", args)]
+
+    def documents_seen(self, coder: str) -> set[str]:
+        """Documents in which ``coder`` has coded at least one segment (with or without a code)."""
+        return {r[0] for r in self._db.execute(
+            "SELECT DISTINCT d.name FROM seen x JOIN segments s ON s.id = x.segment_id JOIN documents d"
+            " ON d.id = s.document_id JOIN coders u ON u.id = x.coder_id WHERE u.name = ?", (coder,))}
+
+    # ---------------------------------------------------------------- selections
+    def add_selection(self, document_id: int, code: str, coder: str, start: int, end: int, *,
+                      guid: str | None = None, name: str | None = None, created_at: str | None = None) -> None:
+        """Keep an exact coded span (a REFI-QDA selection) of ``coder`` with ``code``."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO selections (document_id, code_id, coder_id, start, end, guid, name, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (document_id, self.code_id(code), self.coder_id(coder, coder_kind(coder)), start, end, guid, name,
+                 created_at))
+
+    def selections(self, document: str | None = None) -> list[Selection]:
+        """The exact selections kept from imports, in the order they were imported."""
+        sql = ("SELECT s.id, d.name AS document, k.path, u.name AS coder, s.start, s.end, s.guid, s.name, s.created_at"
+               " FROM selections s JOIN documents d ON d.id = s.document_id JOIN codes k ON k.id = s.code_id"
+               " JOIN coders u ON u.id = s.coder_id")
+        args: tuple = ()
+        if document is not None:
+            sql += " WHERE d.name = ?"
+            args = (document,)
+        return [Selection(r["id"], r["document"], r["path"], r["coder"], r["start"], r["end"], r["guid"], r["name"],
+                          r["created_at"]) for r in self._db.execute(sql + " ORDER BY s.id", args)]
+
+    # ---------------------------------------------------------------- sessions and answers
+    def start_session(self, coder: str, strategy: str, params: dict[str, Any]) -> int:
+        """A new annotation session of ``coder``; returns its id."""
+        with self.transaction():
+            return self._db.execute(
+                "INSERT INTO sessions (coder_id, strategy, params, started_at) VALUES (?, ?, ?, ?)",
+                (self.coder_id(coder), strategy, json.dumps(params), now())).lastrowid
+
+    def end_session(self, session_id: int) -> None:
+        with self.transaction():
+            self._db.execute("UPDATE sessions SET ended_at=? WHERE id=?", (now(), session_id))
+
+    def record_answer(self, session_id: int, segment_id: int, coder: str, action: str, *,
+                      codes: Iterable[str] = (), suggested: Iterable[str] = (),
+                      probabilities: dict[str, float] | None = None, memo: str | None = None,
+                      model_version: str | None = None) -> None:
+        """Commit one answer of a session, in one transaction: the answer itself and, unless it is
+        a skip, the coder's codes on the segment (source accepted/corrected, with the suggestion's
+        probabilities and model version) and their memo."""
+        if action not in ("accept", "correct", "skip"):
+            raise InputError(f"unknown answer action {action!r}", hint="use accept, correct or skip")
+        codes = sorted(codes)
+        with self.transaction():
+            if action != "skip":
+                self.set_codes(segment_id, coder, codes, source="accepted" if action == "accept" else "corrected",
+                               model_version=model_version, probabilities=probabilities, session_id=session_id)
+                if memo:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO memos (segment_id, coder_id, text, created_at) VALUES (?, ?, ?, ?)",
+                        (segment_id, self.coder_id(coder), memo, now()))
+            self._db.execute(
+                "INSERT INTO answers (session_id, segment_id, action, suggested, answered, memo, model_version,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (session_id, segment_id, action, json.dumps(sorted(suggested)), json.dumps(codes), memo,
+                 model_version, now()))
+
+    def undo_answer(self, session_id: int, coder: str) -> dict[str, Any] | None:
+        """Take back the session's last answer that stands: it is marked undone, an ``undo`` answer
+        is recorded, and the coder's codes and memo on that segment are removed. Returns the
+        undone answer (``segment_id``, ``action``), or None when there is nothing to undo."""
+        row = self._db.execute("SELECT * FROM answers WHERE session_id=? AND undone=0 AND action != 'undo'"
+                               " ORDER BY id DESC LIMIT 1", (session_id,)).fetchone()
+        if row is None:
+            return None
+        with self.transaction():
+            self._db.execute("UPDATE answers SET undone=1 WHERE id=?", (row["id"],))
+            self._db.execute("INSERT INTO answers (session_id, segment_id, action, model_version, created_at)"
+                             " VALUES (?, ?, 'undo', ?, ?)", (session_id, row["segment_id"], row["model_version"], now()))
+            if row["action"] != "skip":
+                self.forget(row["segment_id"], coder)
+                self._db.execute("DELETE FROM memos WHERE segment_id=? AND coder_id=?",
+                                 (row["segment_id"], self.coder_id(coder)))
+        return {"segment_id": row["segment_id"], "action": row["action"]}
+
+    def answers(self, session_id: int) -> list[dict[str, Any]]:
+        """Every answer of a session in order, undo answers included (``suggested``/``answered`` as lists)."""
+        out = []
+        for r in self._db.execute("SELECT * FROM answers WHERE session_id=? ORDER BY id", (session_id,)):
+            d = dict(r)
+            d["suggested"], d["answered"], d["undone"] = json.loads(d["suggested"]), json.loads(d["answered"]), bool(d["undone"])
+            out.append(d)
+        return out
+
+    def session_tally(self, session_id: int) -> tuple[int, set[int]]:
+        """(answers that stand, segments skipped) in a session. A skip counts while it stands and
+        no later answer was given to its segment (an answer taken back still supersedes it)."""
+        answered = self._db.execute("SELECT COUNT(*) FROM answers WHERE session_id=? AND undone=0"
+                                    " AND action IN ('accept', 'correct')", (session_id,)).fetchone()[0]
+        skipped = {r[0] for r in self._db.execute(
+            "SELECT a.segment_id FROM answers a WHERE a.session_id=? AND a.action='skip' AND a.undone=0"
+            " AND NOT EXISTS (SELECT 1 FROM answers b WHERE b.session_id=a.session_id AND b.segment_id=a.segment_id"
+            " AND b.id > a.id AND b.action != 'undo')", (session_id,))}
+        return answered, skipped
+
+    def memo(self, segment_id: int, coder: str) -> str | None:
+        row = self._db.execute("SELECT m.text FROM memos m JOIN coders u ON u.id = m.coder_id"
+                               " WHERE m.segment_id=? AND u.name=?", (segment_id, coder)).fetchone()
+        return row[0] if row else None
+
+    # ---------------------------------------------------------------- stats
+    def stats(self) -> dict[str, Any]:
+        q = self._db.execute
+        per_coder = {r["name"]: {"kind": r["kind"], "coded_segments": r["n"]} for r in q(
+            "SELECT u.name, u.kind, COUNT(s.segment_id) AS n FROM coders u LEFT JOIN seen s ON s.coder_id = u.id"
+            " GROUP BY u.id ORDER BY u.id")}
+        book = self.codebook()
+        counts: dict[str, dict[str, int]] = {}
+        for coder in per_coder:
+            direct: dict[str, set[int]] = {}
+            for seg, paths in self.codings(coder).items():
+                for p in book.close_upward(paths):
+                    direct.setdefault(p, set()).add(seg)
+            counts[coder] = {p: len(direct.get(p, ())) for p in book.codes}
+        return {
+            "documents": q("SELECT COUNT(*) FROM documents").fetchone()[0],
+            "segments": q("SELECT COUNT(*) FROM segments").fetchone()[0],
+            "codable_segments": q("SELECT COUNT(*) FROM segments WHERE codable=1").fetchone()[0],
+            "per_document": [dict(r) for r in q(
+                "SELECT d.name, d.format, COUNT(s.id) AS segments, SUM(s.codable) AS codable FROM documents d"
+                " LEFT JOIN segments s ON s.document_id = d.id GROUP BY d.id ORDER BY d.id")],
+            "coders": per_coder,
+            "code_counts": counts,
+        }
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table: what an import or an answer added (tests, audits)."""
+        tables = [r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+        return {t: self._db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}
+
+    def journal_mode(self) -> str:
+        return self._db.execute("PRAGMA journal_mode").fetchone()[0]
