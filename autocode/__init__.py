@@ -21,6 +21,7 @@ from pathlib import Path
 from ._version import __version__
 from .app import (AgreementRun, AnnotationSession, Workspace, evaluate, export, import_files, measure_agreement,
                   simulate, suggest, train)
+from .app.demo import corpus_dir as demo_corpus
 from .errors import AutocodeError, InputError, WorkspaceError
 
 
@@ -36,6 +37,6 @@ def open_workspace(path: str | Path | None = None) -> Workspace:
 
 __all__ = [
     "AgreementRun", "AnnotationSession", "AutocodeError", "InputError", "Workspace", "WorkspaceError", "__version__",
-    "create_workspace", "evaluate", "export", "import_files", "measure_agreement", "open_workspace", "simulate",
+    "create_workspace", "demo_corpus", "evaluate", "export", "import_files", "measure_agreement", "open_workspace", "simulate",
     "suggest", "train",
 ]

@@ -38,7 +38,7 @@ def test_coded_csv_import(ws, tmp_path):
     assert segs["g1-3"].id in ws.store.seen("ann") and segs["g1-3"].id not in codings  # coded as "no code"
     assert segs["g1-1"].id not in ws.store.seen("ann")  # moderator, not offered
     doc = ws.store.document("FG1")
-    assert all(doc["text"][s.start:s.end] == s.text for s in segs.values())
+    assert all(doc.text[s.start:s.end] == s.text for s in segs.values())
 
 
 def test_second_coder_adds_codings_to_the_same_segments(ws, tmp_path):

@@ -34,8 +34,8 @@ def test_nvivo_import_export_import(tmp_path):
     second = Workspace.init(tmp_path / "b")
     import_files(second, [out])
     assert first.store.document_names() == second.store.document_names()
-    assert [first.store.document(n)["text"] for n in first.store.document_names()] == \
-           [second.store.document(n)["text"] for n in second.store.document_names()]
+    assert [first.store.document(n).text for n in first.store.document_names()] == \
+           [second.store.document(n).text for n in second.store.document_names()]
     assert selections(first) == selections(second) and sum(selections(first).values()) == 330
     assert {c.path for c in first.store.codebook() if c.group == "Codes"} == \
            {c.path for c in second.store.codebook() if c.group == "Codes"}

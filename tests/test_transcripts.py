@@ -31,7 +31,7 @@ def test_long_turn_is_split_into_sentence_windows_with_exact_offsets(ws, tmp_pat
     path.write_text(f"Moderator: Go on.\nParticipant 2: {sentences}\n", encoding="utf-8")
     import_files(ws, [path], segmentation=SegmentationConfig(max_words=50, window_words=30))
     segs = ws.store.segments()
-    text = ws.store.document("long")["text"]
+    text = ws.store.document("long").text
     assert len(segs) > 5
     assert not segs[0].codable and segs[0].role == "moderator"
     for s in segs:

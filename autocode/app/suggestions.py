@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from spacy.lang.en.stop_words import STOP_WORDS
 
 from ..errors import InputError
 from ..io import corpus, transcripts
@@ -87,6 +86,8 @@ def predict(model: Any, units: Sequence[Unit], *, codable: set[str] | None = Non
 
 def content_words(words: list[str]) -> list[str]:
     """Words worth showing as evidence: no stop words, no punctuation."""
+    from spacy.lang.en.stop_words import STOP_WORDS  # heavy: spaCy's import pulls in thinc and torch
+
     return [w for w in words if len(w) > 2 and any(ch.isalnum() for ch in w) and w.lower() not in STOP_WORDS]
 
 
