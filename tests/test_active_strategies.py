@@ -187,6 +187,11 @@ def test_metrics():
     assert macro_f1(Y, Y, True) == pytest.approx(1.0)
     k, same = agreement(Y, Y[::-1], True)
     assert same < 1 and k < 1
+    # Identical constant codings agree fully (kappa is undefined there: the learner reads 1.0).
+    none = np.zeros((6, 3), dtype=np.int8)
+    assert agreement(none, none, False) == (1.0, 1.0)
+    assert kappa(Y[:, :1] * 0 + 1, Y[:, :1] * 0 + 1, False) == 1.0
+    assert kappa(np.eye(3, dtype=np.int8)[[1] * 6], np.eye(3, dtype=np.int8)[[1] * 6], True) == 1.0
 
 
 # -- stopping signal -----------------------------------------------------------------

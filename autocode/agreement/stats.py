@@ -128,9 +128,7 @@ def kappa_from_table(table: np.ndarray, *, undefined: float = float("nan")) -> n
     with np.errstate(divide="ignore", invalid="ignore"):
         expected = b_totals[..., :, None] * a_totals[..., None, :] / n[..., None, None]
         chance = (disagree * expected).sum(axis=(-2, -1))
-        po = 1 - (disagree * table).sum(axis=(-2, -1)) / n
-        pe = 1 - chance / n
-        kappa = (po - pe) / (1 - pe)
+        kappa = 1 - (disagree * table).sum(axis=(-2, -1)) / chance
     return np.where((n == 0) | (chance == 0), undefined, kappa)
 
 

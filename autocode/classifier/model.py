@@ -112,7 +112,7 @@ class CodeClassifier(BaseEstimator):
         cv: int = 3,
         threshold: str | float = "f1",
         calibrate: bool = True,
-        valence: Sequence[str] | None = ("Barrier", "Enabler"),
+        valence: Sequence[str] | None = None,
         max_iter: int = 300,
         random_state: int = 0,
         embedder: Embedder | None = None,
