@@ -101,21 +101,29 @@ def measure_agreement(ws: Workspace, coders: list[str], *, model: str | None = N
     if len(coders) < 2:
         raise InputError("name two coders (--coder A --coder B), or one coder and --model")
     title = f"Inter-coder agreement: {' vs '.join(coders)}"
+    levels = codebook_levels(ws)
     if unit == "character":
         lengths, spans, read = character_spans(ws.store, coders, group)
-        result = ag.compare_characters(lengths, spans, coders, level=level, seen=read, n_boot=n_boot)
+        result = ag.compare_characters(lengths, spans, coders, level=level, levels=levels, seen=read, n_boot=n_boot)
         index = ag.write_report(result, report, title=title) if report else None
         return AgreementRun(coders, unit, level, result, report=index)
     if unit != "segment":
         raise InputError(f"unknown unit {unit!r}", hint="use segment or character")
     units, seen, codings = frames(ws.store, coders, group)
-    result = ag.compare(units, seen, codings, coders, level=level, exclude_uncoded=exclude_uncoded,
+    result = ag.compare(units, seen, codings, coders, level=level, levels=levels, exclude_uncoded=exclude_uncoded,
                         by_group=by_group, n_boot=n_boot)
     # every codebook level at once: a disagreement on a sub-theme may still agree on the theme
-    levels = ag.compare_levels(units, seen, codings, coders, exclude_uncoded=exclude_uncoded, n_boot=0)
+    by_level = ag.compare_levels(units, seen, codings, coders, levels=levels, exclude_uncoded=exclude_uncoded, n_boot=0)
     index = None
     if report:
-        index = ag.write_report(result, report, levels=levels, title=title,
-                                disagreements=ag.disagreement_list(units, seen, codings, coders, level=level),
-                                matrix=ag.disagreement_matrix(units, seen, codings, coders[0], coders[1], level=level))
-    return AgreementRun(coders, unit, level, result, levels=levels, report=index)
+        index = ag.write_report(
+            result, report, levels=by_level, title=title,
+            disagreements=ag.disagreement_list(units, seen, codings, coders, level=level, levels=levels),
+            matrix=ag.disagreement_matrix(units, seen, codings, coders[0], coders[1], level=level, levels=levels))
+    return AgreementRun(coders, unit, level, result, levels=by_level, report=index)
+
+
+def codebook_levels(ws: Workspace) -> list[str] | None:
+    """The level names the workspace's codebook gives its hierarchy (None: it names none, so
+    the agreement package's default names apply)."""
+    return ws.store.codebook().level_names() or None

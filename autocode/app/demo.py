@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from .. import agreement as ag
 from ..errors import WorkspaceError
-from .agreement import frames
+from .agreement import codebook_levels, frames
 from .imports import import_files
 from .models import load_model, model_version, train
 from .suggestions import ensure_model_codings, predict, save_suggestions, units_from_store, write
@@ -96,10 +96,12 @@ def run(directory: Path, *, n_boot: int = 500, on_step: Callable[[DemoStep], Non
     model_coder = ensure_model_codings(ws, MODEL, reference_coder=SECOND_CODER)
     coders = [CODER, SECOND_CODER, model_coder]
     units, seen, codings = frames(ws.store, coders)
-    report = ag.compare(units, seen, codings, coders, level=level, by_group=True, n_boot=n_boot)
+    levels = codebook_levels(ws)
+    report = ag.compare(units, seen, codings, coders, level=level, levels=levels, by_group=True, n_boot=n_boot)
     ag.write_report(report, out / "agreement", title=f"Demo: inter-coder agreement at {level} level",
-                    disagreements=ag.disagreement_list(units, seen, codings, coders, level=level),
-                    matrix=ag.disagreement_matrix(units, seen, codings, CODER, SECOND_CODER, level=level))
+                    disagreements=ag.disagreement_list(units, seen, codings, coders, level=level, levels=levels),
+                    matrix=ag.disagreement_matrix(units, seen, codings, CODER, SECOND_CODER, level=level,
+                                                  levels=levels))
     pairs = report.pairwise.groupby(["coder_1", "coder_2"])["kappa"].mean()
     on_step(DemoStep(4, STEPS[3], {"pairs": {(a, b): float(k) for (a, b), k in pairs.items()},
                                    "n_codes": int(report.overall.n_codes), "level": level,

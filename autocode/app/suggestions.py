@@ -62,9 +62,7 @@ def predict(model: Any, units: Sequence[Unit], *, codable: set[str] | None = Non
     for start in range(0, len(units), BATCH):
         batch = list(units[start:start + BATCH])
         texts, contexts = [u.text for u in batch], [u.context for u in batch]
-        P = model.predict_proba(texts, contexts)
-        D = model.decide(P)
-        why = model.explain(texts, contexts, n_neighbours=3, n_words=12) if explain else [{}] * len(batch)
+        P, D, why = model.predict_and_explain(texts, contexts, explain=explain, n_neighbours=3, n_words=12)
         for u, p, d, w in zip(batch, P, D, why):
             chosen = sorted(((labels[j], float(p[j])) for j in np.flatnonzero(d)
                              if codable is None or labels[j] in codable), key=lambda x: -x[1])

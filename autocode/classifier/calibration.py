@@ -7,6 +7,8 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_softmax, softmax
 
+from ..agreement.stats import macro_f1
+
 
 def platt_fit(z: np.ndarray, y: np.ndarray, iters: int = 50) -> tuple[float, float]:
     """(a, c) with p = sigmoid(a z + c), by Newton on Platt's smoothed targets."""
@@ -78,14 +80,9 @@ def best_f1_threshold(p: np.ndarray, y: np.ndarray, lo: float = 0.05, hi: float 
 
 
 def _macro_f1(y: np.ndarray, pred: np.ndarray, classes: int) -> float:
-    f1s = []
-    for c in range(classes):
-        t, p = y == c, pred == c
-        if not t.any():
-            continue
-        tp = float((t & p).sum())
-        f1s.append(2 * tp / (t.sum() + p.sum()))
-    return float(np.mean(f1s)) if f1s else 0.0
+    """Macro-F1 of class indices over the classes present in ``y`` (the one macro-F1, as one-hot)."""
+    members = np.arange(classes)
+    return macro_f1(y[:, None] == members, pred[:, None] == members, over="truth", empty=0.0)
 
 
 def class_scales(P: np.ndarray, y: np.ndarray, members: int, rounds: int = 2) -> np.ndarray:

@@ -25,7 +25,7 @@ def agreement(
                                                       "the first coder's units first if it has not yet.")] = None,
     unit: Annotated[str, typer.Option(help="segment, or character (as NVivo's coding comparison).")] = "segment",
     group: Annotated[Optional[str], typer.Option(help="Only this focus group / document.")] = None,
-    level: Annotated[Optional[str], typer.Option(help="domain, theme or subtheme (default: codes as applied).")] = None,
+    level: Annotated[Optional[str], typer.Option(help="A level the codebook names, e.g. domain, theme or subtheme (default: codes as applied).")] = None,
     exclude_uncoded: Annotated[bool, typer.Option("--exclude-uncoded", help="Leave out units no coder coded.")] = False,
     by_group: Annotated[bool, typer.Option("--by-group/--no-by-group", help="Also per focus group.")] = True,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% intervals (0: none).")] = 1000,

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ..app.session import AnnotationSession
 from ..app.simulation import simulate as replay
-from ..web.server import serve
+from ..web import server
 from .app import JsonOpt, WorkspaceOpt, app, console, open_workspace
 
 
@@ -32,7 +32,7 @@ def annotate(
     console.print(f"Session {session.session_id} for [bold]{coder}[/]: {progress['remaining']} segments to code, "
                   f"strategy {session.strategy}, model {session.model_version}.")
     try:
-        serve(session, port=port, open_browser=not no_browser,
+        server.serve(session, port=port, open_browser=not no_browser,
               on_ready=lambda url: console.print(f"Open [link={url}]{url}[/link] (Ctrl+C to stop; every answer is saved "
                                                  f"as you give it)."))
     finally:
