@@ -81,9 +81,11 @@ def export(ws: Workspace, out: str | Path, fmt: str = "csv", coders: list[str] |
     raise InputError(f"unknown export format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
 
 
-def export_codebook(book: Codebook, out: str | Path) -> None:
-    """The codebook as REFI-QDA .qdc (by the file's extension) or autocode YAML."""
+def export_codebook(ws: Workspace, out: str | Path) -> Codebook:
+    """The workspace's codebook as REFI-QDA .qdc (by the file's extension) or autocode YAML; returns it."""
+    book = ws.store.codebook()
     if Path(out).suffix.lower() == ".qdc":
         codebook_to_qdc(book, out)
     else:
         Path(out).write_text(book.to_yaml(), encoding="utf-8")
+    return book

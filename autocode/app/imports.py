@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 from ..codebook import Codebook
 from ..errors import InputError
-from ..io import corpus, transcripts
+from ..io import codebooks, corpus, transcripts
 from ..io.segmentation import SegmentationConfig, transcript_segments
 from ..records import NewSegment, coder_kind
 from ..refi.mapping import MIN_OVERLAP, codebook_from_codes, coder_name, read_project, segment_codes
@@ -100,6 +100,11 @@ def import_files(ws: Workspace, paths: Sequence[str | Path], *, group: str | Non
         for plan in plans:
             plan(report)
     return report
+
+
+def import_codebook(ws: Workspace, path: str | Path) -> dict[str, list[str]]:
+    """Merge a codebook file (.yaml, .qdc, .txt) into the workspace's; returns the codes added and updated."""
+    return ws.store.set_codebook(codebooks.load(path))
 
 
 def _read_as(path: Path, kind: str) -> transcripts.Transcript:

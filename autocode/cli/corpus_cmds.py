@@ -13,9 +13,8 @@ from rich.tree import Tree
 from ..app.exports import FORMATS as EXPORT_FORMATS
 from ..app.exports import export as export_codings
 from ..app.exports import export_codebook
-from ..app.imports import FORMATS, import_files
+from ..app.imports import FORMATS, import_codebook, import_files
 from ..app.workspace import Workspace
-from ..io import codebooks
 from .app import JsonOpt, WorkspaceOpt, app, codebook_app, console, open_workspace, workspace_path
 
 
@@ -129,7 +128,7 @@ def codebook_import(
 ) -> None:
     """Merge a codebook into the workspace's and say what was added."""
     ws = open_workspace(workspace)
-    report = ws.store.set_codebook(codebooks.load(file))
+    report = import_codebook(ws, file)
     console.print(f"Added {len(report['added'])} code(s), updated {len(report['updated'])}.")
     for p in report["added"]:
         console.print(f"  + {p}")
@@ -144,6 +143,5 @@ def codebook_export(
 ) -> None:
     """Write the workspace codebook as REFI-QDA .qdc or autocode YAML."""
     ws = open_workspace(workspace)
-    book = ws.store.codebook()
-    export_codebook(book, out)
+    book = export_codebook(ws, out)
     console.print(f"Wrote {out} ({len(book)} codes).")

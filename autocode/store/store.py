@@ -291,10 +291,7 @@ class Store:
                " u.kind, c.source, c.model_version, c.probability, c.session_id, c.created_at FROM codings c"
                " JOIN segments s ON s.id = c.segment_id JOIN documents d ON d.id = s.document_id"
                " JOIN codes k ON k.id = c.code_id JOIN coders u ON u.id = c.coder_id")
-        args: tuple = ()
-        if coder:
-            sql += " WHERE u.name = ?"
-            args = (coder,)
+        sql, args = _where(sql, "u.name", coder or None)
         return [dict(r) for r in self._db.execute(sql + " ORDER BY s.document_id, s.position, k.position", args)]
 
     def coded_spans(self, document: str | None = None) -> list[Coding]:
@@ -302,10 +299,7 @@ class Store:
         sql = ("SELECT c.id, s.id AS segment_id, d.name AS document, s.start, s.end, k.path, u.name AS coder"
                " FROM codings c JOIN segments s ON s.id = c.segment_id JOIN documents d ON d.id = s.document_id"
                " JOIN codes k ON k.id = c.code_id JOIN coders u ON u.id = c.coder_id")
-        args: tuple = ()
-        if document is not None:
-            sql += " WHERE d.name = ?"
-            args = (document,)
+        sql, args = _where(sql, "d.name", document)
         return [Coding(r["id"], r["segment_id"], r["document"], r["start"], r["end"], r["path"], r["coder"])
                 for r in self._db.execute(sql + " ORDER BY s.document_id, s.position, k.position, u.id", args)]
 
@@ -331,10 +325,7 @@ class Store:
         sql = ("SELECT s.id, d.name AS document, k.path, u.name AS coder, s.start, s.end, s.guid, s.name, s.created_at"
                " FROM selections s JOIN documents d ON d.id = s.document_id JOIN codes k ON k.id = s.code_id"
                " JOIN coders u ON u.id = s.coder_id")
-        args: tuple = ()
-        if document is not None:
-            sql += " WHERE d.name = ?"
-            args = (document,)
+        sql, args = _where(sql, "d.name", document)
         return [Selection(r["id"], r["document"], r["path"], r["coder"], r["start"], r["end"], r["guid"], r["name"],
                           r["created_at"]) for r in self._db.execute(sql + " ORDER BY s.id", args)]
 
@@ -449,3 +440,8 @@ class Store:
 
     def journal_mode(self) -> str:
         return self._db.execute("PRAGMA journal_mode").fetchone()[0]
+
+
+def _where(sql: str, column: str, value: Any) -> tuple[str, tuple]:
+    """``sql`` filtered to ``column = value`` when a value is given (else unfiltered)."""
+    return (sql + f" WHERE {column} = ?", (value,)) if value is not None else (sql, ())
