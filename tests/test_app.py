@@ -104,3 +104,21 @@ def test_suggestion_units_include_the_moderator_when_the_workspace_codes_moderat
     again = Workspace.find(ws.root)
     path = write(tmp_path, "pool.csv", "id,group,speaker,text\nq,FG,Moderator,What helps?\na,FG,P1,Volunteers help.\n")
     assert [u.id for u in units_from_file(path, again)] == ["q", "a"]
+
+
+def test_qdpx_export_is_the_same_file_when_codings_are_rewritten(tmp_path):
+    """Exported guids come from what was coded (segment, code, coder), not from row ids, so
+    re-saving the same codes (an undo and redo, a re-import) changes nothing in the file."""
+    from autocode.app.workspace import Workspace
+
+    files = []
+    for name in ("a", "b"):
+        ws = Workspace.init(tmp_path / name)
+        import_files(ws, [write(tmp_path, "ann.csv", ANN)])
+        if name == "b":
+            seg = by_ext(ws)["g-2"]
+            ws.store.set_codes(seg, "ann", sorted(ws.store.codings("ann")[seg]))  # same codes, new rows
+        export(ws, tmp_path / f"{name}.qdpx", fmt="qdpx")
+        files.append((tmp_path / f"{name}.qdpx").read_bytes())
+        ws.close()
+    assert files[0] == files[1]

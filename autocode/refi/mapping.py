@@ -180,7 +180,7 @@ def project_from_records(book: Codebook, name: str, coders: Sequence[str], docum
             if covers(kept.get((row.coder, row.code), []), row.start, row.end, MIN_OVERLAP):
                 continue  # already exported as the exact selection it came from
             out.append(QdaSelection(
-                guid=_guid("coding", row.id, row.code, row.coder), source_guid=sguid, start=row.start, end=row.end,
+                guid=_guid("coding", row.segment_id, row.code, row.coder), source_guid=sguid, start=row.start, end=row.end,
                 codings=[QdaCoding(code_guid[row.code], user_guid[row.coder], None)]))
     return QdaProject(name=name, origin="autocode", users=users, codes=roots, sources=sources, selections=out)
 
