@@ -58,7 +58,7 @@ def split_turn(text: str, start: int, config: SegmentationConfig) -> list[tuple[
         return [(start, start + len(text))]
     doc = _nlp()(text)
     spans: list[tuple[int, int]] = []
-    cur_start, cur_words = None, 0
+    cur_start, cur_words, prev_end = None, 0, 0
     for sent in doc.sents:
         n = len(sent.text.split())
         if cur_start is not None and cur_words + n > config.window_words and cur_words > 0:
