@@ -122,3 +122,16 @@ def test_qdpx_export_is_the_same_file_when_codings_are_rewritten(tmp_path):
         files.append((tmp_path / f"{name}.qdpx").read_bytes())
         ws.close()
     assert files[0] == files[1]
+
+
+def test_export_with_a_model_adds_its_suggestions_to_the_people_s_codings(ws, tmp_path):
+    import_files(ws, [write(tmp_path, "ann.csv", ANN), write(tmp_path, "ben.csv", BEN)])
+    seg = by_ext(ws)["g-4"]
+    ws.store.set_codes(seg, "model:m", [ENABLER], source="model", kind="model", model_version="m@1")
+    export(ws, tmp_path / "all.csv", model="m")
+    coders = {r.coder for r in read_csv(tmp_path / "all.csv")}
+    assert coders == {"ann", "ben", "model:m"}
+    export(ws, tmp_path / "ben.csv", coders=["ben"], model="m")
+    assert {r.coder for r in read_csv(tmp_path / "ben.csv")} == {"ben", "model:m"}
+    assert export(ws, tmp_path / "all.qdpx", fmt="qdpx", model="m") > export(ws, tmp_path / "m.qdpx", fmt="qdpx",
+                                                                            coders=["model:m"])

@@ -97,9 +97,11 @@ def test_inline_plain_text_content(tmp_path: Path) -> None:
 
 
 def test_relative_source_next_to_the_project(tmp_path: Path) -> None:
+    """A source outside the archive is read only from the folder the user names (issue 12)."""
     (tmp_path / "outside.txt").write_text(TEXT, encoding="utf-8")
     path = make_qdpx(tmp_path, qde(text_attr='plainTextPath="relative://outside.txt"'), {})
-    assert read_qdpx(path).sources[0].text == TEXT
+    assert "points outside the project" in read_error(path)
+    assert read_qdpx(path, sources_dir=tmp_path).sources[0].text == TEXT
 
 
 def test_crlf_source_in_code_points(tmp_path: Path) -> None:

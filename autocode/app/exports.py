@@ -64,10 +64,13 @@ def project(store: Store, coders: list[str] | None = None) -> QdaProject:
 
 def export(ws: Workspace, out: str | Path, fmt: str = "csv", coders: list[str] | None = None,
            model: str | None = None) -> int:
-    """Write the workspace's codings (``coders``' only, plus ``model``'s stored suggestions when
-    named) to ``out`` as csv, jsonl or qdpx; returns the rows (csv/jsonl) or codings (qdpx) written."""
+    """Write the workspace's codings to ``out`` as csv, jsonl or qdpx: every coder's, or ``coders``'
+    only; ``model`` adds that model's stored suggestions to the people's codings. Returns the rows
+    (csv/jsonl) or codings (qdpx) written."""
     store = ws.store
-    wanted = list(coders or []) + ([model_coder(model)] if model else [])
+    wanted = list(coders or [])
+    if model:  # the model's suggestions beside the people's codings (every human coder's unless named)
+        wanted = (wanted or [c["name"] for c in store.coders() if c["kind"] == "human"]) + [model_coder(model)]
     if fmt == "qdpx":
         proj = project(store, wanted or None)
         write_qdpx(proj, out, origin="autocode")

@@ -17,6 +17,7 @@ from ..io import codebooks, corpus, transcripts
 from ..io.segmentation import SegmentationConfig, transcript_segments
 from ..records import NewSegment, coder_kind
 from ..refi.mapping import MIN_OVERLAP, codebook_from_codes, coder_name, read_project, segment_codes
+from ..refi.qdpx_read import MAX_MEMBER_BYTES
 from ..store import Store
 from .workspace import Workspace
 
@@ -69,9 +70,15 @@ def _is_taguette_export(path: Path) -> bool:
 
 
 def import_files(ws: Workspace, paths: Sequence[str | Path], *, group: str | None = None, coder: str | None = None,
-                 fmt: str = "auto", segmentation: SegmentationConfig | None = None) -> ImportReport:
+                 fmt: str = "auto", segmentation: SegmentationConfig | None = None,
+                 sources_dir: str | Path | None = None, max_member_mb: float = MAX_MEMBER_BYTES / 2**20) -> ImportReport:
     """Import ``paths`` into the workspace in one transaction; raises InputError and writes nothing
-    on bad input. ``segmentation`` overrides the workspace's settings."""
+    on bad input. ``segmentation`` overrides the workspace's settings. A project's sources are
+    read from inside its archive only, unless ``sources_dir`` names the folder of sources it
+    points to; archive members over ``max_member_mb`` are refused."""
+    if sources_dir is not None and not Path(sources_dir).is_dir():
+        raise InputError("no such folder", file=sources_dir, hint="--sources-dir names the folder that holds the sources")
+    limit = int(max_member_mb * 2**20)
     store = ws.store
     seg_config = segmentation or ws.segmentation()
     if not paths:
@@ -94,7 +101,8 @@ def import_files(ws: Workspace, paths: Sequence[str | Path], *, group: str | Non
             rows = corpus.read_jsonl(path) if kind == "jsonl" else corpus.read_csv(path)
             plans.append(_plan_rows(store, book, rows, path, group=group, coder=coder, seg_config=seg_config))
         elif kind in {"qdpx", "taguette"}:
-            plans.append(_plan_project(store, path, kind, seg_config=seg_config, coder=coder))
+            plans.append(_plan_project(store, path, kind, seg_config=seg_config, coder=coder,
+                                       sources_dir=Path(sources_dir) if sources_dir else None, max_member_bytes=limit))
     report = ImportReport()
     with store.transaction():
         for plan in plans:
@@ -224,10 +232,11 @@ def _match_rows(store: Store, name: str, items: list, path: Path) -> list[tuple[
 
 
 def _plan_project(store: Store, path: Path, kind: str, *, seg_config: SegmentationConfig,
-                  coder: str | None = None, min_overlap: float = MIN_OVERLAP) -> Callable[[ImportReport], None]:
+                  coder: str | None = None, min_overlap: float = MIN_OVERLAP, sources_dir: Path | None = None,
+                  max_member_bytes: int = MAX_MEMBER_BYTES) -> Callable[[ImportReport], None]:
     """Read and check a REFI-QDA or Taguette project now; return the writer that maps it into the store
     (the rule is :mod:`autocode.refi.mapping`'s)."""
-    project = read_project(path, kind)
+    project = read_project(path, kind, sources_dir=sources_dir, max_member_bytes=max_member_bytes)
     book, code_paths = codebook_from_codes(project.codes, project.name, store.codebook())
     users = project.user_by_guid()
     clash = [s.name for s in project.sources if store.has_document(s.name)]

@@ -41,12 +41,17 @@ def import_(
                                                       "or for corpus rows without a group column.")] = None,
     coder: Annotated[Optional[str], typer.Option(help="Coder of a coded corpus without a coder column.")] = None,
     format: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")] = "auto",
+    sources_dir: Annotated[Optional[Path], typer.Option(
+        help="A project whose sources are files outside its .qdpx: the folder that holds them (only regular "
+             "files under it are read).")] = None,
+    max_member_mb: Annotated[float, typer.Option(help="Refuse archive members and source files larger than this.")] = 200,
     workspace: WorkspaceOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Import files in one transaction: all of them land, or none does."""
     ws = open_workspace(workspace)
-    report = import_files(ws, list(files), group=group, coder=coder, fmt=format)
+    report = import_files(ws, list(files), group=group, coder=coder, fmt=format, sources_dir=sources_dir,
+                          max_member_mb=max_member_mb)
     if json_out:
         console.print_json(json.dumps({"files": report.files, "totals": report.totals()}))
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import stat
 import zipfile
 import zlib
 from collections import Counter
@@ -36,6 +37,13 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
+#: The most one archive member (or one source file) may unpack to, by default.
+MAX_MEMBER_BYTES = 200 * 2**20
+#: A member over 1 MiB that unpacks to more than this many times its packed size is refused
+#: (a zip bomb); text compresses about 3-10x.
+MAX_RATIO = 200
+_OUTSIDE_HINT = ("autocode reads a project's sources only from inside the .qdpx: export it again with its "
+                 "sources included, or pass --sources-dir DIR to allow source files under DIR")
 _SKIPPED_PARTS = ("Variables", "Cases", "Notes", "Links", "Sets", "Graphs")
 _OTHER_SOURCES = ("PictureSource", "PDFSource", "AudioSource", "VideoSource")
 
@@ -71,15 +79,18 @@ class _RawSelection:
 class _Reader:
     """One read of one .qdpx file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, sources_dir: Path | None = None,
+                 max_member_bytes: int = MAX_MEMBER_BYTES) -> None:
         self.path = path
         self.where = f"{path}[project.qde]"
         self.notes: list[str] = []
+        self.sources_dir = Path(sources_dir).resolve() if sources_dir is not None else None
+        self.max_bytes = max_member_bytes
         try:
             self.zip = zipfile.ZipFile(path)
         except FileNotFoundError:
             raise InputError("no such file", file=path, hint="check the path") from None
-        except (zipfile.BadZipFile, OSError) as exc:
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
             raise InputError(
                 f"not a REFI-QDA project: the file is not a zip archive ({exc})",
                 file=path,
@@ -100,14 +111,36 @@ class _Reader:
             hint=hint,
         )
 
+    def _too_big(self, what: str, size: int) -> InputError:
+        return InputError(
+            f"{what} is {size / 2**20:.0f} MB, over the limit of {self.max_bytes / 2**20:.0f} MB",
+            file=self.path,
+            hint="pass --max-member-mb N to allow larger files, if you trust the project",
+        )
+
     def read_member(self, info: zipfile.ZipInfo) -> bytes:
-        """The bytes of one archive member, or InputError when the zip is damaged."""
+        """The bytes of one archive member, or InputError when the zip is damaged, when the
+        member is over the size limit, or when it unpacks far beyond its packed size. Sizes are
+        checked from the zip directory first, and the read itself stops at the limit."""
+        if info.file_size > self.max_bytes:
+            raise self._too_big(info.filename, info.file_size)
+        if info.file_size > 2**20 and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            raise InputError(
+                f"{info.filename} unpacks to {info.file_size / max(info.compress_size, 1):.0f} times its packed size "
+                "(a zip bomb?)",
+                file=self.path,
+                hint=_REEXPORT,
+            )
         try:
-            return self.zip.read(info)
-        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            with self.zip.open(info) as fh:
+                data = fh.read(self.max_bytes + 1)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as exc:
             raise InputError(
                 f"{info.filename} cannot be unpacked ({exc})", file=self.path, hint=_REEXPORT
             ) from None
+        if len(data) > self.max_bytes:  # the directory understated the size
+            raise self._too_big(info.filename, len(data))
+        return data
 
     def member(self, name: str) -> zipfile.ZipInfo | None:
         """A zip member by path, ignoring case (NVivo writes Sources/, the spec sources/)."""
@@ -152,7 +185,7 @@ class _Reader:
             users.append(QdaUser(guid=guid, name=name, id=element.get("id")))
         return users
 
-    def source_text(self, element: etree._Element, base_path: str | None) -> str:
+    def source_text(self, element: etree._Element) -> str:
         inline = child(element, "PlainTextContent")
         if inline is not None:
             return inline.text or ""
@@ -164,7 +197,7 @@ class _Reader:
                 f"text source {element.get('name')!r} has no plain text{has_rich}",
                 "export the project again with plain-text sources",
             )
-        data, shown = self.source_bytes(element, ref, base_path)
+        data, shown = self.source_bytes(element, ref)
         try:
             text, encoding = decode_text_file(data)
         except UnicodeDecodeError:
@@ -178,7 +211,7 @@ class _Reader:
         return text
 
     def source_bytes(
-        self, element: etree._Element, ref: str, base_path: str | None
+        self, element: etree._Element, ref: str
     ) -> tuple[bytes, str]:
         scheme, _, rest = ref.partition("://")
         scheme = scheme.lower() if rest else ""
@@ -192,23 +225,42 @@ class _Reader:
                     f"or add sources/{rest} to the .qdpx",
                 )
             return self.read_member(info), info.filename
+        # A project file is data, never a path into the researcher's disk: a source outside
+        # the archive is read only from a folder the user named, and only a regular file in it.
+        name = element.get("name")
+        if self.sources_dir is None:
+            raise self.error(element, f"text source {name!r} points outside the project ({ref})", _OUTSIDE_HINT)
         if scheme == "relative":
-            base = Path(base_path) if base_path else self.path.parent
-            candidate = base / unquote(rest)
+            wanted = Path(unquote(rest))
         elif scheme == "file":
-            candidate = Path(unquote(urlparse(ref).path))
+            wanted = Path(unquote(urlparse(ref).path))
         elif scheme == "absolute":
-            candidate = Path(unquote(rest))
+            wanted = Path(unquote(rest))
         else:
-            candidate = Path(ref)
+            wanted = Path(ref)
+        if ".." in wanted.parts:
+            raise self.error(element, f"text source {name!r} climbs out of its folder ({ref})", _OUTSIDE_HINT)
+        candidate = wanted if wanted.is_absolute() else self.sources_dir / wanted
         try:
-            return candidate.read_bytes(), str(candidate)
-        except OSError:
+            resolved = candidate.resolve(strict=True)
+            info = resolved.stat()
+        except (OSError, RuntimeError):
             raise self.error(
                 element,
                 f"source file {candidate} (plainTextPath {ref}) cannot be read",
-                "export the project again with its sources inside the .qdpx",
+                f"put the file under {self.sources_dir}, or export the project again with its sources inside",
             ) from None
+        if not resolved.is_relative_to(self.sources_dir):
+            raise self.error(element, f"text source {name!r} is not under {self.sources_dir} ({ref})", _OUTSIDE_HINT)
+        if not stat.S_ISREG(info.st_mode):
+            raise self.error(element, f"text source {name!r} is not a regular file ({ref})", _OUTSIDE_HINT)
+        if info.st_size > self.max_bytes:
+            raise self._too_big(f"source file {resolved}", info.st_size)
+        with resolved.open("rb") as fh:
+            data = fh.read(self.max_bytes + 1)
+        if len(data) > self.max_bytes:
+            raise self._too_big(f"source file {resolved}", len(data))
+        return data, str(resolved)
 
     def user_ref(
         self, element: etree._Element, attr: str, users: dict[str, QdaUser], strict: bool
@@ -327,7 +379,7 @@ class _Reader:
                 modifying_user=self.user_ref(element, "modifyingUser", users, strict=False),
                 modified=parse_datetime(element.get("modifiedDateTime")),
             )
-            pmap = PositionMap(self.source_text(element, root.get("basePath")))
+            pmap = PositionMap(self.source_text(element))  # a basePath is data, never followed
             source.text = pmap.text
             project.sources.append(source)
             for sel_el in children(element, "PlainTextSelection"):
@@ -375,13 +427,16 @@ class _Reader:
             project.selections.append(item.selection)
 
 
-def read_qdpx(path: str | Path, convention: str | None = None) -> QdaProject:
+def read_qdpx(path: str | Path, convention: str | None = None, *, sources_dir: str | Path | None = None,
+              max_member_bytes: int = MAX_MEMBER_BYTES) -> QdaProject:
     """Read a .qdpx project into a QdaProject with code-point positions.
 
     The position convention is detected (see ``positions.detect_convention``)
-    unless ``convention`` names one of ``positions.CONVENTIONS``. Raises
-    ``InputError`` for anything that stops an import, naming file and element.
+    unless ``convention`` names one of ``positions.CONVENTIONS``. Sources are read from
+    inside the archive; one that points outside it is refused unless ``sources_dir`` names
+    the folder that holds it. Members and source files over ``max_member_bytes`` are
+    refused. Raises ``InputError`` for anything that stops an import, naming file and element.
     """
-    reader = _Reader(Path(path))
+    reader = _Reader(Path(path), sources_dir=sources_dir, max_member_bytes=max_member_bytes)
     with reader.zip:
         return reader.read(convention)
