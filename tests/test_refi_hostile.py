@@ -124,3 +124,29 @@ def test_damaged_archives_give_one_line_never_a_traceback(tmp_path):
             read_qdpx(path)
         except InputError as exc:
             assert "\n" not in str(exc), name
+
+
+def test_the_same_project_imported_twice_at_once_is_one_clear_line(tmp_path):
+    """Two imports of one project: the second finds the documents there under the write lock."""
+    from autocode.app import imports
+    from autocode.app.workspace import Workspace
+    from autocode.io.segmentation import SegmentationConfig
+
+    first = Workspace.init(tmp_path / "ws")
+    second = Workspace.find(tmp_path / "ws")
+    path = make_qdpx(tmp_path, qde())
+    late = imports._plan_project(second.store, path, "qdpx", seg_config=SegmentationConfig())  # checked: no clash yet
+    import_files(first, [path])
+    before = second.store.counts()
+    with pytest.raises(InputError, match="already in the workspace"):
+        with second.store.transaction():
+            late(imports.ImportReport())
+    assert second.store.counts() == before
+
+
+def test_a_turn_of_over_a_megabyte_is_split_not_a_traceback(ws, tmp_path):
+    sentence = "We met every week and talked about what the volunteers needed. "
+    path = tmp_path / "long.txt"
+    path.write_text("Participant 1: " + sentence * (2**20 // len(sentence) + 10) + "\n", encoding="utf-8")
+    report = import_files(ws, [path])
+    assert report.totals()["segments"] > 1000

@@ -76,3 +76,18 @@ def test_codebook_merge_reports_added_and_updated(store, tmp_path):
     assert store.set_codebook(changed)["updated"] == ["Barrier"]
     assert store.codebook().codes["Barrier"].description == "New wording"
     assert "Hopeful" in store.codebook().codes  # never deleted
+
+
+def test_a_workspace_locked_by_another_writer_is_one_clear_line(tmp_path, store):
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    waiting = Store.open(store.path, timeout=0.2)
+    with pytest.raises(InputError, match="the workspace is busy"):
+        with waiting.transaction():
+            waiting.add_document("x", "y", "text")
+    other.execute("ROLLBACK")
+    other.close()
+    with waiting.transaction():  # free again: the same store writes
+        waiting.add_document("x", "y", "text")
+    assert "x" in waiting.document_names()
+    waiting.close()

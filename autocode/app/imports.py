@@ -247,6 +247,10 @@ def _plan_project(store: Store, path: Path, kind: str, *, seg_config: Segmentati
               else transcripts.Transcript(s.name, s.text, "qdpx", []) for s in project.sources}
 
     def apply(report: ImportReport) -> None:
+        taken = [s.name for s in project.sources if store.has_document(s.name)]  # again, under the write lock
+        if taken:
+            raise InputError(f"document {taken[0]!r} is already in the workspace (another import has just added it)",
+                             file=path, hint="it is there now: check with `autocode stats`")
         store.set_codebook(book)
         doc_ids: dict[str, int] = {}
         n_segments = 0

@@ -56,7 +56,9 @@ def split_turn(text: str, start: int, config: SegmentationConfig) -> list[tuple[
     """Character spans (absolute, end exclusive) of the segments of one turn."""
     if len(text.split()) <= config.max_words:
         return [(start, start + len(text))]
-    doc = _nlp()(text)
+    nlp = _nlp()
+    nlp.max_length = max(nlp.max_length, len(text) + 1)  # the sentencizer needs no parser memory: any length
+    doc = nlp(text)
     spans: list[tuple[int, int]] = []
     cur_start, cur_words, prev_end = None, 0, 0
     for sent in doc.sents:

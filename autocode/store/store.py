@@ -26,9 +26,10 @@ def now() -> str:
 class Store:
     """The workspace's SQLite store. Use :meth:`open`; writes go through :meth:`transaction`."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, timeout: float = 30) -> None:
         self.path = Path(path)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        self.timeout = timeout
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=timeout)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -36,11 +37,11 @@ class Store:
         self._depth = 0
 
     @classmethod
-    def open(cls, path: str | Path, *, create: bool = False) -> "Store":
+    def open(cls, path: str | Path, *, create: bool = False, timeout: float = 30) -> "Store":
         p = Path(path)
         if not p.exists() and not create:
             raise InputError("no autocode store here", file=p, hint="run `autocode init` first, or pass --workspace")
-        store = cls(p)
+        store = cls(p, timeout=timeout)
         store.migrate()
         return store
 
@@ -70,7 +71,14 @@ class Store:
     def transaction(self) -> Iterator["Store"]:
         """All-or-nothing: the block's writes land together, or none do. Nests."""
         if self._depth == 0:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                raise InputError(f"the workspace is busy: another autocode has been writing to it for over "
+                                 f"{self.timeout:g} s", file=self.path,
+                                 hint="let it finish (or close it), then run the command again") from None
         self._depth += 1
         try:
             yield self
