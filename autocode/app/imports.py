@@ -6,7 +6,7 @@ in one transaction, so a bad file anywhere leaves the store exactly as it was.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -16,7 +16,8 @@ from ..errors import InputError
 from ..io import codebooks, corpus, transcripts
 from ..io.segmentation import SegmentationConfig, transcript_segments
 from ..records import NewSegment, coder_kind
-from ..refi.mapping import MIN_OVERLAP, codebook_from_codes, coder_name, read_project, segment_codes
+from ..refi.mapping import (MAPPINGS, MIN_OVERLAP, codebook_from_codes, coder_name, read_project, segment_codes,
+                            selection_mapping)
 from ..refi.qdpx_read import MAX_MEMBER_BYTES
 from ..store import Store
 from .workspace import Workspace
@@ -246,6 +247,13 @@ def _plan_project(store: Store, path: Path, kind: str, *, seg_config: Segmentati
     parsed = {s.guid: transcripts.parse_turns(s.text, s.name, "qdpx") if s.text.strip()
               else transcripts.Transcript(s.name, s.text, "qdpx", []) for s in project.sources}
 
+    cache: dict[str, list] = {}
+
+    def segments_of(name: str) -> list:
+        if name not in cache:
+            cache[name] = store.segments(document=name)
+        return cache[name]
+
     def apply(report: ImportReport) -> None:
         taken = [s.name for s in project.sources if store.has_document(s.name)]  # again, under the write lock
         if taken:
@@ -272,18 +280,26 @@ def _plan_project(store: Store, path: Path, kind: str, *, seg_config: Segmentati
                     per_code.setdefault(code, []).append((sel.start, sel.end))
                 n_selections += 1
         n_codings = 0
+        mapped: Counter[str] = Counter()
+        by_source = {s.guid: s.name for s in project.sources}
+        for sel in project.selections:
+            mapped[selection_mapping(sel.start, sel.end, segments_of(by_source[sel.source_guid]))] += len(sel.codings)
         for source in project.sources:
             if source.guid not in spans:
                 continue
-            segs = store.segments(document=source.name, codable_only=True)
+            segs = segments_of(source.name)
+            codable = {s.id for s in segs if s.codable}
             for who in sorted(spans[source.guid]):
                 kind_of = coder_kind(who)
                 for seg_id, codes in segment_codes(spans[source.guid][who], segs, min_overlap).items():
+                    if seg_id not in codable and not codes:
+                        continue  # a turn not offered for coding that this coder left alone
                     store.set_codes(seg_id, who, codes, source="model" if kind_of == "model" else "human", kind=kind_of)
                     n_codings += len(codes)
         report.add(file=str(path), kind=f"{kind} project ({project.origin or 'unknown origin'})",
                    coders=sorted({w for per_doc in spans.values() for w in per_doc}), documents=len(doc_ids),
                    segments=n_segments, codings=n_codings, selections=n_selections,
+                   selections_mapped={k: mapped[k] for k in MAPPINGS if mapped[k]},
                    positions=project.position_convention, notes=list(project.notes))
 
     return apply

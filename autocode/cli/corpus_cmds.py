@@ -59,6 +59,9 @@ def import_(
         who = f" by {', '.join(f['coders'])}" if f.get("coders") else ""
         console.print(f"{f['file']}: {f['kind']}{who}: {f['documents']} new document(s), "
                       f"{f['segments']} new segment(s), {f['codings']} coding(s)")
+        if f.get("selections_mapped"):
+            console.print(f"  {f['selections']} selections kept exactly, to export as they came: " + ", ".join(
+                f"{n} {how}" for how, n in f["selections_mapped"].items()))
     t = report.totals()
     console.print(f"[green]Imported[/] {len(report.files)} file(s): {t['documents']} documents, "
                   f"{t['segments']} segments, {t['codings']} codings.")

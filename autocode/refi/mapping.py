@@ -131,6 +131,21 @@ def segment_codes(spans: dict[str, list[tuple[int, int]]], segments: Iterable[Se
     return applied
 
 
+#: How an imported selection lies over the segments, as each import reports it.
+MAPPINGS = ("within one segment", "across segments", "on turns not offered for coding", "outside every segment")
+
+
+def selection_mapping(start: int, end: int, segments: Sequence[Segment]) -> str:
+    """Which of :data:`MAPPINGS` a selection is: every one is kept and exported as it came;
+    codes on a turn not offered for coding (a moderator's) are stored for that turn too."""
+    touched = [s for s in segments if min(end, s.end) > max(start, s.start)]
+    if not touched:
+        return MAPPINGS[3]
+    if not all(s.codable for s in touched):
+        return MAPPINGS[2]
+    return MAPPINGS[0] if len(touched) == 1 else MAPPINGS[1]
+
+
 def still_coded(start: int, end: int, segments: Sequence[Segment], coded: set[int]) -> bool:
     """Whether an imported selection still stands: every segment it codes by the import rule
     still carries the code for that coder (a selection that codes no segment on its own
