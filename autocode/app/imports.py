@@ -240,10 +240,14 @@ def _plan_project(store: Store, path: Path, kind: str, *, seg_config: Segmentati
     project = read_project(path, kind, sources_dir=sources_dir, max_member_bytes=max_member_bytes)
     book, code_paths = codebook_from_codes(project.codes, project.name, store.codebook())
     users = project.user_by_guid()
-    clash = [s.name for s in project.sources if store.has_document(s.name)]
-    if clash:
-        raise InputError(f"document {clash[0]!r} is already in the workspace", file=path,
-                         hint="import the project into a new workspace, or rename the document in your QDA suite")
+
+    def check_no_clash() -> None:
+        clash = [s.name for s in project.sources if store.has_document(s.name)]
+        if clash:
+            raise InputError(f"document {clash[0]!r} is already in the workspace", file=path,
+                             hint="import the project into a new workspace, or rename the document in your QDA suite")
+
+    check_no_clash()  # now, to fail fast; and again under the write lock, where another import may have won
     parsed = {s.guid: transcripts.parse_turns(s.text, s.name, "qdpx") if s.text.strip()
               else transcripts.Transcript(s.name, s.text, "qdpx", []) for s in project.sources}
 
@@ -255,10 +259,7 @@ def _plan_project(store: Store, path: Path, kind: str, *, seg_config: Segmentati
         return cache[name]
 
     def apply(report: ImportReport) -> None:
-        taken = [s.name for s in project.sources if store.has_document(s.name)]  # again, under the write lock
-        if taken:
-            raise InputError(f"document {taken[0]!r} is already in the workspace (another import has just added it)",
-                             file=path, hint="it is there now: check with `autocode stats`")
+        check_no_clash()
         store.set_codebook(book)
         doc_ids: dict[str, int] = {}
         n_segments = 0
