@@ -10,7 +10,8 @@ from autocode.app.exports import export
 from autocode.app.imports import import_files
 from autocode.app.models import training_data
 from autocode.app.workspace import Workspace
-from autocode.refi import read_qdpx, read_taguette_sqlite
+from autocode.refi import read_qdpx
+from autocode.store import read_taguette_sqlite
 from autocode.refi.mapping import coder_name
 from conftest import shared
 from test_refi_qdpx_inputs import make_qdpx, qde

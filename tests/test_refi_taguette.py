@@ -15,7 +15,8 @@ import pytest
 from lxml import etree
 
 from autocode.errors import InputError
-from autocode.refi import QdaProject, read_qdpx, read_taguette_csv, read_taguette_sqlite, write_qdpx
+from autocode.refi import QdaProject, read_qdpx, read_taguette_csv, write_qdpx
+from autocode.store import read_taguette_sqlite
 from autocode.refi.taguette_html import HtmlText
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -16,9 +16,11 @@ from ..errors import InputError
 from ..io import codebooks, corpus, transcripts
 from ..io.segmentation import SegmentationConfig, transcript_segments
 from ..records import NewSegment, coder_kind
-from ..refi.mapping import (MAPPINGS, MIN_OVERLAP, codebook_from_codes, coder_name, read_project, segment_codes,
-                            selection_mapping)
-from ..refi.qdpx_read import MAX_MEMBER_BYTES
+from ..refi.mapping import MAPPINGS, MIN_OVERLAP, codebook_from_codes, coder_name, segment_codes, selection_mapping
+from ..refi.model import QdaProject
+from ..refi.qdpx_read import MAX_MEMBER_BYTES, read_qdpx
+from ..refi.taguette import read_taguette_csv
+from ..store.taguette_db import read_taguette_sqlite
 from ..store import Store
 from .workspace import Workspace
 
@@ -230,6 +232,17 @@ def _match_rows(store: Store, name: str, items: list, path: Path) -> list[tuple[
                              hint="use the same ids (or the same order and text) as the first import, or another group name")
         out.append((seg.id, seg.codable))
     return out
+
+
+def read_project(path: Path, kind: str, *, sources_dir: Path | None = None,
+                 max_member_bytes: int = MAX_MEMBER_BYTES) -> QdaProject:
+    """A .qdpx project (``kind`` "qdpx"; see :func:`autocode.refi.qdpx_read.read_qdpx` for the
+    limits), or a Taguette database or highlights CSV."""
+    if kind == "qdpx":
+        return read_qdpx(path, sources_dir=sources_dir, max_member_bytes=max_member_bytes)
+    if path.suffix.lower() == ".csv":
+        return read_taguette_csv(path)
+    return read_taguette_sqlite(path)
 
 
 def _plan_project(store: Store, path: Path, kind: str, *, seg_config: SegmentationConfig,

@@ -14,6 +14,7 @@ from ..app.models import evaluate as evaluate_model
 from ..app.models import train as train_model
 from ..app.suggestions import reason, specific
 from ..app.suggestions import suggest as suggest_codes
+from ..records import model_coder
 from .app import JsonOpt, WorkspaceOpt, app, console, err_console, open_workspace
 
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Model name under models/ (default from autocode.toml).")]
@@ -73,7 +74,8 @@ def suggest(
         records = suggest_codes(ws, inputs, model=name, group=group, save=save, top_k=top_k, out=out, fmt=format,
                                 progress=lambda n, total: bar.update(task, advance=n, total=total, visible=total >= 200))
     if save:
-        console.print(f"Stored suggestions for {sum(r['segment_id'] is not None for r in records)} segments as coder model:{name}.")
+        stored = sum(r["segment_id"] is not None for r in records)
+        console.print(f"Stored suggestions for {stored} segments as coder {model_coder(name)}.")
     if out:
         console.print(f"Wrote {len(records)} suggestions to {out}.")
     show_suggestions(records, limit=None if out is None else 12)

@@ -17,7 +17,7 @@ from autocode.refi.positions import CONVENTIONS
 from autocode.refi.qdc import read_qdc, write_qdc
 from autocode.refi.qdpx_read import read_qdpx
 from autocode.refi.qdpx_write import write_qdpx
-from autocode.refi.taguette import read_taguette_csv, read_taguette_sqlite
+from autocode.refi.taguette import project_from_tables, read_taguette_csv
 
 __all__ = [
     "CONVENTIONS",
@@ -30,7 +30,7 @@ __all__ = [
     "read_qdc",
     "read_qdpx",
     "read_taguette_csv",
-    "read_taguette_sqlite",
+    "project_from_tables",
     "write_qdc",
     "write_qdpx",
 ]

@@ -28,8 +28,6 @@ from ..errors import InputError
 from ..records import Coding, Document, Segment, Selection, model_coder, model_of
 from .model import QdaCode, QdaCoding, QdaProject, QdaSelection, QdaSource, QdaUser
 from .qdc import read_qdc, write_qdc
-from .qdpx_read import MAX_MEMBER_BYTES, read_qdpx
-from .taguette import read_taguette_csv, read_taguette_sqlite
 
 MIN_OVERLAP = 0.5
 MODEL_USER_PREFIX = "autocode model "
@@ -95,17 +93,6 @@ def user_name(coder: str) -> str:
     """The suite user autocode writes for a coder (a model coder: "autocode model NAME")."""
     model = model_of(coder)
     return MODEL_USER_PREFIX + model if model is not None else coder
-
-
-def read_project(path: Path, kind: str, *, sources_dir: Path | None = None,
-                 max_member_bytes: int = MAX_MEMBER_BYTES) -> QdaProject:
-    """A .qdpx project (``kind`` "qdpx"; see :func:`autocode.refi.qdpx_read.read_qdpx` for the
-    limits), or a Taguette database or highlights CSV."""
-    if kind == "qdpx":
-        return read_qdpx(path, sources_dir=sources_dir, max_member_bytes=max_member_bytes)
-    if path.suffix.lower() == ".csv":
-        return read_taguette_csv(path)
-    return read_taguette_sqlite(path)
 
 
 def covers(ranges: list[tuple[int, int]], start: int, end: int, min_overlap: float) -> bool:

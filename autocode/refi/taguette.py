@@ -1,13 +1,13 @@
-"""Import Taguette projects: its SQLite database, or its highlights CSV export."""
+"""Import Taguette projects: from its database's rows (read by :mod:`autocode.store.taguette_db`),
+or from its highlights CSV export."""
 
 from __future__ import annotations
 
 import csv
 import json
-import sqlite3
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import quote
 
 from autocode.errors import InputError
 from autocode.refi.model import QdaCode, QdaCoding, QdaProject, QdaSelection, QdaSource, QdaUser
@@ -20,7 +20,6 @@ TAGUETTE_BYTES = "taguette-utf8-html-text"
 #: ``QdaProject.position_convention`` of a CSV import (text rebuilt from highlights).
 TAGUETTE_CSV_REBUILT = "rebuilt-from-highlights"
 _CSV_SEPARATOR = "\n\n"
-_TABLES = ("projects", "documents", "tags", "highlights", "highlight_tags")
 
 
 def _utc(value: str | None) -> datetime | None:
@@ -34,58 +33,24 @@ def _utc(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    if not path.is_file():
-        raise InputError("no such file", file=path, hint="check the path to the .sqlite3 file")
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
-    try:
-        con = sqlite3.connect(uri, uri=True)
-        tables = {
-            row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
-    except sqlite3.DatabaseError as exc:
-        raise InputError(
-            f"not a SQLite database ({exc})",
-            file=path,
-            hint="pass Taguette's project database (.sqlite3), or use its CSV export",
-        ) from None
-    missing = [t for t in _TABLES if t not in tables]
-    if missing:
-        con.close()
-        raise InputError(
-            f"not a Taguette database: no table {', '.join(missing)}",
-            file=path,
-            hint="pass the .sqlite3 file Taguette keeps its projects in",
-        )
-    return con
+@dataclass
+class TaguetteTables:
+    """The rows of one project in a Taguette database, as :mod:`autocode.store.taguette_db`
+    reads them (the SQL lives in the store; this module only builds the project)."""
+
+    project: tuple  # (id, name, description, created)
+    commands: list[tuple]  # (date, user_login, payload) of the project's highlight_add commands, in order
+    members: list[str]  # project_members.user_login, sorted
+    tags: list[tuple]  # (id, path, description), by id
+    documents: list[tuple]  # (id, name, description, created, contents), by id
+    highlight_tags: list[tuple]  # (highlight_id, tag_id), by tag id
+    highlights: list[tuple]  # (id, document_id, start_offset, end_offset), in document order
 
 
-def _pick_project(con: sqlite3.Connection, path: Path, project_id: int | None) -> tuple:
-    rows = con.execute("SELECT id, name, description, created FROM projects ORDER BY id").fetchall()
-    chosen = [r for r in rows if project_id is None or r[0] == project_id]
-    if len(chosen) == 1:
-        return chosen[0]
-    listed = ", ".join(f"{r[0]} ({r[1]})" for r in rows) or "none"
-    problem = "several projects" if project_id is None else f"no project with id {project_id}"
-    raise InputError(
-        f"{problem} in the database; projects: {listed}",
-        file=path,
-        element="projects",
-        hint="name the project to import by its id",
-    )
-
-
-def _highlight_authors(
-    con: sqlite3.Connection, project_id: int
-) -> dict[int, tuple[str, datetime | None]]:
+def _highlight_authors(commands: list[tuple]) -> dict[int, tuple[str, datetime | None]]:
     """Highlight id -> (login, date) of the last ``highlight_add`` command for it."""
     authors: dict[int, tuple[str, datetime | None]] = {}
-    rows = con.execute(
-        "SELECT date, user_login, payload FROM commands "
-        "WHERE project_id = ? AND payload LIKE '%highlight_add%' ORDER BY id",
-        (project_id,),
-    )
-    for date, login, payload in rows:
+    for date, login, payload in commands:
         try:
             data = json.loads(payload)
         except (TypeError, ValueError):
@@ -98,112 +63,82 @@ def _highlight_authors(
     return authors
 
 
-def read_taguette_sqlite(path: str | Path, project_id: int | None = None) -> QdaProject:
-    """Read a Taguette database: documents, tags (with descriptions), highlights.
+def project_from_tables(tables: TaguetteTables, path: str | Path) -> QdaProject:
+    """A Taguette project from its database rows: documents, tags (with descriptions), highlights.
 
     Document HTML becomes plain LF text; highlight offsets (UTF-8 bytes of the
     HTML-free text) become code points. Who made each highlight, and when, comes
-    from the last ``highlight_add`` command that names it. A database holding
-    several projects needs ``project_id``.
+    from the last ``highlight_add`` command that names it.
     """
     path = Path(path)
-    con = _connect(path)
-    try:
-        pid, name, description, created = _pick_project(con, path, project_id)
-        base = ("taguette", name, created)
-        project = QdaProject(
-            name=name,
-            origin="Taguette",
-            description=description or None,
-            created=_utc(created),
-            position_convention=TAGUETTE_BYTES,
+    pid, name, description, created = tables.project
+    base = ("taguette", name, created)
+    project = QdaProject(
+        name=name,
+        origin="Taguette",
+        description=description or None,
+        created=_utc(created),
+        position_convention=TAGUETTE_BYTES,
+    )
+    authors = _highlight_authors(tables.commands)
+    logins = list(tables.members)
+    for login, _ in sorted(authors.values(), key=lambda a: a[0]):
+        if login not in logins:
+            logins.append(login)
+    user_guid = {login: derived_guid("taguette", "user", login) for login in logins}
+    project.users = [QdaUser(user_guid[name], name, id=name) for name in logins]
+
+    tag_guid: dict[int, str] = {}
+    for tag_id, tag_path, tag_description in tables.tags:
+        tag_guid[tag_id] = derived_guid(*base, "tag", tag_path)
+        project.codes.append(QdaCode(tag_guid[tag_id], tag_path, description=tag_description or None))
+
+    texts: dict[int, HtmlText] = {}
+    doc_guid: dict[int, str] = {}
+    for doc_id, doc_name, doc_description, doc_created, contents in tables.documents:
+        texts[doc_id] = HtmlText(contents or "")
+        doc_guid[doc_id] = derived_guid(*base, "document", doc_id)
+        project.sources.append(
+            QdaSource(
+                guid=doc_guid[doc_id],
+                name=doc_name,
+                text=texts[doc_id].text,
+                description=doc_description or None,
+                created=_utc(doc_created),
+            )
         )
-        authors = _highlight_authors(con, pid)
-        logins = [
-            r[0]
-            for r in con.execute(
-                "SELECT user_login FROM project_members WHERE project_id = ? ORDER BY user_login",
-                (pid,),
-            )
-        ]
-        for login, _ in sorted(authors.values(), key=lambda a: a[0]):
-            if login not in logins:
-                logins.append(login)
-        user_guid = {login: derived_guid("taguette", "user", login) for login in logins}
-        project.users = [QdaUser(user_guid[name], name, id=name) for name in logins]
 
-        tag_guid: dict[int, str] = {}
-        for tag_id, tag_path, tag_description in con.execute(
-            "SELECT id, path, description FROM tags WHERE project_id = ? ORDER BY id", (pid,)
-        ):
-            tag_guid[tag_id] = derived_guid(*base, "tag", tag_path)
-            project.codes.append(
-                QdaCode(tag_guid[tag_id], tag_path, description=tag_description or None)
+    tags_of: dict[int, list[int]] = {}
+    for highlight_id, tag_id in tables.highlight_tags:
+        tags_of.setdefault(highlight_id, []).append(tag_id)
+    unknown_author = untagged = 0
+    for highlight_id, doc_id, start, end in tables.highlights:
+        span = texts[doc_id].span(start, end)
+        if span is None:
+            raise InputError(
+                f"offsets {start}-{end} do not fit document {doc_id} "
+                f"({texts[doc_id].byte_length} bytes of text)",
+                file=path,
+                element=f"highlights id={highlight_id}",
+                hint="the database may be damaged; export the project again from Taguette",
             )
-
-        texts: dict[int, HtmlText] = {}
-        doc_guid: dict[int, str] = {}
-        for doc_id, doc_name, doc_description, doc_created, contents in con.execute(
-            "SELECT id, name, description, created, contents FROM documents "
-            "WHERE project_id = ? ORDER BY id",
-            (pid,),
-        ):
-            texts[doc_id] = HtmlText(contents or "")
-            doc_guid[doc_id] = derived_guid(*base, "document", doc_id)
-            project.sources.append(
-                QdaSource(
-                    guid=doc_guid[doc_id],
-                    name=doc_name,
-                    text=texts[doc_id].text,
-                    description=doc_description or None,
-                    created=_utc(doc_created),
-                )
+        author = authors.get(highlight_id)
+        coder = author[0] if author else None
+        date = author[1] if author else None
+        unknown_author += author is None
+        untagged += highlight_id not in tags_of
+        user = user_guid.get(coder) if coder else None
+        project.selections.append(
+            QdaSelection(
+                guid=derived_guid(*base, "highlight", highlight_id),
+                source_guid=doc_guid[doc_id],
+                start=span[0],
+                end=span[1],
+                codings=[QdaCoding(tag_guid[t], user, date) for t in tags_of.get(highlight_id, [])],
+                creating_user=user,
+                created=date,
             )
-
-        tags_of: dict[int, list[int]] = {}
-        for highlight_id, tag_id in con.execute(
-            "SELECT ht.highlight_id, ht.tag_id FROM highlight_tags ht "
-            "JOIN tags t ON t.id = ht.tag_id WHERE t.project_id = ? ORDER BY ht.tag_id",
-            (pid,),
-        ):
-            tags_of.setdefault(highlight_id, []).append(tag_id)
-        unknown_author = untagged = 0
-        for highlight_id, doc_id, start, end in con.execute(
-            "SELECT h.id, h.document_id, h.start_offset, h.end_offset FROM highlights h "
-            "JOIN documents d ON d.id = h.document_id WHERE d.project_id = ? "
-            "ORDER BY d.id, h.start_offset, h.end_offset, h.id",
-            (pid,),
-        ):
-            span = texts[doc_id].span(start, end)
-            if span is None:
-                raise InputError(
-                    f"offsets {start}-{end} do not fit document {doc_id} "
-                    f"({texts[doc_id].byte_length} bytes of text)",
-                    file=path,
-                    element=f"highlights id={highlight_id}",
-                    hint="the database may be damaged; export the project again from Taguette",
-                )
-            author = authors.get(highlight_id)
-            coder = author[0] if author else None
-            date = author[1] if author else None
-            unknown_author += author is None
-            untagged += highlight_id not in tags_of
-            user = user_guid.get(coder) if coder else None
-            project.selections.append(
-                QdaSelection(
-                    guid=derived_guid(*base, "highlight", highlight_id),
-                    source_guid=doc_guid[doc_id],
-                    start=span[0],
-                    end=span[1],
-                    codings=[
-                        QdaCoding(tag_guid[t], user, date) for t in tags_of.get(highlight_id, [])
-                    ],
-                    creating_user=user,
-                    created=date,
-                )
-            )
-    finally:
-        con.close()
+        )
     project.notes.append(
         "Taguette counts highlight offsets in UTF-8 bytes of the document text without "
         "HTML tags; converted to code points of the plain text"

@@ -1,5 +1,5 @@
-"""The only SQL in autocode: the workspace's store (schema, migrations, one :class:`Store`)
-and the embedding cache.
+"""The only SQL in autocode: the workspace's store (schema, migrations, one :class:`Store`),
+the embedding cache, and the read-only reader of a Taguette project's own database.
 
 Every query lives in this package; the app layer, the CLI and the web page call
 :class:`Store` methods and get :mod:`autocode.records` back.
@@ -8,5 +8,6 @@ Every query lives in this package; the app layer, the CLI and the web page call
 from .embedding_cache import EmbeddingCache
 from .schema import MIGRATIONS, SCHEMA_VERSION
 from .store import Store, now
+from .taguette_db import read_taguette_sqlite
 
-__all__ = ["EmbeddingCache", "MIGRATIONS", "SCHEMA_VERSION", "Store", "now"]
+__all__ = ["EmbeddingCache", "MIGRATIONS", "SCHEMA_VERSION", "Store", "now", "read_taguette_sqlite"]
