@@ -150,3 +150,12 @@ def test_a_turn_of_over_a_megabyte_is_split_not_a_traceback(ws, tmp_path):
     path.write_text("Participant 1: " + sentence * (2**20 // len(sentence) + 10) + "\n", encoding="utf-8")
     report = import_files(ws, [path])
     assert report.totals()["segments"] > 1000
+
+
+def test_the_cli_prints_the_refusal_whole_and_exits_2(cli, tmp_path):
+    path = make_qdpx(tmp_path, source("absolute:///etc/passwd"), {})
+    assert cli("init").exit_code == 0
+    r = cli("import", path)
+    assert r.exit_code == 2
+    assert f"{path}[project.qde]" in r.output and "points outside the project" in r.output
+    assert "Traceback" not in r.output
