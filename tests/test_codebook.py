@@ -75,3 +75,32 @@ def test_close_upward_adds_theme_and_domain():
     book = codebook.default()
     assert book.close_upward(["Capability/Understanding boundaries/Not therapists", "Barrier"]) == [
         "Capability", "Capability/Understanding boundaries", "Capability/Understanding boundaries/Not therapists", "Barrier"]
+
+
+def test_a_codebook_round_trips_through_a_taguette_tag_list(tmp_path):
+    from autocode.app.exports import export_codebook
+    from autocode.app.workspace import Workspace
+
+    ws = Workspace.init(tmp_path / "ws")
+    out = tmp_path / "codes.csv"
+    book = export_codebook(ws, out)
+    assert out.read_text(encoding="utf-8").splitlines()[0] == "tag,description"
+    again = codebook.load(out)
+    assert [c.path for c in again.codable()] == [c.path for c in book.codable()]
+    assert {c.path: c.description for c in again.codable()} == {c.path: c.description for c in book.codable()}
+    assert not again.codes["Capability"].codable  # a parent that is no tag only groups codes
+
+
+def test_taguette_s_own_codebook_export_imports(tmp_path):
+    from conftest import shared
+
+    book = codebook.load(shared("taguette-usability", "codebook_20220303_8.csv"))
+    assert book.codes["Moderator assist"].description.startswith("The moderator intervenes")
+    assert len(book.codable()) == 22 and all(c.group == "Tags" for c in book)
+
+
+def test_a_tag_list_without_a_tag_column_is_one_clear_line(tmp_path):
+    bad = tmp_path / "codes.csv"
+    bad.write_text("name,description\nA,b\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"codes.csv:1: no 'tag' column"):
+        codebook.load(bad)

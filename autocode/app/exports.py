@@ -9,6 +9,7 @@ from typing import Sequence
 
 from ..codebook import Codebook
 from ..errors import InputError
+from ..io.codebooks import to_csv
 from ..io.corpus import write_rows
 from ..records import model_coder
 from ..refi.mapping import codebook_to_qdc, project_from_records
@@ -85,10 +86,14 @@ def export(ws: Workspace, out: str | Path, fmt: str = "csv", coders: list[str] |
 
 
 def export_codebook(ws: Workspace, out: str | Path) -> Codebook:
-    """The workspace's codebook as REFI-QDA .qdc (by the file's extension) or autocode YAML; returns it."""
+    """The workspace's codebook, by the file's extension: REFI-QDA .qdc, a .csv tag list
+    (tag,description: Taguette's codebook import) or autocode YAML; returns it."""
     book = ws.store.codebook()
-    if Path(out).suffix.lower() == ".qdc":
+    suffix = Path(out).suffix.lower()
+    if suffix == ".qdc":
         codebook_to_qdc(book, out)
+    elif suffix == ".csv":
+        to_csv(book, out)
     else:
         Path(out).write_text(book.to_yaml(), encoding="utf-8")
     return book

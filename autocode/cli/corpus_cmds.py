@@ -131,7 +131,7 @@ def codebook_show(workspace: WorkspaceOpt = None, json_out: JsonOpt = False) -> 
 
 @codebook_app.command("import")
 def codebook_import(
-    file: Annotated[Path, typer.Argument(help="Codebook: .yaml, .qdc (REFI-QDA) or .txt (one path per line).")],
+    file: Annotated[Path, typer.Argument(help="Codebook: .yaml, .qdc (REFI-QDA), .csv (tag,description, as Taguette exports it) or .txt (one path per line).")],
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Merge a codebook into the workspace's and say what was added."""
@@ -146,10 +146,10 @@ def codebook_import(
 
 @codebook_app.command("export")
 def codebook_export(
-    out: Annotated[Path, typer.Argument(help="Output: .qdc (REFI-QDA) or .yaml.")],
+    out: Annotated[Path, typer.Argument(help="Output: .qdc (REFI-QDA), .csv (tag,description, for Taguette) or .yaml.")],
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Write the workspace codebook as REFI-QDA .qdc or autocode YAML."""
+    """Write the workspace codebook as REFI-QDA .qdc, a Taguette tag list (.csv) or autocode YAML."""
     ws = open_workspace(workspace)
     book = export_codebook(ws, out)
     console.print(f"Wrote {out} ({len(book)} codes).")
