@@ -4,7 +4,7 @@ compares, and :func:`measure`, the whole of ``autocode agreement``."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,7 @@ from .workspace import Workspace
 
 def frames(store: Store, coders: list[str], group: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(units, seen, codings) for segments offered for coding (optionally of one group)."""
-    known = {c["name"] for c in store.coders()}
-    missing = [c for c in coders if c not in known]
-    if missing:
-        raise InputError(f"no coder named {missing[0]!r} in the workspace",
-                         hint=f"known coders: {', '.join(sorted(known)) or 'none yet'}")
+    store.require_coders(coders)
     segments = store.segments(document=group, codable_only=True)
     if group is not None and not segments:
         store.document(group)  # raises with the known names
@@ -82,7 +78,6 @@ class AgreementRun:
     result: Any
     levels: dict[str, Any] | None = None
     report: Path | None = None
-    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = self.result.to_dict()

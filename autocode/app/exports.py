@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Sequence
 
 from ..codebook import Codebook
 from ..errors import InputError
@@ -44,18 +43,10 @@ def coded_rows(store: Store, coders: list[str] | None = None) -> list[dict]:
     return rows
 
 
-def check_coders(store: Store, coders: Sequence[str]) -> None:
-    known = [c["name"] for c in store.coders()]
-    unknown = [c for c in coders if c not in known]
-    if unknown:
-        raise InputError(f"no coder named {unknown[0]!r} in the workspace",
-                         hint=f"known coders: {', '.join(known) or 'none'}")
-
-
 def project(store: Store, coders: list[str] | None = None) -> QdaProject:
     """The workspace as a REFI-QDA project (see :func:`autocode.refi.mapping.project_from_records`)."""
     wanted = coders or [c["name"] for c in store.coders()]
-    check_coders(store, wanted)
+    store.require_coders(wanted)
     segments: dict[str, list] = defaultdict(list)
     for seg in store.segments():
         segments[seg.document].append(seg)
@@ -78,7 +69,7 @@ def export(ws: Workspace, out: str | Path, fmt: str = "csv", coders: list[str] |
         return sum(len(s.codings) for s in proj.selections)
     if fmt in ("csv", "jsonl"):
         if wanted:
-            check_coders(store, wanted)
+            store.require_coders(wanted)
         rows = coded_rows(store, wanted or None)
         write_rows(rows, out, fmt=fmt)
         return len(rows)

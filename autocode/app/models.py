@@ -67,9 +67,8 @@ def training_data(store: Store, coder: str | None = None, *, group: str | None =
     """The segments ``coder`` coded (default: the consensus of all human coders), with their codes."""
     book = store.codebook()
     coders = [coder] if coder else human_coders(store)
-    if coder and coder not in {c["name"] for c in store.coders()}:
-        raise InputError(f"no coder named {coder!r} in the workspace",
-                         hint=f"known coders: {', '.join(human_coders(store)) or 'none yet: import coded segments'}")
+    if coder:
+        store.require_coders([coder])
     if not coders:
         raise InputError("no human codings in the workspace", hint="import a coded corpus first (autocode import coded.csv)")
     codes, seen = consensus_codes(store, coders)

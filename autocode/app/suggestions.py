@@ -166,8 +166,7 @@ def ensure_model_codings(ws: Workspace, model_name: str, reference_coder: str, g
     """
     coder = model_coder(model_name)
     store = ws.store
-    if reference_coder not in {c["name"] for c in store.coders()}:
-        raise InputError(f"no coder named {reference_coder!r} in the workspace")
+    store.require_coders([reference_coder])
     wanted = store.seen(reference_coder) - store.seen(coder)
     if not wanted:
         return coder

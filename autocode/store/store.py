@@ -168,6 +168,14 @@ class Store:
     def coders(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self._db.execute("SELECT name, kind FROM coders ORDER BY id")]
 
+    def require_coders(self, names: Iterable[str]) -> None:
+        """Raise the one clear error when a name is not a coder of this workspace."""
+        known = [c["name"] for c in self.coders()]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise InputError(f"no coder named {unknown[0]!r} in the workspace",
+                             hint=f"known coders: {', '.join(known) or 'none yet: import coded segments'}")
+
     # ---------------------------------------------------------------- documents and segments
     def document_names(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT name FROM documents ORDER BY id")]
