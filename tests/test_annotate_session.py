@@ -46,8 +46,10 @@ def test_accept_correct_skip_undo_are_committed_with_provenance(session, workspa
     store = workspace.store
     task = session.state()["task"]
     ticked = [s["path"] for s in task["suggestions"] if s["suggested"]]
-    first = session.answer({"segment_id": task["segment_id"], "action": "accept", "codes": ticked})
-    assert first["source"] == "accepted"
+    first = session.answer({"segment_id": task["segment_id"], "action": "accept" if ticked else "none",
+                            "codes": ticked})
+    assert first["source"] == "accepted" and first["saved"]["codes"] == sorted(ticked)
+    assert first["saved"]["action"] == ("accepted" if ticked else "no code")
     row = [r for r in store.coding_rows("researcher") if r["segment_id"] == task["segment_id"]]
     assert task["segment_id"] in store.seen("researcher")
     assert all(r["source"] == "accepted" and r["model_version"] == task["model_version"] for r in row)
@@ -65,10 +67,11 @@ def test_accept_correct_skip_undo_are_committed_with_provenance(session, workspa
     assert log[1]["answered"] == sorted(["Capability/Understanding boundaries/Not therapists", "Barrier"])
 
     undone = session.undo()
-    assert undone["undone"] == second["segment_id"] and undone["task"]["segment_id"] == second["segment_id"]
+    assert undone["undone"]["segment_id"] == second["segment_id"] and undone["task"]["segment_id"] == second["segment_id"]
+    assert undone["undone"]["codes"] == log[1]["answered"]
     assert second["segment_id"] not in store.seen("researcher")
     assert store.memo(second["segment_id"], "researcher") is None
-    assert session.progress()["answered"] == 1
+    assert session.progress()["session_answered"] == 1
 
     skipped = session.answer({"segment_id": second["segment_id"], "action": "skip"})
     assert skipped["task"]["segment_id"] != second["segment_id"]

@@ -150,7 +150,7 @@ def test_the_real_page_in_headless_chromium(workspace, session):
             page.reload()
             page.wait_for_selector("#segment .who")
             assert seg_first in store.seen("web-coder")
-            assert "1 coded this session" in page.inner_text("#progress")
+            assert "This session: 1 answered" in page.inner_text("#progress")
             # transcript text is shown as text, never run: skip until the hostile segment shows
             for _ in range(6):
                 shown.append(page.inner_text("#segment"))

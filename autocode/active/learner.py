@@ -11,17 +11,21 @@
     learner.status()                         # the stopping signal now
 
 Every :meth:`Learner.teach` refits the fast model synchronously (a warm-started
-logistic regression: milliseconds) and rescoring the pool, so the next :meth:`next`
-already reflects the answer. Slower work runs on one background thread and never
-blocks an answer: the cross-validated kappa for the stopping signal, and, if a
-``heavy_model_factory`` is given, a heavier model fitted on a snapshot of the answers
-that is swapped in for choosing segments when it finishes (while it is at most
-``heavy_max_lag`` answers behind the fast model).
+logistic regression) and rescores the pool, so the next :meth:`next` already reflects
+the answer. With ``refit_max_iter`` the refit is a bounded continuation from the last
+weights (``partial_fit``), which keeps its cost flat as the codebook and the answers
+grow. Slower work never blocks an answer: the cross-validated kappa for the stopping
+signal, and, if a ``heavy_model_factory`` is given, a heavier model fitted on a
+snapshot of the answers that is swapped in for choosing segments when it finishes
+(while it is at most ``heavy_max_lag`` answers behind the fast model). It is run by
+one background thread, in this process or, given an ``executor`` (a process pool),
+in another process so that it does not take the answering thread's CPU.
 """
 
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Executor
 from typing import Any, Hashable, Sequence
 
 import numpy as np
@@ -47,6 +51,10 @@ class Learner:
     the answers. ``initial``: how many segments the cold start asks about (chosen by the
     strategy before any model exists). ``background``: run the cross-validated kappa and
     the heavy model on a background thread (False: never; simulations use False).
+    ``executor``: where that thread sends the work (a one-process pool: the work and the
+    factories must pickle); None runs it on the thread. ``refit_max_iter``: bound the refit
+    after each answer to this many iterations from the last weights (models with
+    ``partial_fit``); None refits to convergence.
     """
 
     def __init__(
@@ -67,6 +75,8 @@ class Learner:
         cv_folds: int = 5,
         heavy_max_lag: int = 20,
         stop_set_size: int = 2000,
+        executor: Executor | None = None,
+        refit_max_iter: int | None = None,
     ) -> None:
         self.X = np.ascontiguousarray(X, dtype=np.float32)
         if self.X.ndim != 2:
@@ -94,6 +104,8 @@ class Learner:
         self.cv_every = cv_every
         self.cv_folds = cv_folds
         self.heavy_max_lag = heavy_max_lag
+        self.executor = executor
+        self.refit_max_iter = refit_max_iter
 
         self.labelled_mask = np.zeros(self.N, dtype=bool)
         self.labels = np.zeros((self.N, self.k), dtype=np.int8)  # valid where labelled_mask
@@ -259,7 +271,10 @@ class Learner:
                 self.model.exclusive = bool(self.exclusive)  # tell a model that would guess
         try:
             with single_blas_thread():
-                self.model.fit(self.X[lab], self.labels[lab])
+                if self.refit_max_iter and hasattr(self.model, "partial_fit"):
+                    self.model.partial_fit(self.X[lab], self.labels[lab], max_iter=self.refit_max_iter)
+                else:
+                    self.model.fit(self.X[lab], self.labels[lab])
                 self.probas = np.asarray(self.model.predict_proba(self.X), dtype=np.float64)
             self.last_error = None
         except Exception as e:  # e.g. a model that needs two classes: stay in cold start
@@ -330,16 +345,12 @@ class Learner:
                 exclusive = self._effective_exclusive()
             try:
                 if self.heavy_model_factory is not None:
-                    with single_blas_thread():
-                        heavy = self.heavy_model_factory()
-                        heavy.fit(Xl, Yl)
-                        probas = np.asarray(heavy.predict_proba(self.X), dtype=np.float64)
+                    heavy, probas = self._run(_fit_heavy, self.heavy_model_factory, Xl, Yl, self.X)
                     with self._lock:
                         if self._heavy is None or self._heavy["version"] < version:
                             self._heavy = {"model": heavy, "probas": probas, "n_labels": n, "version": version}
                 if do_cv:
-                    with single_blas_thread():
-                        cv = cross_val_kappa(self.model_factory, Xl, Yl, folds=self.cv_folds, exclusive=exclusive)
+                    cv = self._run(_cv_kappa, self.model_factory, Xl, Yl, self.cv_folds, exclusive)
                     with self._lock:
                         self.stopping.set_cv_kappa(cv)
                         self._bg_last_cv_n = n
@@ -350,6 +361,12 @@ class Learner:
                 with self._lock:
                     self._bg_busy = False
                     self._bg_wake.notify_all()
+
+    def _run(self, fn, *args):
+        """``fn(*args)`` on the executor when there is one, else here."""
+        if self.executor is None:
+            return fn(*args)
+        return self.executor.submit(fn, *args).result()
 
     def wait_idle(self, timeout: float | None = 10.0) -> bool:
         """Block until background work is done (for tests and scripts). True if idle."""
@@ -369,3 +386,16 @@ class Learner:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _fit_heavy(factory: ModelFactory, X: np.ndarray, Y: np.ndarray, X_pool: np.ndarray) -> tuple[Any, np.ndarray]:
+    """The heavy model fitted on a snapshot of the answers, and its pool probabilities."""
+    with single_blas_thread():
+        heavy = factory()
+        heavy.fit(X, Y)
+        return heavy, np.asarray(heavy.predict_proba(X_pool), dtype=np.float64)
+
+
+def _cv_kappa(factory: ModelFactory, X: np.ndarray, Y: np.ndarray, folds: int, exclusive: bool) -> float | None:
+    with single_blas_thread():
+        return cross_val_kappa(factory, X, Y, folds=folds, exclusive=exclusive)

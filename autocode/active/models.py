@@ -14,6 +14,7 @@ ones are not drowned (``class_weight="balanced"``).
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
@@ -155,7 +156,8 @@ class FastLogistic:
                 loss = -float(np.sum(W8 * Y * logp))
                 R = W8 * (np.exp(logp) - Y)
             else:
-                loss = -float(np.sum(W8 * (Y * log_expit(Z) + (1 - Y) * log_expit(-Z))))
+                # log sigmoid(-z) = log sigmoid(z) - z: one log_expit instead of two (the costliest step)
+                loss = -float(np.sum(W8 * (log_expit(Z) - (1 - Y) * Z)))
                 R = W8 * (expit(Z) - Y)
             loss += 0.5 * lam * float(np.sum(W * W))
             gW = X.T @ R + lam * W
@@ -181,6 +183,22 @@ class FastLogistic:
         self.n_iter_ = int(res.nit)
         return self
 
+    def partial_fit(self, X: np.ndarray, Y: np.ndarray, max_iter: int = 15) -> "FastLogistic":
+        """Refit with at most ``max_iter`` L-BFGS iterations from the current weights: after one
+        more answer the optimum moves little, so a few iterations follow it, and refit after
+        refit the weights keep converging. A full :meth:`fit` when there are no weights yet (or
+        the codes changed)."""
+        Y2 = np.asarray(Y)
+        Y2 = Y2[:, None] if Y2.ndim == 1 else Y2
+        if self.coef_ is None or self.coef_.shape != (np.shape(X)[1], Y2.shape[1]):
+            return self.fit(X, Y)
+        full, warm = self.max_iter, self.warm_start
+        self.max_iter, self.warm_start = int(max_iter), True
+        try:
+            return self.fit(X, Y)
+        finally:
+            self.max_iter, self.warm_start = full, warm
+
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         if self.coef_ is None:
             raise RuntimeError("FastLogistic is not fitted yet")
@@ -195,9 +213,6 @@ class FastLogistic:
 
 
 def default_model_factory(**kwargs) -> ModelFactory:
-    """A factory of :class:`FastLogistic` models; keyword arguments go to its constructor."""
-
-    def make() -> FastLogistic:
-        return FastLogistic(**kwargs)
-
-    return make
+    """A factory of :class:`FastLogistic` models; keyword arguments go to its constructor.
+    It pickles (a ``functools.partial``), so work can be sent to another process."""
+    return functools.partial(FastLogistic, **kwargs)

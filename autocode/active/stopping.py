@@ -109,10 +109,10 @@ class StabilizingPredictions:
         if stable and self.min_cv_kappa is not None:
             stable = self.cv_kappa is not None and self.cv_kappa >= self.min_cv_kappa
         if mean_k is None:
-            detail = f"{self.n_labels} answers; not enough refits yet to compare"
+            detail = f"{self.n_labels} coded segments; not enough checks yet to compare"
         else:
             detail = (
-                f"{self.n_labels} answers; kappa between consecutive models {mean_k:.3f} "
+                f"{self.n_labels} coded segments; kappa between consecutive models {mean_k:.3f} "
                 f"over the last {len(recent)} comparisons (stop at {self.threshold:.2f}), "
                 f"{mean_same:.1%} of segments unchanged"
             )

@@ -5,22 +5,28 @@ one object (as Prodigy's recipes do).
 Two models work together:
 
 * the **learner** (:class:`autocode.active.Learner`): a logistic regression on cached
-  embeddings, refitted after every answer in milliseconds; it chooses the next segment
-  and gives the stopping signal;
+  embeddings, refitted after every answer (a bounded warm-started continuation, so its cost
+  stays flat on a 48-code codebook); it chooses the next segment and gives the stopping signal;
 * the **suggester**: a :class:`~autocode.classifier.CodeClassifier` (embeddings + TF-IDF,
   calibrated, per-code thresholds) whose suggestions and reasons the page shows. It is
-  retrained on a background thread every ``retrain_every`` answers and swapped in when
-  ready; its version is recorded with every answer.
+  retrained every ``retrain_every`` answers in a low-priority worker process
+  (:mod:`.background`) and swapped in when ready; its version is recorded with every answer.
 
 Every answer is committed to the store, in one transaction with its provenance, before the
 page is told it was saved. The store is the one record of answers: the session's counts
 (answered, skipped) are read from it, and the learner's labels are the view derived from it.
+An answer carries the id the page made for it, so a retried request is recognised, not
+saved twice. A session whose process was killed is resumed by the next start (same coder,
+group, strategy and model), and undo reaches back over the coder's earlier sessions.
 """
 
 from __future__ import annotations
 
+import shutil
 import threading
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,11 +36,20 @@ from ..active.strategies import DEFAULT_STRATEGY, available_strategies
 from ..codebook import Codebook
 from ..errors import InputError
 from ..records import HUMAN_SOURCES, Segment, TrainingData, Unit
+from ..classifier import load_model as load_model_folder
+from . import background as bg
 from .models import ClassifierFactory, consensus_codes, contexts_for, human_coders, load_model
-from .suggestions import predict, specific
+from .suggestions import content_words, predict, specific
 from .workspace import Workspace
 
 CONTEXT_TURNS = 2
+#: L-BFGS iterations per answer for the learner's refit (warm-started). Measured on the demo
+#: workspace (875 coded segments x 45 codes): 10 iterations ~ 30 ms and probabilities within
+#: 1e-4 (mean) of a converged refit; a converged refit took 330-1,100 ms.
+REFIT_MAX_ITER = 10
+#: What the stopping signal measures, in a sentence for the page.
+SIGNAL_MEASURE = ("Do new answers still change what the model would code? Every {every} answers the model's "
+                  "codes for a fixed sample of segments are compared with the last check (Cohen's kappa).")
 
 
 @dataclass
@@ -63,8 +78,12 @@ class AnnotationSession:
     _contexts: dict[int, str] = field(default_factory=dict, repr=False)
     _embedder: Any = field(default=None, repr=False)
     _current: dict | None = None
-    _retraining: threading.Thread | None = None
+    _retraining: Future | threading.Thread | None = None
     _model_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _worker: Executor | None = field(default=None, repr=False)
+    _scope: set[int] = field(default_factory=set, repr=False)
+    _by_id: dict[int, Segment] = field(default_factory=dict, repr=False)
+    _swapped: threading.Event = field(default_factory=threading.Event, repr=False)
 
     # ------------------------------------------------------------------ start
     @classmethod
@@ -75,7 +94,9 @@ class AnnotationSession:
         ``coder`` has not coded (so a second coder can double-code it); without, every codable
         segment nobody has coded. Every other coded segment is training data (``coder``'s own
         codes where they exist, else the other coders' consensus). Running it again resumes
-        where the coder left off: what they answered is never asked again."""
+        where the coder left off: what they answered is never asked again; a session whose
+        process was killed (never ended) is resumed. ``background``: heavy refits in a worker
+        process (False: inline, for tests)."""
         strategy = strategy or DEFAULT_STRATEGY
         if strategy not in available_strategies():
             raise InputError(f"unknown strategy {strategy!r}", hint=f"use one of {', '.join(available_strategies())}")
@@ -98,19 +119,32 @@ class AnnotationSession:
         if not pool:
             raise InputError(f"nothing left for {coder!r} to code" + (f" in {group!r}" if group else ""),
                              hint="import more transcripts, or pick another group")
-        session_id = store.start_session(coder, strategy, {"group": group, "model": model})
+        params = {"group": group, "model": model}
+        session_id = store.unended_session(coder, strategy, params) or store.start_session(coder, strategy, params)
         session = cls(ws=ws, coder=coder, strategy=strategy, group=group, retrain_every=retrain_every, seed=seed,
                       session_id=session_id, book=book, labels=labels, segments=segments)
+        session._by_id = {s.id: s for s in segments}
+        session._scope = set(session._by_id)
         embedder = ws.embedder()
         X = embedder.embed([s.text for s in segments])
         session._embedder = embedder
         session._contexts = dict(zip([s.id for s in segments], contexts_for(store, segments)))
+        # every context now, so that no answer ever waits for the encoder
+        embedder.embed(sorted({c for c in session._contexts.values() if c.strip()}))
+        warming = None
+        if background:  # start the worker now (its imports take seconds), while the first model trains here
+            session._worker = bg.worker()
+            warming = session._worker.submit(bg.warm_up)
         session.learner = Learner(X, labels, ids=[s.id for s in segments], strategy=strategy,
-                                  initial=0 if labelled else 10, seed=seed, background=background)
+                                  initial=0 if labelled else 10, seed=seed, background=background,
+                                  executor=session._worker, refit_max_iter=REFIT_MAX_ITER)
         if labelled:
             rows = [session._closed(own.get(s.id) if s.id in own_seen else known.get(s.id, ())) for s in labelled]
             session.learner.teach_ids([s.id for s in labelled], rows)
         session._fit_suggester(model_name=model)
+        content_words(["warm"])  # the stop-word list's first import (spaCy) costs seconds: not in an answer
+        if warming is not None:
+            warming.result()
         return session
 
     @property
@@ -127,34 +161,76 @@ class AnnotationSession:
         Y = self.learner.labels[idx]
         return [self.segments[i] for i in idx], Y
 
+    def _training_data(self) -> TrainingData | None:
+        segs, Y = self._training_rows()
+        if len(segs) < 10 or Y.sum() == 0:
+            return None
+        return TrainingData(segments=segs, texts=[s.text for s in segs], contexts=[self._contexts[s.id] for s in segs],
+                            groups=[s.document for s in segs], Y=Y, labels=self.labels,
+                            exclusive=self.book.exclusive_sets(), coders=[self.coder])
+
+    @property
+    def _params(self) -> dict[str, Any]:
+        return {"valence": self.book.valence()}
+
     def _fit_suggester(self, model_name: str | None = None) -> None:
-        """Load the named model, or train one on everything answered so far."""
+        """Load the named model, or train one (here, now) on everything answered so far."""
         if model_name:
             model = load_model(self.ws, model_name, embedder=self._embedder)
             self.suggester = _Suggester(model, model_name)
             return
-        segs, Y = self._training_rows()
-        if len(segs) < 10 or Y.sum() == 0:
+        data = self._training_data()
+        if data is None:
             self.suggester = None
             return
-        data = TrainingData(segments=segs, texts=[s.text for s in segs], contexts=[self._contexts[s.id] for s in segs],
-                            groups=[s.document for s in segs], Y=Y, labels=self.labels,
-                            exclusive=self.book.exclusive_sets(), coders=[self.coder])
-        model = ClassifierFactory(self._embedder, {"valence": self.book.valence()}).fit(data)
+        model = ClassifierFactory(self._embedder, self._params).fit(data)
         with self._model_lock:
             self.suggester = _Suggester(model, f"session{self.session_id}.{self.learner.n_labelled}")
 
     def _maybe_retrain(self) -> None:
-        if self.answered % self.retrain_every or (self._retraining and self._retraining.is_alive()):
+        """Every ``retrain_every`` answers: a new suggester, in the worker process when there is one."""
+        busy = self._retraining is not None and not (
+            self._retraining.done() if isinstance(self._retraining, Future) else not self._retraining.is_alive())
+        if self.answered % self.retrain_every or busy:
             return
-        self._retraining = threading.Thread(target=self._fit_suggester, daemon=True)
-        self._retraining.start()
+        if self._worker is None:
+            self._retraining = threading.Thread(target=self._fit_suggester, daemon=True)
+            self._retraining.start()
+            return
+        data = self._training_data()
+        if data is None:
+            return
+        version = f"session{self.session_id}.{self.learner.n_labelled}"
+        folder = bg.scratch_folder(self.ws.root)
+        future = self._worker.submit(bg.fit_suggester, str(self.ws.embedding_cache), data, self._params,
+                                     str(folder))
+        self._swapped.clear()
+        future.add_done_callback(lambda f: self._swap_in(f, folder, version))
+        self._retraining = future
+
+    def _swap_in(self, future: Future, folder: Path, version: str) -> None:
+        """The worker's model replaces the suggester (a failed refit keeps the old one)."""
+        try:
+            if future.cancelled() or future.exception() is not None:
+                return
+            model = load_model_folder(folder, embedder=self._embedder)
+            with self._model_lock:
+                self.suggester = _Suggester(model, version)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            self._swapped.set()
 
     def wait_idle(self) -> None:
         """Let background retraining finish (tests, scripts)."""
-        if self._retraining:
+        if isinstance(self._retraining, Future):
+            try:
+                self._retraining.result()
+            except Exception:  # a failed refit keeps the old suggester; the session goes on
+                pass
+            self._swapped.wait()
+        elif self._retraining:
             self._retraining.join()
-        self.learner.wait_idle()
+        self.learner.wait_idle(timeout=None)
 
     @property
     def model_version(self) -> str:
@@ -189,7 +265,7 @@ class AnnotationSession:
         return self._task(next(iter(remaining)))
 
     def _task(self, seg_id: int) -> dict:
-        seg = next(s for s in self.segments if s.id == seg_id)
+        seg = self._by_id[seg_id]
         doc_segments = self.ws.store.segments(document=seg.document)
         pos = next(i for i, s in enumerate(doc_segments) if s.id == seg_id)
         turn = lambda s: {"speaker": s.speaker, "text": s.text}  # noqa: E731
@@ -203,16 +279,17 @@ class AnnotationSession:
         return self._current
 
     def _suggest(self, seg: Segment) -> tuple[list[dict], list[dict], list[str]]:
-        """Codes to show (ticked where the model suggests them), similar coded segments, words."""
+        """Codes to show (ticked where the model suggests them, with the code's own threshold),
+        similar coded segments, words."""
         with self._model_lock:
             suggester = self.suggester
-        if suggester is None:  # before any model: the learner's probabilities, nothing ticked below 0.5
+        if suggester is None:  # before any model: the learner's probabilities, ticked from 0.5
             row = self.learner.predict_proba(self.learner.rows([seg.id]))[0] if self.learner.model is not None else None
             if row is None:
                 return [], [], []
             order = np.argsort(-row)[:6]
-            return [{"path": self.labels[j], "probability": float(row[j]), "suggested": bool(row[j] >= 0.5)}
-                    for j in order if row[j] >= 0.05], [], []
+            return [{"path": self.labels[j], "probability": float(row[j]), "threshold": 0.5,
+                     "suggested": bool(row[j] >= 0.5)} for j in order if row[j] >= 0.05], [], []
         unit = Unit(str(seg.id), seg.document, seg.speaker, seg.text, self._contexts.get(seg.id, ""), seg.id)
         record = predict(suggester.model, [unit], codable=self._codable)[0]
         ticked = [c["code"] for c in specific(record["codes"])]  # a sub-theme implies its theme
@@ -220,7 +297,9 @@ class AnnotationSession:
                   if score >= 0.15 and p in self._codable and p not in ticked
                   and not any(t.startswith(p + "/") for t in ticked)]
         shown = ticked + others[: max(0, 8 - len(ticked))]
-        suggestions = [{"path": p, "probability": record["scores"][p], "suggested": p in ticked} for p in shown]
+        thresholds = _thresholds(suggester.model)
+        suggestions = [{"path": p, "probability": record["scores"][p], "threshold": thresholds.get(p),
+                        "suggested": p in ticked} for p in shown]
         similar = [{"text": n["text"], "similarity": n["similarity"],
                     "codes": [c["code"].split("/")[-1] for c in specific([{"code": c} for c in n["codes"]])]}
                    for n in record["similar"]]
@@ -228,50 +307,76 @@ class AnnotationSession:
 
     # ------------------------------------------------------------------ answers
     def answer(self, payload: dict) -> dict:
-        """Commit one answer (accept the ticked codes, or skip) and return the next task."""
+        """Commit one answer and return what was saved and the next task.
+
+        ``payload``: ``segment_id``; ``action`` ``accept`` (the ticked ``codes``; at least one),
+        ``none`` (no code applies) or ``skip``; ``memo``; ``answer_id`` (the client's id for the
+        answer: an id already saved is not saved again, the reply says ``duplicate``)."""
+        answer_id = payload.get("answer_id")
+        if answer_id:
+            done = self.ws.store.answer_by_client_id(answer_id)
+            if done is not None:
+                return {"saved": _saved(done, answer_id), "source": _SOURCE[done["action"]], "duplicate": True,
+                        "task": self._current or self.next_task(), "progress": self.progress()}
         seg_id = int(payload["segment_id"])
         action = payload.get("action", "accept")
-        if action not in ("accept", "skip"):
-            raise InputError(f"unknown action {action!r}", hint="use accept or skip")
+        if action not in ("accept", "none", "skip"):
+            raise InputError(f"unknown action {action!r}", hint="use accept, none or skip")
         if seg_id not in self._unlabelled_ids():
             raise InputError(f"segment {seg_id} is not waiting for an answer in this session")
-        codes = [self.book.resolve(c).path for c in payload.get("codes", [])]
+        codes = [self.book.resolve(c).path for c in payload.get("codes") or []]
         for c in codes:
             if not self.book.codes[c].codable:
                 raise InputError(f"code {c!r} groups other codes and cannot be applied")
+        if action == "accept" and not codes:
+            raise InputError("nothing is ticked", hint="tick a code, or answer 'none' to record that no code applies")
+        if action == "none" and codes:
+            raise InputError("'none' with codes ticked", hint="untick the codes, or accept them")
         memo = (payload.get("memo") or "").strip() or None
         task = self._current if self._current and self._current["segment_id"] == seg_id else self._task(seg_id)
         suggested = sorted(s["path"] for s in task["suggestions"] if s["suggested"])
-        if action == "accept":
+        if action != "skip":
             action = "accept" if sorted(codes) == suggested else "correct"
         self.ws.store.record_answer(
             self.session_id, seg_id, self.coder, action, codes=codes, suggested=suggested, memo=memo,
             probabilities={s["path"]: s["probability"] for s in task["suggestions"]},
-            model_version=task["model_version"])
+            model_version=task["model_version"], answer_id=answer_id)
         if action != "skip":
             self.learner.teach_ids([seg_id], [self._closed(codes)])
             self._maybe_retrain()
-        source = {"accept": "accepted", "correct": "corrected", "skip": "skipped"}[action]
-        return {"source": source, "task": self.next_task(), "progress": self.progress()}
+        saved = {"answer_id": answer_id, "segment_id": seg_id, "action": _SAVED[action] if codes or action == "skip"
+                 else "no code", "codes": sorted(codes)}
+        return {"saved": saved, "source": _SOURCE[action], "duplicate": False, "task": self.next_task(),
+                "progress": self.progress()}
 
     def undo(self) -> dict:
-        """Take back the last answer of this session; its segment comes back as the next task."""
-        undone = self.ws.store.undo_answer(self.session_id, self.coder)
+        """Take back the coder's last answer (this session's or, after a restart, an earlier
+        one's, within this session's segments); its segment comes back as the next task."""
+        undone = self.ws.store.undo_answer(self.session_id, self.coder, segments=self._scope)
         if undone is None:
             return {"undone": None, "task": self._current, "progress": self.progress()}
         seg_id = undone["segment_id"]
-        if undone["action"] != "skip":
+        if undone["action"] != "skip" and self.learner.labelled_mask[self.learner.rows([seg_id])[0]]:
             self.learner.forget_ids([seg_id])
-        return {"undone": seg_id, "task": self._task(seg_id), "progress": self.progress()}
+        return {"undone": {"segment_id": seg_id, "action": _SOURCE[undone["action"]], "codes": undone["answered"]},
+                "task": self._task(seg_id), "progress": self.progress()}
 
     # ------------------------------------------------------------------ progress
     def progress(self) -> dict:
+        """Counts from the store, and the stopping signal spelt out: what it measures, where it
+        stands, what it still needs."""
         decision = self.learner.status()
         answered, skipped = self.ws.store.session_tally(self.session_id)
         remaining = int((~self.learner.labelled_mask).sum()) - len(skipped)
-        return {"answered": answered, "remaining": remaining, "skipped": len(skipped),
-                "labelled": int(self.learner.n_labelled), "stability": decision.agreement,
-                "cv_kappa": decision.cv_kappa, "stop": bool(decision.stop), "advice": decision.message}
+        rule = self.learner.stopping
+        signal = {"measure": SIGNAL_MEASURE.format(every=rule.every), "stability": decision.agreement,
+                  "target": rule.threshold, "comparisons": min(len(decision.history), rule.window),
+                  "needed": rule.window, "every": rule.every, "min_labels": rule.min_labels,
+                  "cv_kappa": decision.cv_kappa, "stop": bool(decision.stop),
+                  "verdict": decision.message.split(":")[0], "message": decision.message}
+        return {"session_answered": answered, "coder_answered": self.ws.store.coder_tally(self.coder),
+                "remaining": remaining, "skipped": len(skipped), "training": int(self.learner.n_labelled),
+                "signal": signal}
 
     def state(self) -> dict:
         """Everything the page needs on load."""
@@ -284,6 +389,32 @@ class AnnotationSession:
                 "progress": self.progress(), "codebook": codebook}
 
     def close(self) -> None:
-        self.wait_idle()
-        self.ws.store.end_session(self.session_id)
+        """Finish background work, record the session's end, stop the worker. Safe to call twice."""
+        if self._worker is not None:
+            self.wait_idle()
         self.learner.close()
+        self.ws.store.end_session(self.session_id)
+        if self._worker is not None:
+            self._worker.shutdown(wait=True, cancel_futures=True)
+            self._worker = None
+
+
+_SOURCE = {"accept": "accepted", "correct": "corrected", "skip": "skipped"}
+_SAVED = _SOURCE
+
+
+def _saved(row: dict, answer_id: str) -> dict:
+    """What the page is told was saved, from a stored answer."""
+    action = _SOURCE.get(row["action"], row["action"])
+    if row["action"] != "skip" and not row["answered"]:
+        action = "no code"
+    return {"answer_id": answer_id, "segment_id": row["segment_id"], "action": action, "codes": row["answered"]}
+
+
+def _thresholds(model: Any) -> dict[str, float | None]:
+    """Each code's own cut-off for being ticked (None where the code is one of an exclusive set:
+    there the most likely code of the set is ticked)."""
+    values = getattr(model, "thresholds_", None)
+    if values is None:
+        return {}
+    return {label: (float(t) if t > 0 else None) for label, t in zip(model.labels_, values)}

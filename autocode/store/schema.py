@@ -63,8 +63,15 @@ CREATE INDEX codings_by_coder ON codings(coder_id, segment_id);
 CREATE INDEX segments_by_doc ON segments(document_id, position);
 """
 
+# v2: an answer carries the id the page made for it, so that a retried request is not a second answer.
+SCHEMA_V2 = """
+ALTER TABLE answers ADD COLUMN answer_id TEXT;
+CREATE UNIQUE INDEX answers_by_client_id ON answers(answer_id) WHERE answer_id IS NOT NULL;
+CREATE INDEX answers_by_session ON answers(session_id, id);
+"""
+
 #: MIGRATIONS[i] brings a store from schema version i to i + 1.
-MIGRATIONS: list[str] = [SCHEMA_V1]
+MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

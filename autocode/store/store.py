@@ -12,7 +12,7 @@ import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Collection, Iterable, Iterator
 
 from ..codebook import Code, Codebook, CodeGroup
 from ..errors import InputError
@@ -351,19 +351,38 @@ class Store:
         with self.transaction():
             return self._db.execute(
                 "INSERT INTO sessions (coder_id, strategy, params, started_at) VALUES (?, ?, ?, ?)",
-                (self.coder_id(coder), strategy, json.dumps(params), now())).lastrowid
+                (self.coder_id(coder), strategy, json.dumps(params, sort_keys=True), now())).lastrowid
+
+    def unended_session(self, coder: str, strategy: str, params: dict[str, Any]) -> int | None:
+        """The newest session of ``coder`` with this strategy and these params that was never
+        ended (its process was killed), or None."""
+        row = self._db.execute(
+            "SELECT s.id FROM sessions s JOIN coders u ON u.id = s.coder_id WHERE u.name=? AND s.strategy=?"
+            " AND s.params=? AND s.ended_at IS NULL ORDER BY s.id DESC LIMIT 1",
+            (coder, strategy, json.dumps(params, sort_keys=True))).fetchone()
+        return row[0] if row else None
 
     def end_session(self, session_id: int) -> None:
         with self.transaction():
             self._db.execute("UPDATE sessions SET ended_at=? WHERE id=?", (now(), session_id))
 
+    def session_info(self, session_id: int) -> dict[str, Any]:
+        """A session's row: ``id``, ``coder``, ``strategy``, ``params`` (a dict), ``started_at``, ``ended_at``."""
+        row = self._db.execute("SELECT s.*, u.name AS coder FROM sessions s JOIN coders u ON u.id = s.coder_id"
+                               " WHERE s.id=?", (session_id,)).fetchone()
+        if row is None:
+            raise InputError(f"no annotation session {session_id}")
+        return {"id": row["id"], "coder": row["coder"], "strategy": row["strategy"], "params": json.loads(row["params"]),
+                "started_at": row["started_at"], "ended_at": row["ended_at"]}
+
     def record_answer(self, session_id: int, segment_id: int, coder: str, action: str, *,
                       codes: Iterable[str] = (), suggested: Iterable[str] = (),
                       probabilities: dict[str, float] | None = None, memo: str | None = None,
-                      model_version: str | None = None) -> None:
+                      model_version: str | None = None, answer_id: str | None = None) -> None:
         """Commit one answer of a session, in one transaction: the answer itself and, unless it is
         a skip, the coder's codes on the segment (source accepted/corrected, with the suggestion's
-        probabilities and model version) and their memo."""
+        probabilities and model version) and their memo. ``answer_id``: the id the client made for
+        the answer (unique; see :meth:`answer_by_client_id`)."""
         if action not in ("accept", "correct", "skip"):
             raise InputError(f"unknown answer action {action!r}", hint="use accept, correct or skip")
         codes = sorted(codes)
@@ -377,16 +396,30 @@ class Store:
                         (segment_id, self.coder_id(coder), memo, now()))
             self._db.execute(
                 "INSERT INTO answers (session_id, segment_id, action, suggested, answered, memo, model_version,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, answer_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (session_id, segment_id, action, json.dumps(sorted(suggested)), json.dumps(codes), memo,
-                 model_version, now()))
+                 model_version, now(), answer_id))
 
-    def undo_answer(self, session_id: int, coder: str) -> dict[str, Any] | None:
-        """Take back the session's last answer that stands: it is marked undone, an ``undo`` answer
-        is recorded, and the coder's codes and memo on that segment are removed. Returns the
-        undone answer (``segment_id``, ``action``), or None when there is nothing to undo."""
-        row = self._db.execute("SELECT * FROM answers WHERE session_id=? AND undone=0 AND action != 'undo'"
-                               " ORDER BY id DESC LIMIT 1", (session_id,)).fetchone()
+    def answer_by_client_id(self, answer_id: str) -> dict[str, Any] | None:
+        """The answer recorded under the client's ``answer_id`` (any session), or None."""
+        row = self._db.execute("SELECT * FROM answers WHERE answer_id=?", (answer_id,)).fetchone()
+        return None if row is None else _answer(row)
+
+    def undo_answer(self, session_id: int, coder: str, segments: Collection[int] | None = None) -> dict[str, Any] | None:
+        """Take back ``coder``'s last answer that stands, in any of their sessions (so undo reaches
+        back across a restart), among ``segments`` if given: it is marked undone, an ``undo``
+        answer is recorded in ``session_id``, and the coder's codes and memo on that segment are
+        removed. Returns the undone answer (``segment_id``, ``action``, ``answered``), or None."""
+        sql = ("SELECT a.* FROM answers a JOIN sessions s ON s.id = a.session_id JOIN coders u ON u.id = s.coder_id"
+               " WHERE u.name=? AND a.undone=0 AND a.action != 'undo'")
+        args: list[Any] = [coder]
+        if segments is not None:
+            # a temporary table, not a long IN (...) list: SQLite caps the number of parameters
+            self._db.execute("CREATE TEMP TABLE IF NOT EXISTS undo_scope (segment_id INTEGER PRIMARY KEY)")
+            self._db.execute("DELETE FROM undo_scope")
+            self._db.executemany("INSERT INTO undo_scope VALUES (?)", [(int(s),) for s in segments])
+            sql += " AND a.segment_id IN (SELECT segment_id FROM undo_scope)"
+        row = self._db.execute(sql + " ORDER BY a.id DESC LIMIT 1", args).fetchone()
         if row is None:
             return None
         with self.transaction():
@@ -397,16 +430,12 @@ class Store:
                 self.forget(row["segment_id"], coder)
                 self._db.execute("DELETE FROM memos WHERE segment_id=? AND coder_id=?",
                                  (row["segment_id"], self.coder_id(coder)))
-        return {"segment_id": row["segment_id"], "action": row["action"]}
+        return _answer(row)
 
     def answers(self, session_id: int) -> list[dict[str, Any]]:
         """Every answer of a session in order, undo answers included (``suggested``/``answered`` as lists)."""
-        out = []
-        for r in self._db.execute("SELECT * FROM answers WHERE session_id=? ORDER BY id", (session_id,)):
-            d = dict(r)
-            d["suggested"], d["answered"], d["undone"] = json.loads(d["suggested"]), json.loads(d["answered"]), bool(d["undone"])
-            out.append(d)
-        return out
+        return [_answer(r) for r in self._db.execute("SELECT * FROM answers WHERE session_id=? ORDER BY id",
+                                                     (session_id,))]
 
     def session_tally(self, session_id: int) -> tuple[int, set[int]]:
         """(answers that stand, segments skipped) in a session. A skip counts while it stands and
@@ -418,6 +447,12 @@ class Store:
             " AND NOT EXISTS (SELECT 1 FROM answers b WHERE b.session_id=a.session_id AND b.segment_id=a.segment_id"
             " AND b.id > a.id AND b.action != 'undo')", (session_id,))}
         return answered, skipped
+
+    def coder_tally(self, coder: str) -> int:
+        """How many of ``coder``'s session answers (accepted or corrected) stand, over all their sessions."""
+        return self._db.execute(
+            "SELECT COUNT(*) FROM answers a JOIN sessions s ON s.id = a.session_id JOIN coders u ON u.id = s.coder_id"
+            " WHERE u.name=? AND a.undone=0 AND a.action IN ('accept', 'correct')", (coder,)).fetchone()[0]
 
     def memo(self, segment_id: int, coder: str) -> str | None:
         row = self._db.execute("SELECT m.text FROM memos m JOIN coders u ON u.id = m.coder_id"
@@ -461,3 +496,10 @@ class Store:
 def _where(sql: str, column: str, value: Any) -> tuple[str, tuple]:
     """``sql`` filtered to ``column = value`` when a value is given (else unfiltered)."""
     return (sql + f" WHERE {column} = ?", (value,)) if value is not None else (sql, ())
+
+
+def _answer(row: sqlite3.Row) -> dict[str, Any]:
+    """An answers row as a dict, ``suggested``/``answered`` as lists and ``undone`` as a bool."""
+    d = dict(row)
+    d["suggested"], d["answered"], d["undone"] = json.loads(d["suggested"]), json.loads(d["answered"]), bool(d["undone"])
+    return d
