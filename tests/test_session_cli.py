@@ -31,7 +31,7 @@ def test_annotate_starts_a_session_serves_it_and_closes_it(coded, monkeypatch):
     coded("import", DEMO / "uncoded" / "focus-group-7.txt", "--group", "Focus Group 7")
     served = {}
 
-    def fake_serve(session, *, port, open_browser, on_ready):
+    def fake_serve(session, *, port, open_browser, on_ready, door=None, coder=None):
         served["state"] = session.state()
         served["open_browser"] = open_browser
         on_ready("http://127.0.0.1:1/?token=t")

@@ -90,6 +90,11 @@ class Workspace:
         """The encoder over this workspace's embedding cache (models/embeddings.sqlite3)."""
         return Embedder(EmbeddingCache(self.embedding_cache))
 
+    @property
+    def door_dir(self) -> Path:
+        """Owner-only folder with each coder's annotation-page token and port (``.annotate/``)."""
+        return self.root / ".annotate"
+
     def model_dir(self, name: str) -> Path:
         """models/NAME; a name that would leave models/ is refused."""
         if not name or any(ch in name for ch in "/\\") or name.startswith("."):

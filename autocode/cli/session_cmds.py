@@ -32,9 +32,10 @@ def annotate(
     console.print(f"Session {session.session_id} for [bold]{coder}[/]: {progress['remaining']} segments to code, "
                   f"strategy {session.strategy}, model {session.model_version}.")
     try:
-        server.serve(session, port=port, open_browser=not no_browser,
-              on_ready=lambda url: console.print(f"Open [link={url}]{url}[/link] (Ctrl+C to stop; every answer is saved "
-                                                 f"as you give it)."))
+        server.serve(session, port=port, open_browser=not no_browser, door=ws.door_dir, coder=coder,
+                     on_ready=lambda url: console.print(
+                         f"Open [link={url}]{url}[/link] (Ctrl+C to stop; every answer is saved as you give it; "
+                         "a tab left open reconnects when you run this command again)."))
     finally:
         session.close()
         console.print(f"Session closed: {session.answered} answers saved. Run the same command to carry on.")

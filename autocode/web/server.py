@@ -6,17 +6,25 @@ It is a door into sensitive transcripts, so it only answers requests that
   page and its static files ``?token=`` or the ``SameSite=Strict`` cookie the first visit sets
   (so a reload works, and no other site's request ever carries it) -- so another site open
   in the browser can neither read transcripts nor write codings.
+
+Every request body is validated (:mod:`.requests`): a wrong one is a 400 naming the field, an
+oversized one a 413. The token and the port are kept per workspace and coder in an owner-only
+file (:func:`remembered_door`), so a tab left open reconnects when the session is restarted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import json as jsonlib
+import os
 import secrets
+import signal
 import socket
 import threading
 import webbrowser
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import uvicorn
 from starlette.applications import Starlette
@@ -25,6 +33,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import AutocodeError
+from .requests import MAX_BODY_BYTES, Answer, TooLarge, Undo, ValidationError, first_error
 
 STATIC = Path(__file__).with_name("static")
 COOKIE = "autocode_session"
@@ -83,29 +92,61 @@ def create_app(session: Any, token: str, port: int) -> Starlette:
             return json({"error": "not found"}, 404)
         return Response(path.read_bytes(), media_type=STATIC_TYPES[path.suffix], headers=SECURITY_HEADERS)
 
+    async def body(request: Request, schema: type) -> Any:
+        """The request body, read up to the limit and validated against ``schema``."""
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+            raise TooLarge(f"the request is {declared} bytes; the most accepted is {MAX_BODY_BYTES:,}")
+        raw = bytearray()
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > MAX_BODY_BYTES:
+                raise TooLarge(f"the request is over {MAX_BODY_BYTES:,} bytes, the most accepted")
+        try:
+            data = jsonlib.loads(bytes(raw) or b"{}")
+        except (ValueError, RecursionError):
+            raise _BadRequest("body", "the body is not JSON") from None
+        if not isinstance(data, dict):
+            raise _BadRequest("body", "expected a JSON object")
+        try:
+            return schema.model_validate(data)
+        except ValidationError as exc:
+            raise _BadRequest(*first_error(exc)) from None
+
+    def call(fn: Callable[[], Any]) -> Response:
+        """Run a session call under the lock; its refusals are 400s."""
+        try:
+            with lock:
+                return json(fn())
+        except AutocodeError as exc:
+            return json({"error": str(exc)}, 400)
+
     async def state(request: Request) -> Response:
         if (refused := guard(request)) is not None:
             return refused
-        with lock:
-            return json(session.state())
+        return call(session.state)
 
     async def answer(request: Request) -> Response:
         if (refused := guard(request)) is not None:
             return refused
         try:
-            payload = await request.json()
-            if not isinstance(payload, dict):
-                raise ValueError("expected a JSON object")
-            with lock:
-                return json(session.answer(payload))
-        except (AutocodeError, ValueError, KeyError, TypeError) as exc:
-            return json({"error": str(exc)}, 400)
+            given = (await body(request, Answer)).check_sizes()
+        except TooLarge as exc:
+            return json({"error": str(exc)}, 413)
+        except _BadRequest as exc:
+            return json({"error": exc.message, "field": exc.field}, 400)
+        return call(lambda: session.answer(given.model_dump()))
 
     async def undo(request: Request) -> Response:
         if (refused := guard(request)) is not None:
             return refused
-        with lock:
-            return json(session.undo())
+        try:
+            await body(request, Undo)
+        except TooLarge as exc:
+            return json({"error": str(exc)}, 413)
+        except _BadRequest as exc:
+            return json({"error": exc.message, "field": exc.field}, 400)
+        return call(session.undo)
 
     routes = [
         Route("/", index),
@@ -117,13 +158,67 @@ def create_app(session: Any, token: str, port: int) -> Starlette:
     return Starlette(routes=routes)
 
 
-def serve(session: Any, *, port: int = 0, open_browser: bool = True, on_ready=None) -> None:
-    """Serve on 127.0.0.1 only until interrupted. ``port=0`` picks a free port."""
+class _BadRequest(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+def remembered_door(folder: Path, coder: str, port: int = 0) -> tuple[str, int, Path]:
+    """The token and port kept for ``coder`` in ``folder`` (the workspace's), made on first use.
+    The file is the coder's key to the page, so it is owner-only (0600, in a 0700 folder).
+    ``port`` other than 0 replaces the remembered one. Returns (token, port, file)."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)
+    path = folder / f"annotate-{hashlib.sha256(coder.encode('utf-8')).hexdigest()[:16]}.json"
+    try:
+        kept = jsonlib.loads(path.read_text(encoding="utf-8"))
+        token, kept_port = str(kept["token"]), int(kept.get("port") or 0)
+        if len(token) < 32:
+            raise ValueError("short token")
+    except (OSError, ValueError, KeyError, TypeError):
+        token, kept_port = new_token(), 0
+    door = (token, port or kept_port)
+    _write_private(path, {"coder": coder, "token": door[0], "port": door[1]})
+    return door[0], door[1], path
+
+
+def _write_private(path: Path, data: dict) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        jsonlib.dump(data, fh)
+    os.chmod(path, 0o600)
+
+
+def _bind(port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
+    return sock
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM ends the session as Ctrl+C does (the caller's finally closes it)
+
+
+def serve(session: Any, *, port: int = 0, open_browser: bool = True, on_ready=None,
+          door: Path | None = None, coder: str | None = None) -> None:
+    """Serve on 127.0.0.1 only until interrupted (Ctrl+C or SIGTERM). ``port=0`` picks a free port.
+    With ``door`` (a folder) and ``coder`` the token and port are the ones kept there, so a
+    restarted session answers the tab that was open; a remembered port now taken by another
+    program gives way to a free one (and the new address is printed)."""
+    token, path = new_token(), None
+    if door is not None and coder is not None:
+        token, port, path = remembered_door(door, coder, port)
+    try:
+        sock = _bind(port)
+    except OSError:
+        if path is None or not port:
+            raise
+        sock = _bind(0)
     port = sock.getsockname()[1]
-    token = new_token()
+    if path is not None:
+        _write_private(path, {"coder": coder, "token": token, "port": port})
     app = create_app(session, token, port)
     url = f"http://127.0.0.1:{port}/?token={token}"
     if on_ready:
@@ -132,4 +227,11 @@ def serve(session: Any, *, port: int = 0, open_browser: bool = True, on_ready=No
         threading.Timer(0.8, lambda: webbrowser.open(url)).start()
     config = uvicorn.Config(app, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
-    server.run(sockets=[sock])
+    # uvicorn shuts down gracefully on SIGTERM and then raises it again with the handler that was
+    # there before: with this one the caller's cleanup runs, as it does for Ctrl+C
+    previous = signal.signal(signal.SIGTERM, _interrupt) if threading.current_thread() is threading.main_thread() else None
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
