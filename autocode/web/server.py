@@ -193,6 +193,10 @@ def _write_private(path: Path, data: dict) -> None:
 def _bind(port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Measured: without TCP_NODELAY a reply's body waited ~40 ms for the ACK of its headers
+    # (Nagle's algorithm against the browser's delayed ACK) on every request. Accepted
+    # connections inherit the option from the listening socket on Linux.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", port))
     return sock
 
