@@ -438,3 +438,58 @@ def test_refusals_are_explained(viewer):
     page.keyboard.press("s")
     assert "at most 64 KiB" in viewer.wait_status("too large")
     assert viewer.ws.store.seen("viewer") == set()
+
+
+@pytest.mark.browser
+def test_after_kill_9_and_a_restart_the_open_tab_carries_on(tmp_path, browser):
+    """The real `autocode annotate`, killed with -9 while the tab is open: the tab says the answer
+    is not confirmed, the restarted command answers the same tab (same address and token), the
+    answer is re-sent and saved once, and undo reaches the answer given before the kill."""
+    import os
+    import signal
+
+    from test_web_api import _start, small_workspace
+
+    root = tmp_path / "ws"
+    small_workspace(root).close()
+    proc, url = _start(root, tmp_path / "first.log")
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        page.goto(url)
+        page.wait_for_selector("#segment .who")
+        first = page.inner_text("#meta")
+        page.keyboard.press("0")
+        page.wait_for_function("() => document.getElementById('status').textContent.includes('Saved')")
+        assert page.inner_text("#meta") != first
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        page.keyboard.press("0")
+        page.wait_for_function("() => document.getElementById('status').textContent.includes('Not confirmed')")
+        proc, url2 = _start(root, tmp_path / "second.log")
+        assert url2 == url
+        page.wait_for_function("() => document.getElementById('status').textContent.includes('Saved')",
+                               timeout=30000)
+        ws = Workspace.find(root)
+        try:
+            assert len(ws.store.seen("kim")) == 2
+            answers = [a for a in ws.store.answers(1) if a["action"] != "undo"]
+            assert len(answers) == 2, answers  # the re-sent answer is saved once
+        finally:
+            ws.close()
+        page.keyboard.press("u")
+        page.wait_for_function("() => document.getElementById('status').textContent.includes('Undone')")
+        page.evaluate("() => { document.getElementById('status').textContent = ''; }")
+        page.keyboard.press("u")  # the answer given before the kill
+        page.wait_for_function("() => document.getElementById('status').textContent.includes('Undone')")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        ws = Workspace.find(root)
+        try:
+            assert not ws.store.seen("kim")
+            assert ws.store.session_info(1)["ended_at"] is not None
+        finally:
+            ws.close()
+    finally:
+        page.close()
+        if proc.poll() is None:
+            proc.kill()
