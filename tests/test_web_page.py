@@ -263,7 +263,7 @@ def test_the_header_says_what_the_stopping_signal_measures(viewer):
     assert f"Left in the pool: {progress['remaining']}" in header
     assert f"{signal['comparisons']} of {signal['needed']} comparisons so far; one every {signal['every']} answers" \
         in header
-    assert "model vs your answers, cross-validated" in header and header.count("cross-validated") == 1
+    assert "model vs the coded segments it learns from, cross-validated" in header and header.count("cross-validated") == 1
     assert page.inner_text("#verdict") == ("You can stop: predictions have stabilised" if signal["stop"]
                                            else "Keep going")
     assert f"{progress['training']} answers" not in header  # other coders' codings are not "answers"

@@ -391,7 +391,7 @@
       needs = s.message;
     }
     line("signal-needs", needs);
-    line("signal-kappa", `Kappa ${isNum(s.cv_kappa) ? s.cv_kappa.toFixed(2) : "not yet"} (model vs your answers, cross-validated)`,
+    line("signal-kappa", `Kappa ${isNum(s.cv_kappa) ? s.cv_kappa.toFixed(2) : "not yet"} (model vs the coded segments it learns from, cross-validated)`,
       "Stable predictions can still be poor ones: this is how well the model agrees with your answers when each is held out");
     const stop = !!s.stop;
     const v = $("verdict");
