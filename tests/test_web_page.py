@@ -418,6 +418,20 @@ def test_an_answer_whose_reply_was_lost_is_resent_with_the_same_id(workspace, br
 
 
 @pytest.mark.browser
+def test_an_unconfirmed_answer_survives_a_reload_of_the_tab(workspace, browser):
+    with _coding(workspace, browser, "reloader") as c:
+        page, seg = c.page, c.task["segment_id"]
+        page.route("**/api/answer", lambda route: route.abort("connectionrefused"))  # never reaches the server
+        page.keyboard.press("0")
+        c.wait_status("Not confirmed")
+        assert not c.ws.store.seen(c.coder)
+        page.unroute("**/api/answer")
+        page.reload()  # the researcher reloads before the retry went through
+        c.wait_status("Saved")
+        assert c.ws.store.seen(c.coder) == {seg} and c.session.answered == 1
+
+
+@pytest.mark.browser
 def test_refusals_are_explained(viewer):
     page = viewer.page
     replies = [(403, {"error": "missing or wrong session token"}),

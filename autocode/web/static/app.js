@@ -428,6 +428,15 @@
     }
   }
 
+  // An answer not yet confirmed is kept in the tab's sessionStorage too, so a reload (or the
+  // browser restoring the tab) sends it again instead of losing it.
+  const PENDING_KEY = "autocode-pending";
+  function keepPending(p) {
+    try {
+      if (p) sessionStorage.setItem(PENDING_KEY, JSON.stringify(p)); else sessionStorage.removeItem(PENDING_KEY);
+    } catch (e) { /* storage full or disabled: the answer is still kept in memory */ }
+  }
+
   function setBusy(on) {
     state.busy = on;
     document.body.classList.toggle("busy", on);
@@ -442,6 +451,7 @@
     // an answer not confirmed before (a server error) keeps its id: the server recognises it if it had committed it
     const id = state.pending && state.pending.segment_id === seg ? state.pending.answer_id : newId();
     state.pending = { answer_id: id, segment_id: seg, action, codes, memo: $("memo").value };
+    keepPending(state.pending);
     await deliver(state.pending);
   }
 
@@ -454,6 +464,7 @@
         try {
           const data = await api("/api/answer", body);
           state.pending = null;
+          keepPending(null);
           renderProgress(data.progress);
           renderTask(data.task);
           status(savedMessage(data, body), "ok");
@@ -467,7 +478,7 @@
         }
       }
     } catch (e) {
-      if (e.status && e.status < 500) state.pending = null;  // refused: nothing was saved
+      if (e.status && e.status < 500) { state.pending = null; keepPending(null); }  // refused: nothing was saved
       let msg = e.status >= 500 ? `Not confirmed: the server failed (${e.message}). Press the key again to retry.`
         : errorText(e, "Not saved");
       if (retrying && e.status === 403) msg = "Not confirmed: the server came back but refused this page. " + msg;
@@ -544,13 +555,27 @@
     }
   });
 
-  api("/api/state").then((data) => {
+  async function start() {
+    let data;
+    for (;;) {  // a reload while the server is down waits for it, as an unconfirmed answer does
+      try { data = await api("/api/state"); break; } catch (e) {
+        if (!e.network) throw e;
+        status("Could not reach the server: is `autocode annotate` still running? Retrying…", "warn");
+        await sleep(RETRY_MS);
+      }
+    }
     state.coder = data.coder;
     $("coder").textContent = data.coder ? `Coder: ${data.coder}` : "";
     renderTree(data.codebook);
     renderProgress(data.progress);
     renderTask(data.task);
-  }).catch((e) => status(e.status === 403 ? TOKEN_REFUSED
-    : e.network ? "Could not reach the server: is `autocode annotate` still running?"
-      : "Could not load the session: " + e.message, "error"));
+    let kept = null;
+    try { kept = JSON.parse(sessionStorage.getItem(PENDING_KEY) || "null"); } catch (e) { kept = null; }
+    if (kept && kept.answer_id) {
+      state.pending = kept;
+      await deliver(kept);  // the server recognises it by its id if it had saved it
+    }
+  }
+
+  start().catch((e) => status(e.status === 403 ? TOKEN_REFUSED : "Could not load the session: " + e.message, "error"));
 })();
