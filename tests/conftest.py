@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,3 +54,31 @@ def cli(runner, tmp_path):
 
     run.root = root
     return run
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def served(session):
+    """``session`` served by uvicorn on a free loopback port in a thread; yields the page's URL."""
+    import uvicorn
+
+    from autocode.web.server import create_app, new_token
+
+    port = free_port()
+    token = new_token()
+    server = uvicorn.Server(uvicorn.Config(create_app(session, token, port), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}/?token={token}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 
 import pytest
 from starlette.testclient import TestClient
@@ -14,7 +11,7 @@ from autocode.app.session import AnnotationSession
 from autocode.app.imports import import_files
 from autocode.web.server import create_app, new_token
 from autocode.app.workspace import Workspace
-from conftest import DEMO
+from conftest import DEMO, served
 
 PORT = 8765
 
@@ -88,36 +85,20 @@ def wait_status(page, text: str) -> None:
         raise AssertionError(f"status is {page.inner_text('#status')!r}, expected {text!r}") from None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.browser
 def test_the_real_page_in_headless_chromium(workspace, session):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if not chromium:
         pytest.skip("headless Chromium is not installed (scripts/test.sh installs Debian's chromium)")
     playwright = pytest.importorskip("playwright.sync_api")
-    import uvicorn
-
-    port = _free_port()
-    token = new_token()
-    server = uvicorn.Server(uvicorn.Config(create_app(session, token, port), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
     store = workspace.store
-    try:
+    with served(session) as url:
         with playwright.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--no-first-run", "--disable-quic"])
             page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{port}/?token={token}")
+            page.goto(url)
             page.wait_for_selector("#segment .who")
             assert "token" not in page.url  # taken out of the address bar
             shown = [page.inner_text("#segment")]
@@ -161,6 +142,3 @@ def test_the_real_page_in_headless_chromium(workspace, session):
             assert any("<script>document.title='pwned'</script>" in t and "<b>on Tuesdays</b>" in t for t in shown), shown
             assert page.title() == "autocode: annotate"
             browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import threading
 import time
 from contextlib import contextmanager
 
 import pytest
-from conftest import DEMO
+from conftest import DEMO, served
 
 from autocode.app.imports import import_files
 from autocode.app.session import AnnotationSession
 from autocode.app.workspace import Workspace
-from autocode.web.server import create_app, new_token
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -74,31 +71,6 @@ def browser(workspace):
         b.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def _served(session):
-    import uvicorn
-
-    port = _free_port()
-    token = new_token()
-    server = uvicorn.Server(uvicorn.Config(create_app(session, token, port), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/?token={token}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
-
-
 class Coding:
     """A coder's session, served, with a page open on it."""
 
@@ -131,7 +103,7 @@ class Coding:
 def _coding(workspace, browser, coder):
     session = AnnotationSession.start(workspace, coder, group=POOL, background=False)
     try:
-        with _served(session) as url:
+        with served(session) as url:
             page = browser.new_page(viewport=VIEWPORT)
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
@@ -154,7 +126,7 @@ def viewer_session(workspace):
 
 @pytest.fixture(scope="module")
 def viewer_url(viewer_session):
-    with _served(viewer_session) as url:
+    with served(viewer_session) as url:
         yield url
 
 
