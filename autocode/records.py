@@ -83,7 +83,10 @@ class Segment:
 
 @dataclass
 class Selection:
-    """An exact coded span (a REFI-QDA selection), kept so that export loses nothing."""
+    """An exact coded span (a REFI-QDA selection) with one coding on it, kept so that export loses
+    nothing. ``coder`` applied ``code`` (``Coding@creatingUser``) at ``created_at``; ``creator``
+    made the span (``PlainTextSelection@creatingUser``, None: the coder) at ``selected_at``. Rows
+    that share a ``guid`` are one selection with several codings."""
 
     id: int
     document: str
@@ -94,11 +97,18 @@ class Selection:
     guid: str | None = None
     name: str | None = None
     created_at: str | None = None
+    coding_guid: str | None = None
+    description: str | None = None
+    creator: str | None = None
+    selected_at: str | None = None
+    modifier: str | None = None
+    modified_at: str | None = None
 
 
 @dataclass
 class Coding:
-    """One code applied to one stored segment by one coder, with the segment's span."""
+    """One code applied to one stored segment by one coder, with the segment's span and the
+    coding's provenance (``source``, and for a model's suggestion its probability and version)."""
 
     id: int
     segment_id: int
@@ -107,6 +117,30 @@ class Coding:
     end: int
     code: str
     coder: str
+    created_at: str | None = None
+    source: str | None = None
+    probability: float | None = None
+    model_version: str | None = None
+
+
+@dataclass
+class Coder:
+    """A coder of the workspace, with the identity a QDA suite gave them (REFI ``User``)."""
+
+    name: str
+    kind: str
+    guid: str | None = None
+    refi_id: str | None = None
+
+
+@dataclass
+class CodeSet:
+    """A named set of codes (REFI ``<Set>``, ATLAS.ti's code groups), kept as imported."""
+
+    guid: str
+    name: str
+    codes: list[str]
+    description: str | None = None
 
 
 @dataclass

@@ -41,15 +41,22 @@ def project_schema() -> etree.XMLSchema:
 
 
 def assert_valid_qdpx(path: Path, schema: bool = True) -> None:
-    """project.qde validates against Project.xsd; sources are LF-only BOM-less UTF-8."""
+    """project.qde validates against Project.xsd; plain-text sources are LF-only BOM-less UTF-8;
+    any other member is a source's rich text, named by its richTextPath."""
     with zipfile.ZipFile(path) as archive:
+        qde = etree.parse(io.BytesIO(archive.read("project.qde")))
         if schema:
             xsd = project_schema()
-            doc = etree.parse(io.BytesIO(archive.read("project.qde")))
-            assert xsd.validate(doc), xsd.error_log.last_error
+            assert xsd.validate(qde), xsd.error_log.last_error
+        plain = {e.get("plainTextPath") for e in qde.iter() if e.get("plainTextPath")}
+        rich = {e.get("richTextPath") for e in qde.iter() if e.get("richTextPath")}
         for name in archive.namelist():
             if name != "project.qde":
-                assert name.startswith("sources/") and name.endswith(".txt")
+                assert name.startswith("sources/")
+                ref = "internal://" + name.removeprefix("sources/")
+                if ref in rich:
+                    continue
+                assert name.endswith(".txt") and ref in plain
                 data = archive.read(name)
                 assert not data.startswith(b"\xef\xbb\xbf") and b"\r" not in data
                 data.decode("utf-8")
@@ -154,6 +161,7 @@ def test_minimal_project() -> None:
             economy.guid,
             "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d",
             datetime(2026, 1, 15, 10, 5, tzinfo=timezone.utc),
+            "6e7f8091-a2b3-4c4d-8e5f-60718293a4b5",  # the Coding's own guid is kept
         )
     ]
     assert any("Variables" in n and "Cases" in n and "Notes" in n for n in project.notes)

@@ -15,6 +15,7 @@ from autocode.refi import (
     QdaCoding,
     QdaProject,
     QdaSelection,
+    QdaSet,
     QdaSource,
     QdaUser,
     read_qdpx,
@@ -72,7 +73,9 @@ def projects(draw: st.DrawFn) -> QdaProject:
     for s in range(draw(st.integers(1, 3))):
         text = draw(TEXTS)
         guid = f"50c00000-0000-4000-8000-00000000000{s}"
-        sources.append(QdaSource(guid, f"doc {s}", text))
+        rich = draw(st.one_of(st.none(), st.binary(max_size=40)))  # a .docx, say: carried, never read
+        sources.append(QdaSource(guid, f"doc {s}", text, rich_text=rich,
+                                 rich_text_path=None if rich is None else f"rich {s}.docx"))
         allowed = cuts(text)
         for k in range(draw(st.integers(0, 4))):
             a, b = sorted(draw(st.lists(st.sampled_from(allowed), min_size=2, max_size=2)))
@@ -81,16 +84,19 @@ def projects(draw: st.DrawFn) -> QdaProject:
                     draw(st.sampled_from(CODES)).guid,
                     draw(st.sampled_from([u.guid for u in USERS] + [None])),
                     draw(st.sampled_from([WHEN, None])),
+                    draw(st.sampled_from([None, f"c0d10000-0000-4000-8000-000{s}0{k}0{n}0000"])),
                 )
-                for _ in range(draw(st.integers(0, 2)))
+                for n in range(draw(st.integers(0, 2)))
             ]
             selections.append(
                 QdaSelection(
                     f"5e1e0000-0000-4000-8000-0000000{s}000{k}", guid, a, b, codings=codings
                 )
             )
+    members = draw(st.lists(st.sampled_from([c.guid for c in CODES]), unique=True))
+    sets = [QdaSet("5e700000-0000-4000-8000-000000000001", "a set", members, "why")] if draw(st.booleans()) else []
     return QdaProject(
-        "prop", users=list(USERS), codes=list(CODES), sources=sources, selections=selections
+        "prop", users=list(USERS), codes=list(CODES), sources=sources, selections=selections, sets=sets
     )
 
 
@@ -104,9 +110,14 @@ def test_write_then_read_keeps_text_and_selections(project: QdaProject) -> None:
         again = read_qdpx(path)
     assert [s.text for s in again.sources] == [normalise_text(s.text) for s in project.sources]
     assert len(again.selections) == len(project.selections)
+    assert again.sets == project.sets
+    assert [(s.rich_text, s.rich_text_path) for s in again.sources] == [
+        (s.rich_text, s.rich_text_path) for s in project.sources
+    ]
     for before, after in zip(project.selections, again.selections, strict=True):
         assert after.guid == before.guid and after.source_guid == before.source_guid
-        assert after.codings == before.codings
+        assert [c[:3] for c in after.codings] == [c[:3] for c in before.codings]
+        assert all(a.guid == (b.guid or a.guid) and a.guid for a, b in zip(after.codings, before.codings))
         assert again.selected_text(after) == normalise_text(
             raw[before.source_guid][before.start : before.end]
         )

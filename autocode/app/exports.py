@@ -8,10 +8,11 @@ from pathlib import Path
 
 from ..codebook import Codebook
 from ..errors import InputError
+from ..io import codebooks
 from ..io.codebooks import to_csv
 from ..io.corpus import write_rows
 from ..records import model_coder
-from ..refi.mapping import codebook_to_qdc, project_from_records
+from ..refi.mapping import codebook_to_qdc, project_codes, project_from_records
 from ..refi.model import QdaProject
 from ..refi.qdpx_write import write_qdpx
 from ..store import Store
@@ -43,15 +44,27 @@ def coded_rows(store: Store, coders: list[str] | None = None) -> list[dict]:
     return rows
 
 
+def codes_to_export(store: Store, book: Codebook | None = None) -> set[str]:
+    """The codes the workspace's project has (see :func:`autocode.refi.mapping.project_codes`):
+    never the unused default frame that ``autocode init`` installs."""
+    book = book or store.codebook()
+    default = {c.path for c in codebooks.default()}
+    return project_codes(book, store.codes_in_use(), store.imported_codes(), default)
+
+
 def project(store: Store, coders: list[str] | None = None) -> QdaProject:
-    """The workspace as a REFI-QDA project (see :func:`autocode.refi.mapping.project_from_records`)."""
+    """The workspace as a REFI-QDA project (see :func:`autocode.refi.mapping.project_from_records`):
+    named as the first project imported was (else after the codebook)."""
     wanted = coders or [c["name"] for c in store.coders()]
     store.require_coders(wanted)
     segments: dict[str, list] = defaultdict(list)
     for seg in store.segments():
         segments[seg.document].append(seg)
-    return project_from_records(store.codebook(), store.meta("codebook_name") or "autocode project", wanted,
-                                store.documents(), segments, store.coded_spans(), store.selections())
+    book = store.codebook()
+    name = store.meta("project_name") or store.meta("codebook_name") or "autocode project"
+    return project_from_records(book, name, wanted, store.documents(), segments, store.coded_spans(),
+                                store.selections(), users=store.users(), codes=codes_to_export(store, book),
+                                sets=store.code_sets(), rich=store.rich_texts())
 
 
 def export(ws: Workspace, out: str | Path, fmt: str = "csv", coders: list[str] | None = None,
@@ -78,11 +91,13 @@ def export(ws: Workspace, out: str | Path, fmt: str = "csv", coders: list[str] |
 
 def export_codebook(ws: Workspace, out: str | Path) -> Codebook:
     """The workspace's codebook, by the file's extension: REFI-QDA .qdc, a .csv tag list
-    (tag,description: Taguette's codebook import) or autocode YAML; returns it."""
+    (tag,description: Taguette's codebook import) or autocode YAML; returns it. A .qdc holds the
+    codes a project export would (the whole codebook while nothing but the default frame is
+    there), with the code sets."""
     book = ws.store.codebook()
     suffix = Path(out).suffix.lower()
     if suffix == ".qdc":
-        codebook_to_qdc(book, out)
+        codebook_to_qdc(book, out, codes_to_export(ws.store, book) or None, ws.store.code_sets())
     elif suffix == ".csv":
         to_csv(book, out)
     else:

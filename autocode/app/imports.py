@@ -16,7 +16,8 @@ from ..errors import InputError
 from ..io import codebooks, corpus, transcripts
 from ..io.segmentation import SegmentationConfig, transcript_segments
 from ..records import NewSegment, coder_kind
-from ..refi.mapping import MAPPINGS, MIN_OVERLAP, codebook_from_codes, coder_name, segment_codes, selection_mapping
+from ..refi.mapping import (MAPPINGS, MIN_OVERLAP, codebook_and_sets_from_qdc, codebook_from_codes, code_sets_of,
+                            coder_name, segment_codes, selection_mapping, split_sets)
 from ..refi.model import QdaProject
 from ..refi.qdpx_read import MAX_MEMBER_BYTES, read_qdpx
 from ..refi.taguette import read_taguette_csv
@@ -114,8 +115,30 @@ def import_files(ws: Workspace, paths: Sequence[str | Path], *, group: str | Non
 
 
 def import_codebook(ws: Workspace, path: str | Path) -> dict[str, list[str]]:
-    """Merge a codebook file (.yaml, .qdc, .txt) into the workspace's; returns the codes added and updated."""
-    return ws.store.set_codebook(codebooks.load(path))
+    """Merge a codebook file (.yaml, .qdc, .txt) into the workspace's; returns the codes added and updated.
+    A .qdc's code sets are kept; every code of the file counts as the project's (an export writes it)."""
+    store = ws.store
+    if Path(path).suffix.lower() == ".qdc":
+        if not Path(path).exists():
+            raise InputError("no such file", file=path, hint="check the path")
+        book, sets = codebook_and_sets_from_qdc(path, store.codebook())
+    else:
+        book, sets = codebooks.load(path), []
+    with store.transaction():
+        report = store.set_codebook(book)
+        store.mark_codes_imported(c.path for c in book)
+        store.add_code_sets(sets)
+    return report
+
+
+def default_codebook_untouched(store: Store) -> bool:
+    """Whether the workspace's codebook is still the default study frame ``autocode init`` installs,
+    with nothing referring to it: then the first project imported brings its own codebook instead."""
+    return not store.codebook_in_use() and store.codebook().hash() == codebooks.default().hash()
+
+
+def _iso(when: Any) -> str | None:
+    return when.isoformat() if when is not None else None
 
 
 def _read_as(path: Path, kind: str) -> transcripts.Transcript:
@@ -251,7 +274,8 @@ def _plan_project(store: Store, path: Path, kind: str, *, seg_config: Segmentati
     """Read and check a REFI-QDA or Taguette project now; return the writer that maps it into the store
     (the rule is :mod:`autocode.refi.mapping`'s)."""
     project = read_project(path, kind, sources_dir=sources_dir, max_member_bytes=max_member_bytes)
-    book, code_paths = codebook_from_codes(project.codes, project.name, store.codebook())
+    groups, group_descriptions, own_sets = split_sets(project.sets)
+    book, code_paths = codebook_from_codes(project.codes, project.name, store.codebook(), groups, group_descriptions)
     users = project.user_by_guid()
 
     def check_no_clash() -> None:
@@ -271,24 +295,46 @@ def _plan_project(store: Store, path: Path, kind: str, *, seg_config: Segmentati
             cache[name] = store.segments(document=name)
         return cache[name]
 
+    def person(guid: str | None) -> str | None:
+        return None if guid is None else (coder or coder_name(users.get(guid)))
+
     def apply(report: ImportReport) -> None:
         check_no_clash()
-        store.set_codebook(book)
+        notes = list(project.notes)
+        if book.codes and default_codebook_untouched(store):
+            store.replace_codebook(book)
+            notes.append(f"the workspace's codebook was the untouched default study codebook: it is replaced by "
+                         f"this project's ({len(book.codes)} codes)")
+        else:
+            store.set_codebook(book)
+        store.mark_codes_imported(code_paths.values())
+        store.add_code_sets(code_sets_of(own_sets, code_paths))
+        if not store.meta("project_name"):
+            store.set_meta("project_name", project.name)
+        if coder is None:  # every user of the project is a coder, under the GUID the suite gave them
+            for u in project.users:
+                name = coder_name(u)
+                store.add_user(name, coder_kind(name), guid=u.guid, refi_id=u.id)
         doc_ids: dict[str, int] = {}
         n_segments = 0
         for source in project.sources:
             doc_id, n = add_transcript(store, parsed[source.guid], source.name, str(path), seg_config, guid=source.guid)
             doc_ids[source.guid] = doc_id
             n_segments += n
+            if source.rich_text is not None:
+                store.set_rich_text(doc_id, source.rich_text_path or f"{source.guid}.docx", source.rich_text)
         # exact selections, then the segment-level codings they imply
         spans: dict[str, dict[str, dict[str, list[tuple[int, int]]]]] = defaultdict(lambda: defaultdict(dict))
         n_selections = 0
         for sel in project.selections:
             for coding in sel.codings:
-                who = coder or coder_name(users.get(coding.user_guid) if coding.user_guid else None)
+                who = person(coding.user_guid) or coder or coder_name(None)
                 code = code_paths[coding.code_guid]
                 store.add_selection(doc_ids[sel.source_guid], code, who, sel.start, sel.end, guid=sel.guid,
-                                    name=sel.name, created_at=coding.created.isoformat() if coding.created else None)
+                                    name=sel.name, created_at=_iso(coding.created),
+                                    coding_guid=coding.guid, description=sel.description,
+                                    creator=person(sel.creating_user), selected_at=_iso(sel.created),
+                                    modifier=person(sel.modifying_user), modified_at=_iso(sel.modified))
                 per_code = spans[sel.source_guid][who]
                 if book.codes[code].codable:
                     per_code.setdefault(code, []).append((sel.start, sel.end))
@@ -311,9 +357,10 @@ def _plan_project(store: Store, path: Path, kind: str, *, seg_config: Segmentati
                     store.set_codes(seg_id, who, codes, source="model" if kind_of == "model" else "human", kind=kind_of)
                     n_codings += len(codes)
         report.add(file=str(path), kind=f"{kind} project ({project.origin or 'unknown origin'})",
-                   coders=sorted({w for per_doc in spans.values() for w in per_doc}), documents=len(doc_ids),
+                   coders=sorted({w for per_doc in spans.values() for w in per_doc}),
+                   users=[coder_name(u) for u in project.users] if coder is None else [coder], documents=len(doc_ids),
                    segments=n_segments, codings=n_codings, selections=n_selections,
                    selections_mapped={k: mapped[k] for k in MAPPINGS if mapped[k]},
-                   positions=project.position_convention, notes=list(project.notes))
+                   positions=project.position_convention, notes=notes)
 
     return apply

@@ -10,8 +10,11 @@
 
 from __future__ import annotations
 
+import copy
 import csv
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -132,6 +135,12 @@ def default_codebook_path() -> Path:
     return Path(__file__).parent.parent / "data" / "study_codebook.yaml"
 
 
+@lru_cache(maxsize=1)
+def _default_data() -> Any:
+    return yaml.safe_load(default_codebook_path().read_text(encoding="utf-8"))
+
+
 def default() -> Codebook:
-    """The study's coding frame (Baxter & Fancourt 2020)."""
-    return from_yaml(default_codebook_path())
+    """The study's coding frame (Baxter & Fancourt 2020): a new Codebook each call, the YAML parsed once
+    (every import of a project compares the workspace's codebook with it)."""
+    return from_dict(copy.deepcopy(_default_data()), file=default_codebook_path())

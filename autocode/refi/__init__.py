@@ -10,6 +10,7 @@ from autocode.refi.model import (
     QdaCoding,
     QdaProject,
     QdaSelection,
+    QdaSet,
     QdaSource,
     QdaUser,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "QdaCoding",
     "QdaProject",
     "QdaSelection",
+    "QdaSet",
     "QdaSource",
     "QdaUser",
     "read_qdc",

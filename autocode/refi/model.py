@@ -52,14 +52,30 @@ class QdaSource:
     created: datetime | None = None
     modifying_user: str | None = None
     modified: datetime | None = None
+    #: the source's rich text (``richTextPath``: NVivo's .docx) as it was in the archive, and
+    #: its member name there (without ``internal://`` or the folder); carried, never read
+    rich_text: bytes | None = None
+    rich_text_path: str | None = None
 
 
 class QdaCoding(NamedTuple):
-    """One code applied to a selection by one coder (``Coding@creatingUser``)."""
+    """One code applied to a selection by one coder (``Coding@creatingUser``); ``guid`` is the
+    Coding's own (None: the writer makes a stable one)."""
 
     code_guid: str
     user_guid: str | None
     created: datetime | None
+    guid: str | None = None
+
+
+@dataclass
+class QdaSet:
+    """A named set of codes (REFI ``<Set>`` with ``<MemberCode>``s; ATLAS.ti's code groups)."""
+
+    guid: str
+    name: str
+    code_guids: list[str] = field(default_factory=list)
+    description: str | None = None
 
 
 @dataclass
@@ -95,6 +111,7 @@ class QdaProject:
     codes: list[QdaCode] = field(default_factory=list)
     sources: list[QdaSource] = field(default_factory=list)
     selections: list[QdaSelection] = field(default_factory=list)
+    sets: list[QdaSet] = field(default_factory=list)
     position_convention: str = "codepoint"
     notes: list[str] = field(default_factory=list)
     convention_scores: dict[str, int] = field(default_factory=dict)

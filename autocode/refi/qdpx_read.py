@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import lzma
 import stat
 import zipfile
 import zlib
@@ -16,7 +17,7 @@ from lxml import etree
 from autocode.errors import InputError
 from autocode.refi.model import QdaCoding, QdaProject, QdaSelection, QdaSource, QdaUser
 from autocode.refi.positions import CONVENTIONS, PositionMap, detect_convention
-from autocode.refi.qdc import codes_from_xml
+from autocode.refi.qdc import codes_from_xml, sets_from_xml
 from autocode.refi.xmlutil import (
     NS_PREFIX,
     child,
@@ -44,7 +45,7 @@ MAX_MEMBER_BYTES = 200 * 2**20
 MAX_RATIO = 200
 _OUTSIDE_HINT = ("autocode reads a project's sources only from inside the .qdpx: export it again with its "
                  "sources included, or pass --sources-dir DIR to allow source files under DIR")
-_SKIPPED_PARTS = ("Variables", "Cases", "Notes", "Links", "Sets", "Graphs")
+_SKIPPED_PARTS = ("Variables", "Cases", "Notes", "Links", "Graphs")
 _OTHER_SOURCES = ("PictureSource", "PDFSource", "AudioSource", "VideoSource")
 
 
@@ -131,10 +132,14 @@ class _Reader:
                 file=self.path,
                 hint=_REEXPORT,
             )
+        if info.flag_bits & 0x1:  # zipfile would raise RuntimeError("... password required ...")
+            raise InputError(f"{info.filename} is encrypted", file=self.path,
+                             hint="export the project again without a password")
         try:
             with self.zip.open(info) as fh:
                 data = fh.read(self.max_bytes + 1)
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as exc:
+        except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError, NotImplementedError,
+                RuntimeError) as exc:
             raise InputError(
                 f"{info.filename} cannot be unpacked ({exc})", file=self.path, hint=_REEXPORT
             ) from None
@@ -262,6 +267,24 @@ class _Reader:
             raise self._too_big(f"source file {resolved}", len(data))
         return data, str(resolved)
 
+    def rich_text(self, element: etree._Element) -> tuple[str | None, bytes | None]:
+        """(member name, bytes) of a source's rich text (``richTextPath``, NVivo's .docx), carried
+        as it is; (None, None) with a note when it is absent or outside the archive."""
+        ref = element.get("richTextPath")
+        if not ref:
+            return None, None
+        scheme, _, rest = ref.partition("://")
+        info = self.member(f"sources/{unquote(rest)}") if scheme.lower() == "internal" and rest else None
+        if info is None:
+            self.notes.append(f"{_element_label(element)}: rich text {ref} not kept (not inside the archive)")
+            return None, None
+        try:
+            data = self.read_member(info)  # the same limits as every member
+        except InputError as exc:
+            self.notes.append(f"{_element_label(element)}: rich text {ref} not kept ({exc.message})")
+            return None, None
+        return PurePosixPath(info.filename.replace("\\", "/")).name, data
+
     def user_ref(
         self, element: etree._Element, attr: str, users: dict[str, QdaUser], strict: bool
     ) -> str | None:
@@ -304,7 +327,7 @@ class _Reader:
                 )
             user = self.user_ref(coding, "creatingUser", users, strict=True) or fallback_user
             created = parse_datetime(coding.get("creationDateTime"))
-            codings.append(QdaCoding(code_guid, user, created))
+            codings.append(QdaCoding(code_guid, user, created, coding.get("guid") or None))
         return codings
 
     def read_selection(
@@ -358,6 +381,11 @@ class _Reader:
         codes_el = child(codebook, "Codes") if codebook is not None else None
         project.codes = codes_from_xml(codes_el, self.where) if codes_el is not None else []
         codes = {guid_key(c.guid): c.guid for c in project.iter_codes()}
+        sets_el = child(root, "Sets")
+        if sets_el is not None:
+            project.sets, dropped = sets_from_xml(sets_el, codes)
+            if dropped:
+                self.notes.append(f"code sets: {dropped} members that are not codes of the codebook not imported")
 
         raw: list[_RawSelection] = []
         skipped: Counter[str] = Counter()
@@ -380,6 +408,7 @@ class _Reader:
                 modified=parse_datetime(element.get("modifiedDateTime")),
             )
             pmap = PositionMap(self.source_text(element))  # a basePath is data, never followed
+            source.rich_text_path, source.rich_text = self.rich_text(element)
             source.text = pmap.text
             project.sources.append(source)
             for sel_el in children(element, "PlainTextSelection"):

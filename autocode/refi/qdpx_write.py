@@ -2,8 +2,10 @@
 
 Output is deterministic: the same QdaProject gives the same bytes. Sources are
 written as LF-only, BOM-less UTF-8 under ``sources/<guid>.txt`` and positions
-are code points into those files, as the spec says. No dates are invented: the
-zip entries carry the fixed 1980-01-01 zip epoch, the XML only dates it was given.
+are code points into those files, as the spec says; a source's rich text (its
+``richTextPath`` member, NVivo's .docx) is written back byte for byte under its
+own name in ``sources/``. No dates are invented: the zip entries carry the fixed
+1980-01-01 zip epoch, the XML only dates it was given.
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ from __future__ import annotations
 import io
 import zipfile
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from lxml import etree
 
 from autocode._version import __version__
 from autocode.refi.model import QdaProject, QdaSelection, QdaSource
 from autocode.refi.positions import CODEPOINT, PositionMap, normalise_text
-from autocode.refi.qdc import codes_to_xml
+from autocode.refi.qdc import codes_to_xml, sets_to_xml
 from autocode.refi.xmlutil import (
     PROJECT_NS,
     GuidMap,
@@ -55,6 +57,7 @@ class _Writer:
         self.codes = GuidMap("code")
         self.sources = GuidMap("source")
         self.selections = GuidMap("selection")
+        self.codings = GuidMap("coding")
         codes = list(project.iter_codes())
         for kind, things in (("user", project.users), ("code", codes), ("source", project.sources)):
             guids = [t.guid for t in things if t.guid]
@@ -137,7 +140,8 @@ class _Writer:
             code_guid = self.codes.ref(coding.code_guid)
             user_guid = self.user_attr(coding.user_guid)
             coding_el = etree.SubElement(element, _q("Coding"))
-            coding_el.set("guid", derived_guid("coding", sel_guid, index, code_guid, user_guid))
+            own = self.codings.ref(coding.guid) if coding.guid and coding.guid.strip() else None
+            coding_el.set("guid", own or derived_guid("coding", sel_guid, index, code_guid, user_guid))
             _set_optional(coding_el, "creatingUser", user_guid)
             _set_optional(coding_el, "creationDateTime", coding.created)
             etree.SubElement(coding_el, _q("CodeRef")).set("targetGUID", code_guid)
@@ -148,11 +152,14 @@ class _Writer:
         source: QdaSource,
         index: int,
         spans: dict[int, tuple[int, int]],
+        rich_name: str | None,
     ) -> str:
         guid = self.sources.define(source.guid, source.name, index)
         element = etree.SubElement(parent, _q("TextSource"))
         element.set("guid", guid)
         element.set("name", xml_safe(source.name))
+        if rich_name is not None:
+            element.set("richTextPath", f"internal://{rich_name}")
         element.set("plainTextPath", f"internal://{guid}.txt")
         _set_optional(element, "creatingUser", self.user_attr(source.creating_user))
         _set_optional(element, "creationDateTime", source.created)
@@ -163,6 +170,26 @@ class _Writer:
             if selection.source_guid == source.guid:
                 self.selection_xml(element, selection, spans[id(selection)])
         return guid
+
+    def rich_names(self) -> dict[int, str]:
+        """The member name in ``sources/`` of each source's rich text, by source index: its own
+        name when that is a plain file name no other member takes, else one made from its guid."""
+        taken = {f"{self.sources.ref(s.guid) if s.guid and s.guid.strip() else ''}.txt".lower()
+                 for s in self.project.sources}
+        names: dict[int, str] = {}
+        for index, source in enumerate(self.project.sources):
+            if source.rich_text is None:
+                continue
+            own = PurePosixPath((source.rich_text_path or "").replace("\\", "/")).name
+            suffix = PurePosixPath(own).suffix if own else ".docx"
+            name = own if own and own not in (".", "..") and own.lower() not in taken else ""
+            n = 0
+            while not name or name.lower() in taken:
+                n += 1
+                name = f"{derived_guid('rich text', source.guid, source.name, index, n)}{suffix}"
+            taken.add(name.lower())
+            names[index] = name
+        return names
 
     def build(self, origin: str | None) -> list[tuple[str, bytes]]:
         """The archive's members, in order: project.qde, then one file per source."""
@@ -189,9 +216,20 @@ class _Writer:
         files: list[tuple[str, bytes]] = []
         if project.sources:
             sources_el = etree.SubElement(root, _q("Sources"))
+            rich_names = self.rich_names()
             for index, source in enumerate(project.sources):
-                guid = self.source_xml(sources_el, source, index, spans)
+                rich = rich_names.get(index)
+                guid = self.source_xml(sources_el, source, index, spans, rich)
                 files.append((f"sources/{guid}.txt", texts[source.guid].encode("utf-8")))
+                if rich is not None:
+                    files.append((f"sources/{rich}", source.rich_text))  # type: ignore[arg-type]
+        if project.sets:
+            def member(code_guid: str) -> str:
+                if code_guid not in self.known_codes:
+                    raise ValueError(f"a code set names code {code_guid}, which is not in the codebook")
+                return self.codes.ref(code_guid)
+
+            sets_to_xml(etree.SubElement(root, _q("Sets")), project.sets, PROJECT_NS, member, "targetGUID")
         _add_description(root, project.description)
         etree.indent(root, space="  ")
         qde = etree.tostring(root, xml_declaration=True, encoding="utf-8") + b"\n"

@@ -70,8 +70,38 @@ CREATE UNIQUE INDEX answers_by_client_id ON answers(answer_id) WHERE answer_id I
 CREATE INDEX answers_by_session ON answers(session_id, id);
 """
 
+# v3: who coders are in the QDA suites, and what a REFI-QDA project carries besides spans.
+#  * a coder keeps the GUID (and short id) of the suite's User they came from;
+#  * a code remembers that it came from an import (a project or a codebook file), so that an
+#    export writes the codes the project has, not the unused default frame;
+#  * a selection keeps its Coding's guid, its Description, and who made the span and when
+#    (PlainTextSelection@creatingUser/modifyingUser and their dates), apart from the coder;
+#  * a source's rich text (richTextPath: NVivo's .docx) is kept byte for byte;
+#  * code sets (REFI <Set>, ATLAS.ti's code groups) are kept with their members.
+SCHEMA_V3 = """
+ALTER TABLE coders ADD COLUMN guid TEXT;
+ALTER TABLE coders ADD COLUMN refi_id TEXT;
+ALTER TABLE codes ADD COLUMN imported INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE selections ADD COLUMN coding_guid TEXT;
+ALTER TABLE selections ADD COLUMN description TEXT;
+ALTER TABLE selections ADD COLUMN creator_id INTEGER REFERENCES coders(id);
+ALTER TABLE selections ADD COLUMN selected_at TEXT;
+ALTER TABLE selections ADD COLUMN modifier_id INTEGER REFERENCES coders(id);
+ALTER TABLE selections ADD COLUMN modified_at TEXT;
+CREATE TABLE rich_texts (
+    document_id INTEGER PRIMARY KEY REFERENCES documents(id) ON DELETE CASCADE,
+    path TEXT NOT NULL, data BLOB NOT NULL);
+CREATE TABLE code_sets (
+    id INTEGER PRIMARY KEY, guid TEXT NOT NULL UNIQUE, name TEXT NOT NULL, description TEXT,
+    position INTEGER NOT NULL);
+CREATE TABLE code_set_members (
+    set_id INTEGER NOT NULL REFERENCES code_sets(id) ON DELETE CASCADE,
+    code_id INTEGER NOT NULL REFERENCES codes(id), position INTEGER NOT NULL,
+    PRIMARY KEY (set_id, code_id));
+"""
+
 #: MIGRATIONS[i] brings a store from schema version i to i + 1.
-MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2]
+MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

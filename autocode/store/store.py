@@ -16,7 +16,7 @@ from typing import Any, Collection, Iterable, Iterator
 
 from ..codebook import Code, Codebook, CodeGroup
 from ..errors import InputError
-from ..records import SOURCES, Coding, Document, NewSegment, Segment, Selection, coder_kind
+from ..records import SOURCES, Coder, CodeSet, Coding, Document, NewSegment, Segment, Selection, coder_kind
 from .schema import MIGRATIONS, SCHEMA_VERSION, statements
 
 def now() -> str:
@@ -142,6 +142,70 @@ class Store:
                     report["added"].append(c.path)
         return report
 
+    def mark_codes_imported(self, paths: Iterable[str]) -> None:
+        """Record that these codes came from an import (a project or a codebook file): an export
+        writes them even while no one has used them."""
+        with self.transaction():
+            self._db.executemany("UPDATE codes SET imported=1 WHERE path=?", [(p,) for p in paths])
+
+    def imported_codes(self) -> set[str]:
+        """Paths of the codes that came from an import (see :meth:`mark_codes_imported`)."""
+        return {r[0] for r in self._db.execute("SELECT path FROM codes WHERE imported=1")}
+
+    def codes_in_use(self) -> set[str]:
+        """Paths of the codes some coding or kept selection carries."""
+        return {r[0] for r in self._db.execute(
+            "SELECT path FROM codes WHERE id IN (SELECT code_id FROM codings UNION SELECT code_id FROM selections)")}
+
+    def codebook_in_use(self) -> bool:
+        """Whether anything refers to the codebook yet: a coding, a selection, a code set, a code
+        from an import. A codebook nothing refers to can be replaced whole."""
+        q = "SELECT EXISTS (SELECT 1 FROM {})"
+        return any(self._db.execute(q.format(t)).fetchone()[0]
+                   for t in ("codings", "selections", "code_sets", "codes WHERE imported=1"))
+
+    def replace_codebook(self, book: Codebook) -> None:
+        """Put ``book`` in place of the stored codebook, which nothing may refer to yet
+        (see :meth:`codebook_in_use`); the codebook's name becomes ``book.name``."""
+        with self.transaction():
+            if self.codebook_in_use():
+                raise InputError("the workspace's codebook is in use and cannot be replaced",
+                                 hint="merge the new codes with `autocode codebook import` instead")
+            self._db.execute("DELETE FROM codes")
+            self._db.execute("DELETE FROM code_groups")
+            self._db.execute("DELETE FROM meta WHERE key='codebook_name'")
+            self.set_codebook(book)
+
+    # ---------------------------------------------------------------- code sets
+    def add_code_sets(self, sets: Iterable[CodeSet]) -> None:
+        """Keep code sets (REFI ``<Set>``): a set already stored under the same guid takes the new
+        name and description and gains the members it lacked."""
+        with self.transaction():
+            for cs in sets:
+                row = self._db.execute("SELECT id FROM code_sets WHERE guid=?", (cs.guid,)).fetchone()
+                if row is None:
+                    pos = self._db.execute("SELECT COUNT(*) FROM code_sets").fetchone()[0]
+                    set_id = self._db.execute(
+                        "INSERT INTO code_sets (guid, name, description, position) VALUES (?, ?, ?, ?)",
+                        (cs.guid, cs.name, cs.description, pos)).lastrowid
+                else:
+                    set_id = row[0]
+                    self._db.execute("UPDATE code_sets SET name=?, description=? WHERE id=?",
+                                     (cs.name, cs.description, set_id))
+                for path in cs.codes:
+                    pos = self._db.execute("SELECT COUNT(*) FROM code_set_members WHERE set_id=?", (set_id,)).fetchone()[0]
+                    self._db.execute("INSERT OR IGNORE INTO code_set_members (set_id, code_id, position) VALUES (?, ?, ?)",
+                                     (set_id, self.code_id(path), pos))
+
+    def code_sets(self) -> list[CodeSet]:
+        """The kept code sets in the order they were first imported, members in their order."""
+        members: dict[int, list[str]] = {}
+        for r in self._db.execute("SELECT m.set_id, k.path FROM code_set_members m JOIN codes k ON k.id = m.code_id"
+                                  " ORDER BY m.set_id, m.position"):
+            members.setdefault(r[0], []).append(r[1])
+        return [CodeSet(r["guid"], r["name"], members.get(r["id"], []), r["description"])
+                for r in self._db.execute("SELECT * FROM code_sets ORDER BY position")]
+
     def code_id(self, path: str) -> int:
         row = self._db.execute("SELECT id FROM codes WHERE path=?", (path,)).fetchone()
         if row is None:
@@ -167,6 +231,19 @@ class Store:
 
     def coders(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self._db.execute("SELECT name, kind FROM coders ORDER BY id")]
+
+    def add_user(self, name: str, kind: str = "human", *, guid: str | None = None, refi_id: str | None = None) -> None:
+        """Make sure ``name`` is a coder and give them the identity a QDA suite gave them (its User's
+        GUID and short id); an identity they already have is kept."""
+        with self.transaction():
+            coder_id = self.coder_id(name, kind)
+            self._db.execute("UPDATE coders SET guid=COALESCE(guid, ?), refi_id=COALESCE(refi_id, ?) WHERE id=?",
+                             (guid, refi_id, coder_id))
+
+    def users(self) -> list[Coder]:
+        """Every coder in the order they joined, with their QDA-suite identity where known."""
+        return [Coder(r["name"], r["kind"], r["guid"], r["refi_id"])
+                for r in self._db.execute("SELECT name, kind, guid, refi_id FROM coders ORDER BY id")]
 
     def require_coders(self, names: Iterable[str]) -> None:
         """Raise the one clear error when a name is not a coder of this workspace."""
@@ -282,16 +359,21 @@ class Store:
         with self.transaction():
             coder_id = self.coder_id(coder, kind)
             stamp = now()
+            # re-saving a coding as it was (same code, source and model version) keeps its date
+            first = {r[0]: r[1] for r in self._db.execute(
+                "SELECT code_id, created_at FROM codings WHERE segment_id=? AND coder_id=? AND source=?"
+                " AND model_version IS ?", (segment_id, coder_id, source, model_version))}
             if replace:
                 self._db.execute("DELETE FROM codings WHERE segment_id=? AND coder_id=?", (segment_id, coder_id))
             self._db.execute("INSERT OR REPLACE INTO seen (segment_id, coder_id, created_at) VALUES (?, ?, ?)",
                             (segment_id, coder_id, stamp))
             for path in paths:
                 prob = (probabilities or {}).get(path)
+                code_id = self.code_id(path)
                 self._db.execute(
                     "INSERT OR REPLACE INTO codings (segment_id, code_id, coder_id, source, model_version, probability,"
                     " session_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (segment_id, self.code_id(path), coder_id, source, model_version, prob, session_id, stamp))
+                    (segment_id, code_id, coder_id, source, model_version, prob, session_id, first.get(code_id, stamp)))
 
     def forget(self, segment_id: int, coder: str) -> None:
         """Remove ``coder``'s coding of a segment (used by undo)."""
@@ -311,12 +393,14 @@ class Store:
         return [dict(r) for r in self._db.execute(sql + " ORDER BY s.document_id, s.position, k.position", args)]
 
     def coded_spans(self, document: str | None = None) -> list[Coding]:
-        """Every segment-level coding with its segment's span, in document order."""
-        sql = ("SELECT c.id, s.id AS segment_id, d.name AS document, s.start, s.end, k.path, u.name AS coder"
+        """Every segment-level coding with its segment's span and its provenance, in document order."""
+        sql = ("SELECT c.id, s.id AS segment_id, d.name AS document, s.start, s.end, k.path, u.name AS coder,"
+               " c.created_at, c.source, c.probability, c.model_version"
                " FROM codings c JOIN segments s ON s.id = c.segment_id JOIN documents d ON d.id = s.document_id"
                " JOIN codes k ON k.id = c.code_id JOIN coders u ON u.id = c.coder_id")
         sql, args = _where(sql, "d.name", document)
-        return [Coding(r["id"], r["segment_id"], r["document"], r["start"], r["end"], r["path"], r["coder"])
+        return [Coding(r["id"], r["segment_id"], r["document"], r["start"], r["end"], r["path"], r["coder"],
+                       r["created_at"], r["source"], r["probability"], r["model_version"])
                 for r in self._db.execute(sql + " ORDER BY s.document_id, s.position, k.position, u.id", args)]
 
     def documents_seen(self, coder: str) -> set[str]:
@@ -327,23 +411,44 @@ class Store:
 
     # ---------------------------------------------------------------- selections
     def add_selection(self, document_id: int, code: str, coder: str, start: int, end: int, *,
-                      guid: str | None = None, name: str | None = None, created_at: str | None = None) -> None:
-        """Keep an exact coded span (a REFI-QDA selection) of ``coder`` with ``code``."""
+                      guid: str | None = None, name: str | None = None, created_at: str | None = None,
+                      coding_guid: str | None = None, description: str | None = None, creator: str | None = None,
+                      selected_at: str | None = None, modifier: str | None = None,
+                      modified_at: str | None = None) -> None:
+        """Keep an exact coded span (a REFI-QDA selection) of ``coder`` with ``code``: the Coding's
+        guid and date, and the span's own name, description, maker and modifier with their dates."""
         with self.transaction():
+            people = [self.coder_id(p, coder_kind(p)) if p is not None else None for p in (coder, creator, modifier)]
             self._db.execute(
-                "INSERT INTO selections (document_id, code_id, coder_id, start, end, guid, name, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (document_id, self.code_id(code), self.coder_id(coder, coder_kind(coder)), start, end, guid, name,
-                 created_at))
+                "INSERT INTO selections (document_id, code_id, coder_id, start, end, guid, name, created_at,"
+                " coding_guid, description, creator_id, selected_at, modifier_id, modified_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (document_id, self.code_id(code), people[0], start, end, guid, name, created_at, coding_guid,
+                 description, people[1], selected_at, people[2], modified_at))
 
     def selections(self, document: str | None = None) -> list[Selection]:
         """The exact selections kept from imports, in the order they were imported."""
-        sql = ("SELECT s.id, d.name AS document, k.path, u.name AS coder, s.start, s.end, s.guid, s.name, s.created_at"
+        sql = ("SELECT s.id, d.name AS document, k.path, u.name AS coder, s.start, s.end, s.guid, s.name, s.created_at,"
+               " s.coding_guid, s.description, c.name AS creator, s.selected_at, m.name AS modifier, s.modified_at"
                " FROM selections s JOIN documents d ON d.id = s.document_id JOIN codes k ON k.id = s.code_id"
-               " JOIN coders u ON u.id = s.coder_id")
+               " JOIN coders u ON u.id = s.coder_id LEFT JOIN coders c ON c.id = s.creator_id"
+               " LEFT JOIN coders m ON m.id = s.modifier_id")
         sql, args = _where(sql, "d.name", document)
         return [Selection(r["id"], r["document"], r["path"], r["coder"], r["start"], r["end"], r["guid"], r["name"],
-                          r["created_at"]) for r in self._db.execute(sql + " ORDER BY s.id", args)]
+                          r["created_at"], r["coding_guid"], r["description"], r["creator"], r["selected_at"],
+                          r["modifier"], r["modified_at"]) for r in self._db.execute(sql + " ORDER BY s.id", args)]
+
+    # ---------------------------------------------------------------- rich text of sources
+    def set_rich_text(self, document_id: int, path: str, data: bytes) -> None:
+        """Keep a document's rich text as it came (a REFI source's richTextPath member, NVivo's .docx)."""
+        with self.transaction():
+            self._db.execute("INSERT OR REPLACE INTO rich_texts (document_id, path, data) VALUES (?, ?, ?)",
+                             (document_id, path, data))
+
+    def rich_texts(self) -> dict[str, tuple[str, bytes]]:
+        """Document name -> (member name, bytes) of every kept rich text."""
+        return {r[0]: (r[1], bytes(r[2])) for r in self._db.execute(
+            "SELECT d.name, t.path, t.data FROM rich_texts t JOIN documents d ON d.id = t.document_id")}
 
     # ---------------------------------------------------------------- sessions and answers
     def start_session(self, coder: str, strategy: str, params: dict[str, Any]) -> int:
