@@ -296,3 +296,28 @@ def test_a_user_renamed_between_two_projects_stays_two_users(tmp_path):
     users = {u.name: u.guid for u in read_qdpx(tmp_path / "out.qdpx").users}
     assert users["Coder A"] == USER and users["Coder A (laptop)"] != USER
     assert len({s.guid for s in read_qdpx(tmp_path / "out.qdpx").sources}) == 2
+
+
+def test_a_real_suggestion_carries_its_reason_into_the_suite(tmp_path):
+    """A trained model's suggestions, stored by `suggest --save`'s path with their reasons: the
+    exported selection's description says the words and the most similar coded segment."""
+    from autocode.app.models import load_model, train
+    from autocode.app.suggestions import predict, units_from_store
+
+    ws = Workspace.init(tmp_path / "ws")
+    import_files(ws, [DEMO / "coded" / f"focus-group-{i}.csv" for i in (1, 2, 3)])
+    train(ws, "m", coder="coder_a")
+    model = load_model(ws, "m", embedder=ws.embedder())
+    codable = {c.path for c in ws.store.codebook().codable()}
+    units = [u for u in units_from_store(ws.store, "Focus Group 3")][:12]
+    records = predict(model, units, codable=codable)
+    assert any(r["codes"] for r in records)
+    save_suggestions(ws.store, records, "m", "m@test")
+    out = tmp_path / "with-model.qdpx"
+    export(ws, out, fmt="qdpx", model="m")
+    project = read_qdpx(out)
+    users = {u.guid: u.name for u in project.users}
+    notes = [s.description for s in project.selections if users[s.codings[0].user_guid] == "autocode model m"]
+    assert notes and all(n.startswith("autocode model m@test: probability ") for n in notes)
+    assert all("words: " in n or "like \"" in n for n in notes), notes[:3]
+    ws.close()

@@ -127,8 +127,10 @@ def save_suggestions(store: Store, records: list[dict[str, Any]], model_name: st
             if r["segment_id"] is None:
                 continue
             codes = [c["code"] for c in r["codes"]]
+            why = reason(r) if r.get("words") or r.get("similar") else None  # kept for export, where a reviewer sees it
             store.set_codes(r["segment_id"], coder, codes, source="model", kind="model", model_version=model_version,
-                            probabilities={c["code"]: c["probability"] for c in r["codes"]})
+                            probabilities={c["code"]: c["probability"] for c in r["codes"]},
+                            notes={c: why for c in codes} if why else None)
             n += 1
     return n
 
@@ -177,14 +179,14 @@ def ensure_model_codings(ws: Workspace, model_name: str, reference_coder: str, g
     units = units_from_store(store, group, ids=wanted)
     trained_on = {int(i) for i in (getattr(model, "train_ids_", None) or []) if str(i).lstrip("-").isdigit()}
     inside = [u for u in units if u.segment_id in trained_on]
-    records = predict(model, [u for u in units if u.segment_id not in trained_on], codable=codable, explain=False)
+    records = predict(model, [u for u in units if u.segment_id not in trained_on], codable=codable)
     save_suggestions(store, records, model_name, version)
     if inside:
         data = training_data(store, trained_coders(ws, model_name))
         factory = ClassifierFactory.like(model, embedder)
         for g in sorted({u.group for u in inside}):
             refit = factory.fit(data, keep=[i for i, s in enumerate(data.segments) if s.document != g])
-            held_out = predict(refit, [u for u in inside if u.group == g], codable=codable, explain=False)
+            held_out = predict(refit, [u for u in inside if u.group == g], codable=codable)
             save_suggestions(store, held_out, model_name, f"{version} (refit without {g})")
     return coder
 

@@ -226,12 +226,13 @@ def when(stamp: str | None) -> datetime | None:
 
 def suggestion_note(row: Coding) -> str | None:
     """What a model's stored suggestion says about itself, for the Description a reviewer sees
-    in the suite: ``autocode model default@DATE: probability 0.83``."""
+    in the suite: ``autocode model default@DATE: probability 0.83; words: funding, march | like "..." (Barrier)``."""
     model = model_of(row.coder)
     if model is None or row.source not in (None, "model"):
         return None
     note = f"autocode model {row.model_version or model}"
-    return note + (f": probability {row.probability:.2f}" if row.probability is not None else "")
+    note += f": probability {row.probability:.2f}" if row.probability is not None else ""
+    return note + (f"; {row.note}" if row.note else "")
 
 
 def project_from_records(book: Codebook, name: str, coders: Sequence[str], documents: Sequence[Document],

@@ -101,7 +101,12 @@ CREATE TABLE code_set_members (
 """
 
 #: MIGRATIONS[i] brings a store from schema version i to i + 1.
-MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3]
+# v4: a model's suggestion keeps its reason (the words and similar segments behind it), for export.
+SCHEMA_V4 = """
+ALTER TABLE codings ADD COLUMN note TEXT;
+"""
+
+MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

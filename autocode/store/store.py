@@ -349,7 +349,7 @@ class Store:
     def set_codes(self, segment_id: int, coder: str, paths: Iterable[str], *, source: str = "human",
                   kind: str = "human", model_version: str | None = None,
                   probabilities: dict[str, float] | None = None, session_id: int | None = None,
-                  replace: bool = True) -> None:
+                  replace: bool = True, notes: dict[str, str] | None = None) -> None:
         """Record that ``coder`` coded segment ``segment_id`` with ``paths`` (possibly none).
 
         With ``replace`` the coder's earlier codes on that segment are replaced. One transaction.
@@ -372,8 +372,9 @@ class Store:
                 code_id = self.code_id(path)
                 self._db.execute(
                     "INSERT OR REPLACE INTO codings (segment_id, code_id, coder_id, source, model_version, probability,"
-                    " session_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (segment_id, code_id, coder_id, source, model_version, prob, session_id, first.get(code_id, stamp)))
+                    " session_id, created_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (segment_id, code_id, coder_id, source, model_version, prob, session_id, first.get(code_id, stamp),
+                     (notes or {}).get(path)))
 
     def forget(self, segment_id: int, coder: str) -> None:
         """Remove ``coder``'s coding of a segment (used by undo)."""
@@ -395,12 +396,12 @@ class Store:
     def coded_spans(self, document: str | None = None) -> list[Coding]:
         """Every segment-level coding with its segment's span and its provenance, in document order."""
         sql = ("SELECT c.id, s.id AS segment_id, d.name AS document, s.start, s.end, k.path, u.name AS coder,"
-               " c.created_at, c.source, c.probability, c.model_version"
+               " c.created_at, c.source, c.probability, c.model_version, c.note"
                " FROM codings c JOIN segments s ON s.id = c.segment_id JOIN documents d ON d.id = s.document_id"
                " JOIN codes k ON k.id = c.code_id JOIN coders u ON u.id = c.coder_id")
         sql, args = _where(sql, "d.name", document)
         return [Coding(r["id"], r["segment_id"], r["document"], r["start"], r["end"], r["path"], r["coder"],
-                       r["created_at"], r["source"], r["probability"], r["model_version"])
+                       r["created_at"], r["source"], r["probability"], r["model_version"], r["note"])
                 for r in self._db.execute(sql + " ORDER BY s.document_id, s.position, k.position, u.id", args)]
 
     def documents_seen(self, coder: str) -> set[str]:
