@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 from ..codebook import Codebook
 from ..errors import InputError
 from ..io import codebooks, corpus, transcripts
-from ..io.segmentation import SegmentationConfig, transcript_segments
+from ..io.segmentation import SegmentationConfig, coding_warnings, transcript_segments
 from ..records import NewSegment, coder_kind
 from ..refi.mapping import (MAPPINGS, MIN_OVERLAP, codebook_and_sets_from_qdc, codebook_from_codes, code_sets_of,
                             coder_name, segment_codes, selection_mapping, split_sets)
@@ -156,6 +156,10 @@ def add_transcript(store: Store, doc: transcripts.Transcript, name: str, source:
     return doc_id, len(store.add_segments(doc_id, transcript_segments(doc, seg_config)))
 
 
+def _warnings(path: Path, doc: transcripts.Transcript, seg_config: SegmentationConfig) -> list[str]:
+    return coding_warnings(path.name, transcript_segments(doc, seg_config))
+
+
 def _plan_transcript(store: Store, doc: transcripts.Transcript, name: str, path: Path,
                      seg_config: SegmentationConfig) -> Callable[[ImportReport], None]:
     def apply(report: ImportReport) -> None:
@@ -163,7 +167,8 @@ def _plan_transcript(store: Store, doc: transcripts.Transcript, name: str, path:
             raise InputError(f"a group named {name!r} is already in the workspace", file=path,
                              hint="pass --group with another name, or remove the old one")
         _, n = add_transcript(store, doc, name, str(path), seg_config)
-        report.add(file=str(path), kind="transcript", group=name, documents=1, segments=n, codings=0)
+        report.add(file=str(path), kind="transcript", group=name, documents=1, segments=n, codings=0,
+                   warnings=_warnings(path, doc, seg_config))
 
     return apply
 
@@ -220,19 +225,34 @@ def _plan_rows(store: Store, book: Codebook, rows: list[corpus.Row], path: Path,
 
 def _create_from_rows(store: Store, name: str, items: list, path: Path,
                       seg_config: SegmentationConfig) -> list[tuple[int, bool]]:
-    """A new document from a corpus' rows, one segment per row; returns (segment id, codable) per row."""
+    """A new document from a corpus' rows, one segment per row, or per id when rows share one
+    (a file with a row per segment and coder, as `autocode export` writes it); returns
+    (segment id, codable) per row."""
     parts, pos = [], 0
-    segments = []
-    for i, (row, _) in enumerate(items):
+    segments: list[NewSegment] = []
+    index_of: dict[str, int] = {}  # an id's segment, by its place in ``segments``
+    row_segment: list[int] = []
+    for row, _ in items:
+        if row.id is not None and row.id in index_of:
+            first = segments[index_of[row.id]]
+            if " ".join(first.text.split()) != " ".join(row.text.split()):
+                raise InputError(f"id {row.id!r} of group {name!r} is given twice with different texts", file=path,
+                                 line=row.line, hint="an id names one segment: give each segment its own id")
+            row_segment.append(index_of[row.id])
+            continue
         prefix = f"{row.speaker}: " if row.speaker else ""
         start = pos + len(prefix)
+        if row.id is not None:
+            index_of[row.id] = len(segments)
+        row_segment.append(len(segments))
         segments.append(NewSegment(text=row.text, start=start, end=start + len(row.text), speaker=row.speaker,
-                                   role=seg_config.role(row.speaker), turn=i, codable=seg_config.codable(row.speaker),
-                                   ext_id=row.id))
+                                   role=seg_config.role(row.speaker), turn=len(segments),
+                                   codable=seg_config.codable(row.speaker), ext_id=row.id))
         parts.append(prefix + row.text)
         pos += len(prefix) + len(row.text) + 2
     doc_id = store.add_document(name, "\n\n".join(parts), "corpus", str(path))
-    return list(zip(store.add_segments(doc_id, segments), (s.codable for s in segments)))
+    created = list(zip(store.add_segments(doc_id, segments), (s.codable for s in segments)))
+    return [created[i] for i in row_segment]
 
 
 def _match_rows(store: Store, name: str, items: list, path: Path) -> list[tuple[int, bool]]:

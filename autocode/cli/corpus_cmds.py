@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
+from rich.markup import escape
 from rich.tree import Tree
 
 from ..app.exports import FORMATS as EXPORT_FORMATS
@@ -59,6 +60,8 @@ def import_(
         who = f" by {', '.join(f['coders'])}" if f.get("coders") else ""
         console.print(f"{f['file']}: {f['kind']}{who}: {f['documents']} new document(s), "
                       f"{f['segments']} new segment(s), {f['codings']} coding(s)")
+        for warning in f.get("warnings", []):
+            console.print(f"[yellow]warning:[/] {escape(warning)}")
         if f.get("selections_mapped"):
             console.print(f"  {f['selections']} selections kept exactly, to export as they came: " + ", ".join(
                 f"{n} {how}" for how, n in f["selections_mapped"].items()))

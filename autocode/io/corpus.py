@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import InputError
+from .textfile import NUL_HINT, decode_text, read_bytes
 
 COLUMNS = ("id", "group", "speaker", "coder", "codes", "text")
 
@@ -42,15 +43,11 @@ def split_codes(value: object) -> list[str]:
 
 
 def _decode(path: Path) -> str:
-    data = path.read_bytes()
-    if not data.strip():
+    """UTF-8 (BOM allowed) or UTF-16/UTF-32 with a BOM, no NUL characters (see :mod:`.textfile`)."""
+    text = decode_text(read_bytes(path), path, resave="save the file as UTF-8 (in Excel: Save As > CSV UTF-8)")
+    if not text.strip():
         raise InputError("the file is empty", file=path, hint="export the coded segments again")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputError("not UTF-8 text", file=path, line=line,
-                         hint="save the file as UTF-8 (in Excel: Save As > CSV UTF-8)") from None
+    return text
 
 
 def _clean(value: object) -> str | None:
@@ -58,6 +55,25 @@ def _clean(value: object) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def _delimiter(header_line: str) -> str:
+    """``,``; or a tab (Excel's "Unicode Text" is tab-separated UTF-16) or ``;`` (Excel in much of
+    Europe) when only that splits the header into a ``text`` column."""
+    for delimiter in (",", "\t", ";"):
+        try:
+            cells = next(csv.reader([header_line], delimiter=delimiter), [])
+        except csv.Error:
+            continue
+        if "text" in {c.strip().lower() for c in cells}:
+            return delimiter
+    return ","
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return f"a field is over {csv.field_size_limit():,} characters (an unbalanced quote swallowing the rows below?)"
+    return f"malformed CSV ({exc})"
 
 
 def read_csv(path: str | Path) -> list[Row]:
@@ -70,14 +86,18 @@ def read_csv(path: str | Path) -> list[Row]:
     body = "".join(lines[skip:])
     if not body.strip():
         raise InputError("the file has no rows, only comments", file=p, hint="add a header row with a 'text' column")
-    reader = csv.DictReader(io.StringIO(body, newline=""), strict=True)
+    reader = csv.DictReader(io.StringIO(body, newline=""), delimiter=_delimiter(lines[skip]), strict=True)
     try:
         header = [h.strip().lower() for h in (reader.fieldnames or [])]
     except csv.Error as exc:
-        raise InputError(f"malformed CSV ({exc})", file=p, line=skip + 1, hint="check quoting") from None
+        raise InputError(_csv_problem(exc), file=p, line=skip + 1, hint="check quoting") from None
     if "text" not in header:
         raise InputError(f"no 'text' column (columns: {', '.join(header) or 'none'})", file=p, line=skip + 1,
                          hint="name the column holding the segments 'text'")
+    twice = next((h for h in COLUMNS if header.count(h) > 1), None)
+    if twice:
+        raise InputError(f"the column {twice!r} appears {header.count(twice)} times", file=p, line=skip + 1,
+                         hint="keep one column of that name, or rename the others")
     reader.fieldnames = header
     has_codes = "codes" in header
     rows: list[Row] = []
@@ -92,7 +112,10 @@ def read_csv(path: str | Path) -> list[Row]:
                 raise InputError("row has too few fields", file=p, line=line, hint="check the commas on this line")
             rows.append(_row(rec, line, has_codes, p))
     except csv.Error as exc:
-        raise InputError(f"malformed CSV ({exc})", file=p, line=skip + reader.line_num, hint="check quoting") from None
+        raise InputError(_csv_problem(exc), file=p, line=skip + reader.line_num, hint="check quoting") from None
+    if not rows:
+        raise InputError("the file has a header but no rows: nothing to import", file=p, line=skip + 1,
+                         hint="add the segments below the header, or leave the file out of the import")
     return _checked(rows, p)
 
 
@@ -108,6 +131,10 @@ def read_jsonl(path: str | Path) -> list[Row]:
             rec = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise InputError(f"not valid JSON ({exc.msg})", file=p, line=lineno, hint="one JSON object per line") from None
+        except (ValueError, RecursionError) as exc:  # a number of over 4,300 digits; nesting deeper than Python's stack
+            problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+            raise InputError(f"not valid JSON here ({problem})", file=p, line=lineno,
+                             hint="one flat JSON object per line") from None
         if not isinstance(rec, dict):
             raise InputError("a line is not a JSON object", file=p, line=lineno, hint="write {\"text\": ..., \"codes\": ...}")
         rec = {str(k).lower(): v for k, v in rec.items()}
@@ -122,6 +149,8 @@ def read_jsonl(path: str | Path) -> list[Row]:
 
 
 def _row(rec: dict, line: int, has_codes: bool, path: Path) -> Row:
+    if any("\x00" in v for v in _strings(rec)):  # a JSON "\u0000" (raw NUL bytes never get this far)
+        raise InputError("the row holds a NUL character (\\x00)", file=path, line=line, hint=NUL_HINT)
     text = rec.get("text")
     if not isinstance(text, str):
         text = "" if text is None else str(text)
@@ -132,6 +161,20 @@ def _row(rec: dict, line: int, has_codes: bool, path: Path) -> Row:
         speaker=_clean(rec.get("speaker")), coder=_clean(rec.get("coder")),
         codes=split_codes(rec.get("codes")) if has_codes else None,
     )
+
+
+def _strings(value: object) -> Iterable[str]:
+    """Every string in a row as read, keys too (JSON nests lists and objects)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(map(str, item))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _checked(rows: list[Row], path: Path) -> list[Row]:

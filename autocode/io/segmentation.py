@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Sequence
 
 from ..records import NewSegment
 from .transcripts import Transcript
@@ -92,3 +93,14 @@ def transcript_segments(doc: Transcript, config: SegmentationConfig) -> list[New
                                   role=config.role(turn.speaker), turn=turn_no, codable=config.codable(turn.speaker),
                                   timestamp=turn.timestamp))
     return out
+
+
+def coding_warnings(name: str, segments: Sequence[NewSegment]) -> list[str]:
+    """What a researcher should hear about a document that imports but offers nothing to code:
+    one line each, naming the document (``name``: its file or group)."""
+    if not segments:
+        return [f"{name}: no text: nothing to code"]
+    if not any(s.codable for s in segments):
+        return [f"{name}: no participant turns: nothing to code (every turn is a moderator's); check the speaker "
+                "labels, or set code_moderator = true in autocode.toml to code the moderator's turns"]
+    return []

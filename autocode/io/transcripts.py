@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
+from .textfile import decode_text, read_bytes
 
 TIMESTAMP = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?"
 # "[00:12:31] Participant 3: text", "Moderator: text", "P3 (00:12): text"
@@ -42,16 +43,12 @@ class Transcript:
 
 
 def read_text_file(path: Path) -> str:
-    """UTF-8 text (BOM allowed) with LF line ends; other encodings are a clear error."""
-    data = path.read_bytes()
-    if not data.strip():
+    """Text with LF line ends: UTF-8 (BOM allowed) or UTF-16/UTF-32 with a BOM (see :mod:`.textfile`);
+    other encodings and NUL characters are a clear error."""
+    text = decode_text(read_bytes(path), path,
+                       resave="re-save the file as UTF-8 (in Word: Save As > Plain Text > Unicode (UTF-8))")
+    if not text.strip():
         raise InputError("the file is empty", file=path, hint="check that you exported the transcript")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputError("not UTF-8 text", file=path, line=line,
-                         hint="re-save the file as UTF-8 (in Word: Save As > Plain Text > Unicode (UTF-8))") from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -110,24 +107,75 @@ def read_plain(path: Path) -> Transcript:
     return parse_turns(read_text_file(path), str(path), "text")
 
 
-def read_docx(path: Path) -> Transcript:
+#: The most a .docx may unpack to, all its parts together (python-docx holds them all in memory).
+DOCX_MAX_BYTES = 200 * 2**20
+#: A part over 1 MiB that unpacks to more than this many times its packed size is a zip bomb.
+DOCX_MAX_RATIO = 200
+_DOCX_HINT = ("open it in Word and save it again as a Word Document (.docx), "
+              "or save the transcript as plain text (.txt) and import that")
+_NOT_WORD = "not a readable Word document"
+_OTHER_PACKAGES = (("xl/workbook.xml", "it is an Excel workbook"), ("ppt/presentation.xml", "it is a PowerPoint file"),
+                   ("content.xml", "it is an OpenDocument file (LibreOffice, Google Docs' .odt)"))
+
+
+def _docx_refusal(path: Path) -> InputError | None:
+    """Why ``path`` cannot be read as a .docx, before python-docx is given it (None: try it)."""
+    head = read_bytes(path, limit=8)
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        return InputError(f"{_NOT_WORD}: it is an old Word 97-2003 .doc (or another binary Office file)", file=path,
+                          hint=_DOCX_HINT)
     if not zipfile.is_zipfile(path):
-        raise InputError("not a .docx file (not a zip archive)", file=path,
-                         hint="open it in Word and save as .docx, or export the transcript as plain text")
+        return InputError(f"{_NOT_WORD}: not a zip archive, as every .docx is", file=path, hint=_DOCX_HINT)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError):
+        return InputError(f"{_NOT_WORD}: the zip archive is damaged", file=path, hint=_DOCX_HINT)
+    names = {info.filename.replace("\\", "/").lstrip("/").lower() for info in infos}
+    if "word/document.xml" not in names:
+        why = next((what for member, what in _OTHER_PACKAGES if member in names), "it holds no word/document.xml")
+        return InputError(f"{_NOT_WORD}: {why}", file=path, hint=_DOCX_HINT)
+    odd = next((info for info in infos if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)), None)
+    if odd is not None:  # Open Packaging allows only these two; LZMA would allocate what its header asks for
+        return InputError(f"{_NOT_WORD}: {odd.filename} is packed with a method Word does not use "
+                          f"(zip method {odd.compress_type})", file=path, hint=_DOCX_HINT)
+    on_disk = path.stat().st_size
+    if any(info.header_offset + info.compress_size > on_disk for info in infos):  # zipfile would allocate that much
+        return InputError(f"{_NOT_WORD}: the zip archive is damaged (a part is larger than the file)", file=path,
+                          hint=_DOCX_HINT)
+    total = sum(info.file_size for info in infos)
+    if total > DOCX_MAX_BYTES:
+        return InputError(f"{_NOT_WORD}: it unpacks to {total / 2**20:.0f} MB, over the limit of "
+                          f"{DOCX_MAX_BYTES / 2**20:.0f} MB", file=path,
+                          hint="save the transcript as plain text (.txt) and import that")
+    for info in infos:
+        if info.file_size > 2**20 and info.file_size > DOCX_MAX_RATIO * max(info.compress_size, 1):
+            return InputError(f"{_NOT_WORD}: {info.filename} unpacks to "
+                              f"{info.file_size / max(info.compress_size, 1):.0f} times its packed size (a zip bomb?)",
+                              file=path, hint=_DOCX_HINT)
+    return None
+
+
+def read_docx(path: Path) -> Transcript:
+    """Paragraphs (and speaker | text table rows) of a Word document; a file that is not one, or is
+    damaged, is one line naming it."""
+    refusal = _docx_refusal(path)
+    if refusal is not None:
+        raise refusal
     import docx  # python-docx
 
     try:
         document = docx.Document(str(path))
-    except Exception as exc:  # python-docx raises several kinds for broken packages
-        raise InputError(f"cannot read the .docx ({exc.__class__.__name__}: {exc})", file=path,
-                         hint="open it in Word and save it again") from None
-    paragraphs = [p.text for p in document.paragraphs]
-    for table in document.tables:  # transcripts are sometimes laid out as a speaker | text table
-        for row in table.rows:
-            cells = [c.text.strip() for c in row.cells]
-            if len(cells) >= 2 and cells[0] and cells[1]:
-                paragraphs.append(f"{cells[0]}: {cells[1]}")
-    text = "\n".join(paragraphs).replace("\r\n", "\n").replace("\r", "\n")
+        paragraphs = [p.text for p in document.paragraphs]
+        for table in document.tables:  # transcripts are sometimes laid out as a speaker | text table
+            for row in table.rows:
+                cells = [c.text.strip() for c in row.cells]
+                if len(cells) >= 2 and cells[0] and cells[1]:
+                    paragraphs.append(f"{cells[0]}: {cells[1]}")
+    except Exception:  # python-docx and lxml raise many kinds (KeyError, AttributeError, XMLSyntaxError, ...)
+        raise InputError(f"{_NOT_WORD}: it is damaged or not a Word document inside", file=path,
+                         hint=_DOCX_HINT) from None
+    text = "\n".join(paragraphs).replace("\r\n", "\n").replace("\r", "\n")  # XML holds no NUL
     if not text.strip():
         raise InputError("the document has no text", file=path)
     return parse_turns(text, str(path), "docx")
@@ -135,7 +183,7 @@ def read_docx(path: Path) -> Transcript:
 
 _CUE_TIME = re.compile(r"^(?P<start>[\d:.,]+)\s+-->\s+(?P<end>[\d:.,]+)")
 _VOICE = re.compile(r"^<v(?:\.[\w.]+)?\s+(?P<speaker>[^>]+)>(?P<text>.*?)(?:</v>)?$", re.S)
-_TAGS = re.compile(r"</?[^>]+>")
+_TAGS = re.compile(r"</?[^<>]+>")  # [^<>]: linear on "<<<<..."
 
 
 def read_subtitles(path: Path) -> Transcript:

@@ -100,7 +100,7 @@ class _Reader:
         self.members = {
             info.filename.replace("\\", "/").lstrip("/").lower(): info
             for info in self.zip.infolist()
-            if not info.is_dir()
+            if info.filename and not info.is_dir()  # a damaged directory can give a name of length 0
         }
 
     def error(self, element: etree._Element | None, message: str, hint: str) -> InputError:
@@ -135,9 +135,23 @@ class _Reader:
         if info.flag_bits & 0x1:  # zipfile would raise RuntimeError("... password required ...")
             raise InputError(f"{info.filename} is encrypted", file=self.path,
                              hint="export the project again without a password")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            # REFI-QDA tools write stored or deflated members; an LZMA header makes liblzma
+            # allocate the dictionary it declares (up to 4 GB) before a byte is read
+            raise InputError(f"{info.filename} is packed with zip method {info.compress_type}, which REFI-QDA "
+                             "tools do not write", file=self.path, hint=_REEXPORT)
         try:
             with self.zip.open(info) as fh:
-                data = fh.read(self.max_bytes + 1)
+                # in 1 MB reads: one read of the whole limit makes zipfile allocate that much at once
+                # even for a tiny member whose directory entry is damaged
+                chunks, size = [], 0
+                while size <= self.max_bytes:
+                    chunk = fh.read(min(2**20, self.max_bytes + 1 - size))
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    size += len(chunk)
+                data = b"".join(chunks)
         except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError, NotImplementedError,
                 RuntimeError) as exc:
             raise InputError(
@@ -390,6 +404,7 @@ class _Reader:
         raw: list[_RawSelection] = []
         skipped: Counter[str] = Counter()
         sources_el = child(root, "Sources")
+        names: set[str] = set()
         for element in list(sources_el) if sources_el is not None else []:
             if not isinstance(element.tag, str):
                 continue
@@ -407,6 +422,13 @@ class _Reader:
                 modifying_user=self.user_ref(element, "modifyingUser", users, strict=False),
                 modified=parse_datetime(element.get("modifiedDateTime")),
             )
+            if source.name in names:  # a suite may repeat a name in another folder: keep both, say so
+                base, n = source.name, 2
+                while f"{base} ({n})" in names:
+                    n += 1
+                source.name = f"{base} ({n})"
+                self.notes.append(f"two sources are named {base!r}: the second is imported as {source.name!r}")
+            names.add(source.name)
             pmap = PositionMap(self.source_text(element))  # a basePath is data, never followed
             source.rich_text_path, source.rich_text = self.rich_text(element)
             source.text = pmap.text
