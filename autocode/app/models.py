@@ -149,7 +149,9 @@ def load_model(ws: Workspace, name: str, embedder: Embedder | None = None) -> Co
     """A saved model of this workspace (weights and JSON only, never pickle)."""
     folder = ws.model_dir(name)
     if not (folder / "model.json").exists() and not any(folder.glob("*.json")):
-        known = sorted(p.name for p in ws.models_dir.iterdir() if p.is_dir()) if ws.models_dir.exists() else []
+        # not models/.scratch, where an annotation session's refits pass between processes
+        known = sorted(p.name for p in ws.models_dir.iterdir()
+                       if p.is_dir() and not p.name.startswith(".")) if ws.models_dir.exists() else []
         raise WorkspaceError(f"no model named {name!r} in {ws.models_dir}; train one with `autocode train --name {name}`"
                              + (f" (models here: {', '.join(known)})" if known else ""))
     return load_from_disk(folder, embedder=embedder or ws.embedder())
