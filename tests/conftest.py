@@ -56,6 +56,18 @@ def cli(runner, tmp_path):
     return run
 
 
+def store_digest(db: Path) -> str:
+    """Every row of a store file, as a digest: equal digests, unchanged store."""
+    import hashlib
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return hashlib.sha256("\n".join(con.iterdump()).encode()).hexdigest()
+    finally:
+        con.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -17,12 +17,10 @@ many per test; default 2,500).
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
 import shutil
-import sqlite3
 import sys
 import tempfile
 import tracemalloc
@@ -41,7 +39,7 @@ from autocode.app.imports import ImportReport, import_files
 from autocode.app.workspace import Workspace
 from autocode.errors import InputError
 from autocode.io.segmentation import _nlp
-from conftest import SHARED_DATA, shared
+from conftest import SHARED_DATA, shared, store_digest
 
 MEMORY_LIMIT = 40 * 2**20  # inputs here are at most a few hundred kB
 SLOW_EXAMPLES = int(os.environ.get("AUTOCODE_FUZZ_EXAMPLES", "2500"))
@@ -72,14 +70,6 @@ def note(text: str) -> None:
 
 # --- the harness: one fresh workspace per example --------------------------------------------------
 
-def snapshot(db: Path) -> str:
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return hashlib.sha256("\n".join(con.iterdump()).encode()).hexdigest()
-    finally:
-        con.close()
-
-
 class Harness:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -103,7 +93,7 @@ class Harness:
             ws = Workspace.find(work / "ws")
             db = ws.root / "annotations" / "autocode.sqlite3"
             try:
-                before = snapshot(db)
+                before = store_digest(db)
                 tracemalloc.start()
                 try:
                     outcome: ImportReport | InputError = import_files(ws, paths, **options)
@@ -124,7 +114,7 @@ class Harness:
                     message = str(outcome)
                     assert message.strip() and "\n" not in message
                     assert any(p.name in message for p in paths), message
-                    assert snapshot(db) == before, "a refused import changed the store"
+                    assert store_digest(db) == before, "a refused import changed the store"
                     key = "refused: " + (outcome.message.split("(")[0].split(":")[0][:50])
                 else:
                     check_store(ws, project=project)
@@ -271,23 +261,24 @@ def jsonl_files(draw) -> tuple[str, bytes]:
     return "coded.jsonl", draw(damaged(encode("\n".join(lines), draw(st.sampled_from(ENCODINGS)))))
 
 
-def check_corpus(harness, case):
+def check_file(harness, case):
+    """One mutated file (name, bytes) imported into a fresh workspace."""
     name, data = case
-    note(f"{name}: {data[:2000]!r}")
+    note(f"{name}: {data[:3000]!r}")
     harness.attempt({name: data})
 
 
 @default_run(200)
 @given(case=st.one_of(csv_files(), csv_files(), jsonl_files()))
 def test_mutated_corpora_import_whole_or_are_refused_in_one_line(harness, case):
-    check_corpus(harness, case)
+    check_file(harness, case)
 
 
 @pytest.mark.slow
 @slow_run
 @given(case=st.one_of(csv_files(), csv_files(), jsonl_files()))
 def test_mutated_corpora_many(harness, case):
-    check_corpus(harness, case)
+    check_file(harness, case)
 
 
 # --- transcripts ----------------------------------------------------------------------------------------
@@ -454,23 +445,17 @@ def docx_files(draw) -> tuple[str, bytes]:
     return "focus-group.docx", data
 
 
-def check_transcript(harness, case):
-    name, data = case
-    note(f"{name}: {data[:3000]!r}")
-    harness.attempt({name: data})
-
-
 @default_run(200)
 @given(case=st.one_of(text_transcripts(), text_transcripts(), docx_files()))
 def test_mutated_transcripts_import_whole_or_are_refused_in_one_line(harness, case):
-    check_transcript(harness, case)
+    check_file(harness, case)
 
 
 @pytest.mark.slow
 @slow_run
 @given(case=st.one_of(text_transcripts(), text_transcripts(), docx_files()))
 def test_mutated_transcripts_many(harness, case):
-    check_transcript(harness, case)
+    check_file(harness, case)
 
 
 # --- .qdpx projects ---------------------------------------------------------------------------------------

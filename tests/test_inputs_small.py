@@ -3,9 +3,7 @@ and the store exactly as it was; and the inputs that were wrongly refused now im
 
 from __future__ import annotations
 
-import hashlib
 import json
-import sqlite3
 import time
 import zipfile
 from pathlib import Path
@@ -16,18 +14,10 @@ from autocode.app.imports import import_files
 from autocode.errors import InputError
 from autocode.io import corpus, transcripts
 from autocode.io.segmentation import SegmentationConfig, coding_warnings, transcript_segments
+from conftest import store_digest
 
 TRANSCRIPT = "Moderator: What gets in the way?\nParticipant 1: The money only ever lasts a year.\n"
 CSV = "id,group,speaker,text\n1,FG1,Moderator,What gets in the way?\n2,FG1,Participant 1,The money only lasts a year.\n"
-
-
-def snapshot(db: Path) -> str:
-    """Every row of the store, as a digest: equal digests, unchanged store."""
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return hashlib.sha256("\n".join(con.iterdump()).encode()).hexdigest()
-    finally:
-        con.close()
 
 
 @pytest.fixture
@@ -46,7 +36,7 @@ def refused(ws_cli, path: Path, *expected: str) -> str:
     cli, db = ws_cli
     good = path.parent / "good-alongside.txt"
     good.write_text(TRANSCRIPT, encoding="utf-8")
-    before = snapshot(db)
+    before = store_digest(db)
     r = cli("import", good, path)
     assert r.exit_code == 2, r.output
     lines = r.output.strip().splitlines()
@@ -55,7 +45,7 @@ def refused(ws_cli, path: Path, *expected: str) -> str:
     assert path.name in line
     for text in expected:
         assert text in line, line
-    assert snapshot(db) == before
+    assert store_digest(db) == before
     return line
 
 

@@ -100,19 +100,24 @@ class Coding:
 
 
 @contextmanager
+def _opened(workspace, browser, session, url):
+    """A page on ``url`` at 1400x900; the test fails if the page throws."""
+    page = browser.new_page(viewport=VIEWPORT)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_selector("#segment .who")
+    yield Coding(workspace, session, page)
+    page.close()
+    assert errors == [], f"the page threw: {errors}"
+
+
+@contextmanager
 def _coding(workspace, browser, coder):
     session = AnnotationSession.start(workspace, coder, group=POOL, background=False)
     try:
-        with served(session) as url:
-            page = browser.new_page(viewport=VIEWPORT)
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(url)
-            page.wait_for_selector("#segment .who")
-            yield Coding(workspace, session, page)
-            page.close()
-            assert errors == [], f"the page threw: {errors}"
-
+        with served(session) as url, _opened(workspace, browser, session, url) as coding:
+            yield coding
     finally:
         session.close()
 
@@ -133,14 +138,8 @@ def viewer_url(viewer_session):
 @pytest.fixture
 def viewer(workspace, browser, viewer_session, viewer_url):
     """A page on the read-only session: nothing it does reaches the store."""
-    page = browser.new_page(viewport=VIEWPORT)
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(viewer_url)
-    page.wait_for_selector("#segment .who")
-    yield Coding(workspace, viewer_session, page)
-    page.close()
-    assert errors == [], f"the page threw: {errors}"
+    with _opened(workspace, browser, viewer_session, viewer_url) as coding:
+        yield coding
 
 
 def visible_tree_names(page) -> list[str]:

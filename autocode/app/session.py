@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..active import Learner
+from ..active.stopping import KEEP_GOING, STABILISED
 from ..active.strategies import DEFAULT_STRATEGY, available_strategies
 from ..codebook import Codebook
 from ..errors import InputError
@@ -317,7 +318,8 @@ class AnnotationSession:
         if answer_id:
             done = self.ws.store.answer_by_client_id(answer_id)
             if done is not None:
-                return {"saved": _saved(done, answer_id), "source": _SOURCE[done["action"]], "duplicate": True,
+                saved = _saved(answer_id, done["segment_id"], done["action"], done["answered"])
+                return {"saved": saved, "source": _SOURCE[done["action"]], "duplicate": True,
                         "task": self._current or self.next_task(), "progress": self.progress()}
         seg_id = int(payload["segment_id"])
         action = payload.get("action", "accept")
@@ -345,9 +347,7 @@ class AnnotationSession:
         if action != "skip":
             self.learner.teach_ids([seg_id], [self._closed(codes)])
             self._maybe_retrain()
-        saved = {"answer_id": answer_id, "segment_id": seg_id, "action": _SAVED[action] if codes or action == "skip"
-                 else "no code", "codes": sorted(codes)}
-        return {"saved": saved, "source": _SOURCE[action], "duplicate": False, "task": self.next_task(),
+        return {"saved": _saved(answer_id, seg_id, action, sorted(codes)), "source": _SOURCE[action], "duplicate": False, "task": self.next_task(),
                 "progress": self.progress()}
 
     def undo(self) -> dict:
@@ -374,7 +374,7 @@ class AnnotationSession:
                   "target": rule.threshold, "comparisons": min(len(decision.history), rule.window),
                   "needed": rule.window, "every": rule.every, "min_labels": rule.min_labels,
                   "cv_kappa": decision.cv_kappa, "stop": bool(decision.stop),
-                  "verdict": decision.message.split(":")[0], "message": decision.message}
+                  "verdict": STABILISED if decision.stop else KEEP_GOING, "message": decision.message}
         return {"session_answered": answered, "coder_answered": self.ws.store.coder_tally(self.coder),
                 "remaining": remaining, "skipped": len(skipped), "training": int(self.learner.n_labelled),
                 "signal": signal}
@@ -401,15 +401,12 @@ class AnnotationSession:
 
 
 _SOURCE = {"accept": "accepted", "correct": "corrected", "skip": "skipped"}
-_SAVED = _SOURCE
 
 
-def _saved(row: dict, answer_id: str) -> dict:
-    """What the page is told was saved, from a stored answer."""
-    action = _SOURCE.get(row["action"], row["action"])
-    if row["action"] != "skip" and not row["answered"]:
-        action = "no code"
-    return {"answer_id": answer_id, "segment_id": row["segment_id"], "action": action, "codes": row["answered"]}
+def _saved(answer_id: str | None, segment_id: int, action: str, codes: list[str]) -> dict:
+    """What the page is told was saved (for a new answer and for a stored one alike)."""
+    said = "no code" if action != "skip" and not codes else _SOURCE[action]
+    return {"answer_id": answer_id, "segment_id": segment_id, "action": said, "codes": codes}
 
 
 def _thresholds(model: Any) -> dict[str, float | None]:
