@@ -54,6 +54,12 @@ SIGNAL_MEASURE = ("Do new answers still change what the model would code? Every 
                   "codes for a fixed sample of segments are compared with the last check (Cohen's kappa).")
 
 
+def _idle_event() -> threading.Event:
+    event = threading.Event()
+    event.set()
+    return event
+
+
 @dataclass
 class _Suggester:
     model: Any
@@ -80,12 +86,12 @@ class AnnotationSession:
     _contexts: dict[int, str] = field(default_factory=dict, repr=False)
     _embedder: Any = field(default=None, repr=False)
     _current: dict | None = None
-    _retraining: Future | threading.Thread | None = None
     _model_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _worker: Executor | None = field(default=None, repr=False)
     _scope: set[int] = field(default_factory=set, repr=False)
     _by_id: dict[int, Segment] = field(default_factory=dict, repr=False)
-    _swapped: threading.Event = field(default_factory=threading.Event, repr=False)
+    # set while no suggester retrain is running (in the worker or, without one, on a thread)
+    _idle: threading.Event = field(default_factory=_idle_event, repr=False)
 
     # ------------------------------------------------------------------ start
     @classmethod
@@ -191,13 +197,11 @@ class AnnotationSession:
 
     def _maybe_retrain(self) -> None:
         """Every ``retrain_every`` answers: a new suggester, in the worker process when there is one."""
-        busy = self._retraining is not None and not (
-            self._retraining.done() if isinstance(self._retraining, Future) else not self._retraining.is_alive())
-        if self.answered % self.retrain_every or busy:
+        if self.answered % self.retrain_every or not self._idle.is_set():
             return
         if self._worker is None:
-            self._retraining = threading.Thread(target=self._fit_suggester, daemon=True)
-            self._retraining.start()
+            self._idle.clear()
+            threading.Thread(target=self._fit_on_thread, daemon=True).start()
             return
         data = self._training_data()
         if data is None:
@@ -206,9 +210,14 @@ class AnnotationSession:
         folder = bg.scratch_folder(self.ws.root)
         future = self._worker.submit(bg.fit_suggester, str(self.ws.embedding_cache), data, self._params,
                                      str(folder))
-        self._swapped.clear()
+        self._idle.clear()
         future.add_done_callback(lambda f: self._swap_in(f, folder, version))
-        self._retraining = future
+
+    def _fit_on_thread(self) -> None:
+        try:
+            self._fit_suggester()
+        finally:
+            self._idle.set()
 
     def _swap_in(self, future: Future, folder: Path, version: str) -> None:
         """The worker's model replaces the suggester (a failed refit keeps the old one)."""
@@ -220,18 +229,11 @@ class AnnotationSession:
                 self.suggester = _Suggester(model, version)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-            self._swapped.set()
+            self._idle.set()
 
     def wait_idle(self) -> None:
-        """Let background retraining finish (tests, scripts)."""
-        if isinstance(self._retraining, Future):
-            try:
-                self._retraining.result()
-            except Exception:  # a failed refit keeps the old suggester; the session goes on
-                pass
-            self._swapped.wait()
-        elif self._retraining:
-            self._retraining.join()
+        """Let background retraining finish (tests, scripts); a failed refit keeps the old suggester."""
+        self._idle.wait()
         self.learner.wait_idle(timeout=None)
 
     @property
