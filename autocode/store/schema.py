@@ -106,7 +106,25 @@ SCHEMA_V4 = """
 ALTER TABLE codings ADD COLUMN note TEXT;
 """
 
-MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4]
+# v5: a team on one server (``autocode serve``): accounts with roles and argon2 password hashes,
+# login sessions (only a hash of the cookie's token is kept), each segment's slots (one per coder
+# who is to code it: two on the double-coding overlap), held by a lease until answered, and the
+# overlap the owner set (for the whole project and per group).
+SCHEMA_V5 = """
+CREATE TABLE accounts (
+    coder_id INTEGER PRIMARY KEY REFERENCES coders(id), role TEXT NOT NULL CHECK (role IN ('owner', 'coder')),
+    password_hash TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL);
+CREATE TABLE logins (
+    token_hash TEXT PRIMARY KEY, coder_id INTEGER NOT NULL REFERENCES coders(id), csrf TEXT NOT NULL,
+    created_at TEXT NOT NULL, expires_at TEXT NOT NULL);
+CREATE TABLE assignments (
+    segment_id INTEGER NOT NULL REFERENCES segments(id) ON DELETE CASCADE, slot INTEGER NOT NULL,
+    coder_id INTEGER NOT NULL REFERENCES coders(id), leased_at TEXT NOT NULL, expires_at TEXT,
+    done INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (segment_id, slot), UNIQUE (segment_id, coder_id));
+CREATE TABLE overlap (scope TEXT PRIMARY KEY, share REAL NOT NULL);
+"""
+
+MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

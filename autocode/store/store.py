@@ -19,6 +19,9 @@ from ..errors import InputError
 from ..records import SOURCES, Coder, CodeSet, Coding, Document, NewSegment, Segment, Selection, coder_kind
 from .schema import MIGRATIONS, SCHEMA_VERSION, statements
 
+#: An account's role on a team server: an owner imports, trains, assigns and sees agreement; a coder codes.
+ROLES = ("owner", "coder")
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -252,6 +255,68 @@ class Store:
         if unknown:
             raise InputError(f"no coder named {unknown[0]!r} in the workspace",
                              hint=f"known coders: {', '.join(known) or 'none yet: import coded segments'}")
+
+    # ---------------------------------------------------------------- accounts and logins (a team server)
+    def add_account(self, name: str, role: str, password_hash: str) -> None:
+        """Give coder ``name`` (made if new) an account with ``role`` (owner or coder)."""
+        if role not in ROLES:
+            raise InputError(f"unknown role {role!r}", hint=f"use one of {', '.join(ROLES)}")
+        with self.transaction():
+            if self.account(name) is not None:
+                raise InputError(f"{name!r} already has an account",
+                                 hint="pick another name, or change theirs with `autocode users`")
+            self._db.execute("INSERT INTO accounts (coder_id, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
+                             (self.coder_id(name), role, password_hash, now()))
+
+    def account(self, name: str) -> dict[str, Any] | None:
+        """``{name, role, password_hash, disabled, created_at}`` of ``name``'s account, or None."""
+        row = self._db.execute("SELECT u.name, a.role, a.password_hash, a.disabled, a.created_at FROM accounts a"
+                               " JOIN coders u ON u.id = a.coder_id WHERE u.name=?", (name,)).fetchone()
+        return None if row is None else {**dict(row), "disabled": bool(row["disabled"])}
+
+    def accounts(self) -> list[dict[str, Any]]:
+        """Every account (without its password hash), in the order they were made."""
+        return [{**dict(r), "disabled": bool(r["disabled"])} for r in self._db.execute(
+            "SELECT u.name, a.role, a.disabled, a.created_at FROM accounts a JOIN coders u ON u.id = a.coder_id"
+            " ORDER BY a.created_at, u.id")]
+
+    def update_account(self, name: str, *, role: str | None = None, password_hash: str | None = None,
+                       disabled: bool | None = None) -> None:
+        """Change an account; disabling it also ends its logins."""
+        if self.account(name) is None:
+            raise InputError(f"no account named {name!r}", hint="add it with `autocode users add`")
+        if role is not None and role not in ROLES:
+            raise InputError(f"unknown role {role!r}", hint=f"use one of {', '.join(ROLES)}")
+        with self.transaction():
+            coder_id = self.coder_id(name)
+            self._db.execute("UPDATE accounts SET role=COALESCE(?, role), password_hash=COALESCE(?, password_hash),"
+                             " disabled=COALESCE(?, disabled) WHERE coder_id=?",
+                             (role, password_hash, None if disabled is None else int(disabled), coder_id))
+            if disabled:
+                self._db.execute("DELETE FROM logins WHERE coder_id=?", (coder_id,))
+
+    def add_login(self, token_hash: str, name: str, csrf: str, expires_at: str) -> None:
+        """A login session of ``name``: keyed by a hash of the cookie's token, with its CSRF token."""
+        with self.transaction():
+            self._db.execute("INSERT INTO logins (token_hash, coder_id, csrf, created_at, expires_at)"
+                             " VALUES (?, ?, ?, ?, ?)", (token_hash, self.coder_id(name), csrf, now(), expires_at))
+
+    def login(self, token_hash: str) -> dict[str, Any] | None:
+        """``{name, role, disabled, csrf, created_at, expires_at}`` of the login with that token hash, or None."""
+        row = self._db.execute(
+            "SELECT u.name, a.role, a.disabled, l.csrf, l.created_at, l.expires_at FROM logins l"
+            " JOIN coders u ON u.id = l.coder_id JOIN accounts a ON a.coder_id = l.coder_id WHERE l.token_hash=?",
+            (token_hash,)).fetchone()
+        return None if row is None else {**dict(row), "disabled": bool(row["disabled"])}
+
+    def end_login(self, token_hash: str) -> None:
+        with self.transaction():
+            self._db.execute("DELETE FROM logins WHERE token_hash=?", (token_hash,))
+
+    def end_expired_logins(self, before: str) -> int:
+        """Remove logins that expired before ``before`` (an ISO time); returns how many."""
+        with self.transaction():
+            return self._db.execute("DELETE FROM logins WHERE expires_at < ?", (before,)).rowcount
 
     # ---------------------------------------------------------------- documents and segments
     def document_names(self) -> list[str]:
