@@ -94,3 +94,106 @@ def served(session):
     finally:
         server.should_exit = True
         thread.join(timeout=5)
+
+
+# ---------------------------------------------------------------- PostgreSQL
+class _Postgres:
+    """A throwaway PostgreSQL cluster (Debian's binaries), run as an unprivileged user on a Unix
+    socket in a private folder; ``new_database()`` gives each test its own database."""
+
+    def __init__(self) -> None:
+        import glob
+        import shutil
+        import subprocess
+        import tempfile
+
+        given = os.environ.get("AUTOCODE_TEST_POSTGRES")  # a server to use instead: postgresql://USER@HOST[:PORT]
+        self.base, self._stop = given, None
+        self._count = 0
+        if given:
+            return
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        initdb = bins[-1] if bins else shutil.which("initdb")
+        if not initdb:
+            pytest.skip("PostgreSQL tests: no PostgreSQL here (scripts/test.sh installs Debian's postgresql when "
+                        "run as root; or set AUTOCODE_TEST_POSTGRES=postgresql://USER@HOST)")
+        bindir = Path(initdb).parent
+        folder = Path(tempfile.mkdtemp(prefix="autocode-pg-"))
+        run_as: list[str] = []
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+            import pwd
+
+            user = next((u for u in ("postgres", "nobody") if _has_user(u)), None)
+            if user is None:
+                pytest.skip("PostgreSQL tests: running as root and no unprivileged user to run the server as")
+            os.chown(folder, pwd.getpwnam(user).pw_uid, -1)
+            run_as = ["runuser", "-u", user, "--"]
+        port = free_port()
+        env = {**os.environ, "LC_ALL": "C.UTF-8"}
+        subprocess.run([*run_as, str(bindir / "initdb"), "-D", str(folder / "data"), "-U", "autocode",
+                        "--auth=trust", "-E", "UTF8", "--no-sync"], check=True, capture_output=True, env=env)
+        subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(folder / "data"), "-l", str(folder / "log"), "-w",
+                        "-o", f"-p {port} -k {folder} -c listen_addresses='' -c fsync=off", "start"],
+                       check=True, capture_output=True, env=env)
+        self.base = f"postgresql://autocode@/{{db}}?host={folder}&port={port}"
+        self._stop = lambda: (subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(folder / "data"), "-m",
+                                              "immediate", "stop"], capture_output=True, env=env),
+                              shutil.rmtree(folder, ignore_errors=True))
+
+    def url(self, db: str) -> str:
+        return self.base.format(db=db) if "{db}" in self.base else f"{self.base.rstrip('/')}/{db}"
+
+    def new_database(self) -> str:
+        import psycopg
+
+        self._count += 1
+        name = f"autocode_test_{os.getpid()}_{self._count}"
+        admin = self.url("postgres")
+        with psycopg.connect(admin, autocommit=True) as con:
+            con.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            con.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def stop(self) -> None:
+        if self._stop:
+            self._stop()
+
+
+def _has_user(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """The test run's PostgreSQL cluster (skips with the reason when there is none)."""
+    cluster = _Postgres()
+    yield cluster
+    cluster.stop()
+
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request, monkeypatch):
+    """Run the test on SQLite and on PostgreSQL: for PostgreSQL a fresh database, named by
+    $AUTOCODE_DATABASE_URL for every workspace the test opens. Yields the URL (None: SQLite)."""
+    if request.param == "sqlite":
+        monkeypatch.delenv("AUTOCODE_DATABASE_URL", raising=False)
+        yield None
+        return
+    url = request.getfixturevalue("postgres").new_database()
+    monkeypatch.setenv("AUTOCODE_DATABASE_URL", url)
+    yield url
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_database(request):
+    """As :func:`database`, for a module's shared workspace: the URL goes into its autocode.toml."""
+    yield None if request.param == "sqlite" else request.getfixturevalue("postgres").new_database()

@@ -1,4 +1,5 @@
-"""The store: versioned schema, WAL, all-or-nothing transactions, codebook merges, codings."""
+"""The store: versioned schema, WAL, all-or-nothing transactions, codebook merges, codings, on
+SQLite and on PostgreSQL (the ``database`` fixture runs each test on both)."""
 
 import sqlite3
 
@@ -7,11 +8,23 @@ import pytest
 from autocode.io import codebooks as codebook
 from autocode.errors import InputError
 from autocode.records import NewSegment
-from autocode.store import SCHEMA_VERSION, Store
+import sqlalchemy as sa
+
+from autocode.store import MIGRATIONS, Store
+from autocode.store.schema import HEAD, statements
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path, database):
+    s = Store.open(database or tmp_path / "s.sqlite3", create=True)
+    s.set_codebook(codebook.default())
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def lite(tmp_path):
+    """A SQLite store, for what only SQLite has (WAL, a file another program opens)."""
     s = Store.open(tmp_path / "s.sqlite3", create=True)
     s.set_codebook(codebook.default())
     yield s
@@ -19,16 +32,35 @@ def store(tmp_path):
 
 
 def test_schema_is_versioned_and_in_wal_mode(store):
-    assert store.schema_version() == SCHEMA_VERSION
-    assert store.journal_mode() == "wal"
+    assert store.revision() == HEAD
+    assert store.journal_mode() == ("wal" if store.dialect == "sqlite" else None)
     tables = set(store.counts())
     assert {"documents", "speakers", "segments", "codes", "codings", "coders", "sessions", "answers", "seen"} <= tables
 
 
 def test_a_newer_store_is_refused(tmp_path, store):
-    store.set_meta("schema_version", "99")
+    with store.transaction():
+        store._x("UPDATE alembic_version SET version_num='9999'")
     with pytest.raises(InputError, match="newer than this autocode"):
-        Store.open(store.path)
+        Store.open(store.url)
+
+
+def test_a_store_from_before_alembic_is_migrated_to_the_same_schema(tmp_path, lite):
+    """A v1 store (the hand-written SQLite scripts) is brought through v4 to Alembic's head, and
+    ends with the tables and columns of a store made new."""
+    old = tmp_path / "old.sqlite3"
+    raw = sqlite3.connect(old)
+    for statement in statements(MIGRATIONS[0]):
+        raw.execute(statement)
+    raw.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    raw.execute("INSERT INTO coders (name, kind) VALUES ('ann', 'human')")
+    raw.commit()
+    raw.close()
+    migrated = Store.open(old)
+    assert migrated.revision() == HEAD and migrated.coders() == [{"name": "ann", "kind": "human"}]
+    columns = lambda s: {t: sorted(c["name"] for c in sa.inspect(s._conn).get_columns(t)) for t in s.tables()}  # noqa: E731
+    assert columns(migrated) == columns(lite)
+    migrated.close()
 
 
 def test_missing_store_is_a_clear_error(tmp_path):
@@ -59,11 +91,11 @@ def test_codings_keep_provenance_and_never_mix_coders(store):
     assert rows["ann"]["created_at"]
     with pytest.raises(InputError, match="unknown coding source"):
         store.set_codes(seg, "ann", ["Barrier"], source="guessed")
-    # the schema refuses it too, below the Store API (a second connection to the same file)
-    raw = sqlite3.connect(store.path)
-    with pytest.raises(sqlite3.IntegrityError):
-        raw.execute("INSERT INTO codings (segment_id, code_id, coder_id, source, created_at) VALUES (?, 1, 1, 'bogus', 'x')", (seg,))
-    raw.close()
+    # the schema refuses it too, below the Store API
+    with pytest.raises(sa.exc.IntegrityError):
+        with store.transaction():
+            store._x("INSERT INTO codings (segment_id, code_id, coder_id, source, created_at) VALUES (?, 1, 1, 'bogus', 'x')",
+                     (seg,))
 
 
 def test_codebook_merge_reports_added_and_updated(store, tmp_path):
@@ -79,9 +111,16 @@ def test_codebook_merge_reports_added_and_updated(store, tmp_path):
 
 
 def test_a_workspace_locked_by_another_writer_is_one_clear_line(tmp_path, store):
-    other = sqlite3.connect(store.path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
-    waiting = Store.open(store.path, timeout=0.2)
+    if store.dialect == "sqlite":
+        other = sqlite3.connect(store.path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    else:
+        import psycopg
+
+        other = psycopg.connect(store.url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+        other.execute("BEGIN")
+        other.execute("LOCK TABLE documents IN EXCLUSIVE MODE")
+    waiting = Store.open(store.url, timeout=0.2)
     with pytest.raises(InputError, match="the workspace is busy"):
         with waiting.transaction():
             waiting.add_document("x", "y", "text")

@@ -1,7 +1,13 @@
-"""A workspace: ``autocode.toml``, ``annotations/`` (the SQLite store) and ``models/``."""
+"""A workspace: ``autocode.toml``, ``annotations/`` (the SQLite store, unless the store is on a
+database server) and ``models/``.
+
+The store's database: ``$AUTOCODE_DATABASE_URL``, else ``database = "..."`` in autocode.toml
+(``autocode init --database URL`` writes it), else ``annotations/autocode.sqlite3``.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -13,9 +19,11 @@ from ..errors import InputError, WorkspaceError
 from ..io import codebooks
 from ..io.segmentation import SegmentationConfig
 from ..store import EmbeddingCache, Store
+from ..store.store import database_url
 
 CONFIG = "autocode.toml"
 STORE = Path("annotations") / "autocode.sqlite3"
+DATABASE_ENV = "AUTOCODE_DATABASE_URL"
 
 DEFAULT_TOML = """# autocode workspace settings
 [segmentation]
@@ -55,17 +63,24 @@ class Workspace:
 
     @classmethod
     def init(cls, root: str | Path, codebook_file: str | Path | None = None,
-             segmentation: SegmentationConfig | None = None) -> "Workspace":
-        """Create a workspace (idempotent for the folders; refuses to overwrite a store)."""
+             segmentation: SegmentationConfig | None = None, database: str | None = None) -> "Workspace":
+        """Create a workspace (idempotent for the folders; refuses to overwrite a store).
+        ``database``: the store's database URL (written to autocode.toml), else SQLite in the folder."""
         base = Path(root).resolve()
         if (base / STORE).exists():
             raise WorkspaceError(f"{base}: already an autocode workspace; use it, or pick another folder")
+        url = database_url(database) if database else None
+        target = os.environ.get(DATABASE_ENV) or url
+        if target and Store.holds_store(target):
+            raise WorkspaceError(f"the database {Store.shown(target)} already holds an autocode store; "
+                                 "use its workspace, or give another database")
         book = codebooks.load(codebook_file) if codebook_file else codebooks.default()
         seg = segmentation or SegmentationConfig()
         (base / "annotations").mkdir(parents=True, exist_ok=True)
         (base / "models").mkdir(exist_ok=True)
         if not (base / CONFIG).exists():
-            (base / CONFIG).write_text(DEFAULT_TOML.format(
+            head = f"database = {json.dumps(database)}\n\n" if database else ""
+            (base / CONFIG).write_text(head + DEFAULT_TOML.format(
                 max_words=seg.max_words, window_words=seg.window_words,
                 code_moderator=str(seg.code_moderator).lower()), encoding="utf-8")
         ws = cls.find(base)
@@ -75,8 +90,18 @@ class Workspace:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store.open(self.root / STORE, create=True)
+            self._store = Store.open(self.database(), create=True)
         return self._store
+
+    def database(self) -> str:
+        """The store's database URL (see the module's docstring); a relative SQLite path in
+        autocode.toml is relative to the workspace."""
+        given = os.environ.get(DATABASE_ENV) or self.settings.get("database")
+        if not given:
+            return database_url(self.root / STORE)
+        if "://" not in str(given) and not Path(given).is_absolute():
+            return database_url(self.root / given)
+        return database_url(given)
 
     @property
     def models_dir(self) -> Path:

@@ -24,14 +24,17 @@ def init(
     directory: Annotated[Optional[Path], typer.Argument(help="Folder for the workspace (default: current).")] = None,
     codebook: Annotated[Optional[Path], typer.Option(
         help="Codebook: autocode YAML, REFI-QDA .qdc, or text with one code path per line. Default: the study frame.")] = None,
+    database: Annotated[Optional[str], typer.Option(
+        help="Keep the store in this database (postgresql://USER@HOST/DB; the password from ~/.pgpass or "
+             "$PGPASSWORD) instead of annotations/autocode.sqlite3.", show_default=False)] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Create a workspace: autocode.toml, annotations/ (the store) and models/."""
     target = directory or workspace_path(workspace) or Path(".")
-    ws = Workspace.init(target, codebook)
+    ws = Workspace.init(target, codebook, database=database)
     book = ws.store.codebook()
     console.print(f"Created workspace [bold]{ws.root}[/] with codebook '{book.name}' "
-                  f"({len(book)} codes, {len(book.codable())} codable).")
+                  f"({len(book)} codes, {len(book.codable())} codable), store in {ws.store.path}.")
 
 
 @app.command("import")

@@ -10,4 +10,4 @@ from .schema import MIGRATIONS, SCHEMA_VERSION
 from .store import Store, now
 from .taguette_db import read_taguette_sqlite
 
-__all__ = ["EmbeddingCache", "MIGRATIONS", "SCHEMA_VERSION", "Store", "now", "read_taguette_sqlite"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "EmbeddingCache", "Store", "now", "read_taguette_sqlite"]

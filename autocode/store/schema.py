@@ -1,4 +1,7 @@
-"""The store's schema, versioned: ``MIGRATIONS[i]`` takes a store from version ``i`` to ``i + 1``."""
+"""The store's schema before Alembic: SQLite scripts, ``MIGRATIONS[i]`` takes a store from version
+``i`` to ``i + 1``. They bring a store made by an older autocode to version 4, which Alembic's first
+revision (``migrations/versions/0001_baseline.py``) reproduces on any database; from there on every
+change is an Alembic revision (:data:`HEAD`)."""
 
 from __future__ import annotations
 
@@ -100,32 +103,19 @@ CREATE TABLE code_set_members (
     PRIMARY KEY (set_id, code_id));
 """
 
-#: MIGRATIONS[i] brings a store from schema version i to i + 1.
 # v4: a model's suggestion keeps its reason (the words and similar segments behind it), for export.
 SCHEMA_V4 = """
 ALTER TABLE codings ADD COLUMN note TEXT;
 """
 
-# v5: a team on one server (``autocode serve``): accounts with roles and argon2 password hashes,
-# login sessions (only a hash of the cookie's token is kept), each segment's slots (one per coder
-# who is to code it: two on the double-coding overlap), held by a lease until answered, and the
-# overlap the owner set (for the whole project and per group).
-SCHEMA_V5 = """
-CREATE TABLE accounts (
-    coder_id INTEGER PRIMARY KEY REFERENCES coders(id), role TEXT NOT NULL CHECK (role IN ('owner', 'coder')),
-    password_hash TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL);
-CREATE TABLE logins (
-    token_hash TEXT PRIMARY KEY, coder_id INTEGER NOT NULL REFERENCES coders(id), csrf TEXT NOT NULL,
-    created_at TEXT NOT NULL, expires_at TEXT NOT NULL);
-CREATE TABLE assignments (
-    segment_id INTEGER NOT NULL REFERENCES segments(id) ON DELETE CASCADE, slot INTEGER NOT NULL,
-    coder_id INTEGER NOT NULL REFERENCES coders(id), leased_at TEXT NOT NULL, expires_at TEXT,
-    done INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (segment_id, slot), UNIQUE (segment_id, coder_id));
-CREATE TABLE overlap (scope TEXT PRIMARY KEY, share REAL NOT NULL);
-"""
-
-MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5]
+MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4]
+#: The last hand-written version; Alembic's revision ``BASELINE`` is the same schema.
 SCHEMA_VERSION = len(MIGRATIONS)
+BASELINE = "0001"
+#: The newest Alembic revision: what every store is migrated to when it is opened.
+HEAD = "0002"
+#: Every revision this autocode knows, oldest first (a store at another one is newer than this autocode).
+REVISIONS = ("0001", "0002")
 
 
 def statements(script: str) -> list[str]:

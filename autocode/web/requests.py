@@ -10,7 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
-__all__ = ["Answer", "Undo", "MAX_BODY_BYTES", "MAX_MEMO_CHARS", "TooLarge", "first_error", "ValidationError"]
+__all__ = ["Answer", "Undo", "Empty", "Overlap", "MAX_BODY_BYTES", "MAX_MEMO_CHARS", "TooLarge", "first_error",
+           "ValidationError"]
 
 #: The largest request body read (an answer with a long memo is a few kB).
 MAX_BODY_BYTES = 256 * 1024
@@ -45,6 +46,22 @@ class Undo(BaseModel):
     """POST /api/undo: an empty object."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class Empty(BaseModel):
+    """An empty object: POST /api/owner/retrain and /logout (team server)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Overlap(BaseModel):
+    """POST /api/owner/overlap (team server): the share of segments given to two coders, for one
+    group (its name) or for every group without a share of its own (no group)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    share: float = Field(ge=0, le=1, strict=True, allow_inf_nan=False)
+    group: StrictStr | None = Field(default=None, max_length=500)
 
 
 def first_error(exc: ValidationError) -> tuple[str, str]:

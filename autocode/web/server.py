@@ -20,33 +20,34 @@ import json as jsonlib
 import os
 import secrets
 import signal
-import socket
 import threading
 import webbrowser
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from ..errors import AutocodeError
-from .requests import MAX_BODY_BYTES, Answer, TooLarge, Undo, ValidationError, first_error
+from .common import (
+    LOCAL_HOSTS,
+    SECURITY_HEADERS,
+    STATIC,
+    BadRequest,
+    bind,
+    interrupt,
+    json_reply,
+    read_body,
+    static_file,
+)
+from .requests import Answer, TooLarge, Undo
 
-STATIC = Path(__file__).with_name("static")
 COOKIE = "autocode_session"
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-                               "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-}
-STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+__all__ = ["COOKIE", "LOCAL_HOSTS", "SECURITY_HEADERS", "STATIC", "create_app", "new_token", "remembered_door", "serve"]
 
 
 def new_token() -> str:
@@ -61,24 +62,24 @@ def create_app(session: Any, token: str, port: int) -> Starlette:
     def guard(request: Request, page: bool = False) -> Response | None:
         host = request.headers.get("host", "")
         if host not in allowed_hosts:
-            return JSONResponse({"error": f"unexpected Host {host!r}"}, status_code=403, headers=SECURITY_HEADERS)
+            return json_reply({"error": f"unexpected Host {host!r}"}, 403)
         given = request.headers.get("x-autocode-token") or ""
         if page:
             given = given or request.query_params.get("token") or request.cookies.get(COOKIE) or ""
         if not hmac.compare_digest(given.encode(), token.encode()):
-            return JSONResponse({"error": "missing or wrong session token; open the link that "
-                                          "`autocode annotate` printed"}, status_code=403, headers=SECURITY_HEADERS)
+            return json_reply({"error": "missing or wrong session token; open the link that "
+                                        "`autocode annotate` printed"}, 403)
         if request.method == "POST" and request.headers.get("content-type", "").split(";")[0] != "application/json":
-            return JSONResponse({"error": "JSON only"}, status_code=415, headers=SECURITY_HEADERS)
+            return json_reply({"error": "JSON only"}, 415)
         return None
 
-    def json(data: Any, status: int = 200) -> JSONResponse:
-        return JSONResponse(data, status_code=status, headers=SECURITY_HEADERS)
+    json = json_reply
 
     async def index(request: Request) -> Response:
         if (refused := guard(request, page=True)) is not None:
             return refused
         html = (STATIC / "index.html").read_text(encoding="utf-8").replace("{{TOKEN}}", token)
+        html = html.replace("{{CSRF}}", "").replace("{{ROLE}}", "")  # the team server's fields: none here
         response = HTMLResponse(html, headers=SECURITY_HEADERS)
         response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/")
         return response
@@ -86,32 +87,8 @@ def create_app(session: Any, token: str, port: int) -> Starlette:
     async def static(request: Request) -> Response:
         if (refused := guard(request, page=True)) is not None:
             return refused
-        name = request.path_params["name"]
-        path = STATIC / name
-        if path.suffix not in STATIC_TYPES or path.parent != STATIC or not path.exists():
-            return json({"error": "not found"}, 404)
-        return Response(path.read_bytes(), media_type=STATIC_TYPES[path.suffix], headers=SECURITY_HEADERS)
-
-    async def body(request: Request, schema: type) -> Any:
-        """The request body, read up to the limit and validated against ``schema``."""
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-            raise TooLarge(f"the request is {declared} bytes; the most accepted is {MAX_BODY_BYTES:,}")
-        raw = bytearray()
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > MAX_BODY_BYTES:
-                raise TooLarge(f"the request is over {MAX_BODY_BYTES:,} bytes, the most accepted")
-        try:
-            data = jsonlib.loads(bytes(raw) or b"{}")
-        except (ValueError, RecursionError):
-            raise _BadRequest("body", "the body is not JSON") from None
-        if not isinstance(data, dict):
-            raise _BadRequest("body", "expected a JSON object")
-        try:
-            return schema.model_validate(data)
-        except ValidationError as exc:
-            raise _BadRequest(*first_error(exc)) from None
+        found = static_file(request.path_params["name"])
+        return found if found is not None else json({"error": "not found"}, 404)
 
     def call(fn: Callable[[], Any]) -> Response:
         """Run a session call under the lock; its refusals are 400s."""
@@ -130,10 +107,10 @@ def create_app(session: Any, token: str, port: int) -> Starlette:
         if (refused := guard(request)) is not None:
             return refused
         try:
-            given = (await body(request, Answer)).check_sizes()
+            given = (await read_body(request, Answer)).check_sizes()
         except TooLarge as exc:
             return json({"error": str(exc)}, 413)
-        except _BadRequest as exc:
+        except BadRequest as exc:
             return json({"error": exc.message, "field": exc.field}, 400)
         return call(lambda: session.answer(given.model_dump()))
 
@@ -141,10 +118,10 @@ def create_app(session: Any, token: str, port: int) -> Starlette:
         if (refused := guard(request)) is not None:
             return refused
         try:
-            await body(request, Undo)
+            await read_body(request, Undo)
         except TooLarge as exc:
             return json({"error": str(exc)}, 413)
-        except _BadRequest as exc:
+        except BadRequest as exc:
             return json({"error": exc.message, "field": exc.field}, 400)
         return call(session.undo)
 
@@ -156,12 +133,6 @@ def create_app(session: Any, token: str, port: int) -> Starlette:
         Route("/api/undo", undo, methods=["POST"]),
     ]
     return Starlette(routes=routes)
-
-
-class _BadRequest(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field, self.message = field, message
 
 
 def remembered_door(folder: Path, coder: str, port: int = 0) -> tuple[str, int, Path]:
@@ -190,21 +161,6 @@ def _write_private(path: Path, data: dict) -> None:
     os.chmod(path, 0o600)
 
 
-def _bind(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Measured: without TCP_NODELAY a reply's body waited ~40 ms for the ACK of its headers
-    # (Nagle's algorithm against the browser's delayed ACK) on every request. Accepted
-    # connections inherit the option from the listening socket on Linux.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", port))
-    return sock
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt  # SIGTERM ends the session as Ctrl+C does (the caller's finally closes it)
-
-
 def serve(session: Any, *, port: int = 0, open_browser: bool = True, on_ready=None,
           door: Path | None = None, coder: str | None = None) -> None:
     """Serve on 127.0.0.1 only until interrupted (Ctrl+C or SIGTERM). ``port=0`` picks a free port.
@@ -215,11 +171,11 @@ def serve(session: Any, *, port: int = 0, open_browser: bool = True, on_ready=No
     if door is not None and coder is not None:
         token, port, path = remembered_door(door, coder, port)
     try:
-        sock = _bind(port)
+        sock = bind("127.0.0.1", port)
     except OSError:
         if path is None or not port:
             raise
-        sock = _bind(0)
+        sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
     if path is not None:
         _write_private(path, {"coder": coder, "token": token, "port": port})
@@ -233,7 +189,7 @@ def serve(session: Any, *, port: int = 0, open_browser: bool = True, on_ready=No
     server = uvicorn.Server(config)
     # uvicorn shuts down gracefully on SIGTERM and then raises it again with the handler that was
     # there before: with this one the caller's cleanup runs, as it does for Ctrl+C
-    previous = signal.signal(signal.SIGTERM, _interrupt) if threading.current_thread() is threading.main_thread() else None
+    previous = signal.signal(signal.SIGTERM, interrupt) if threading.current_thread() is threading.main_thread() else None
     try:
         server.run(sockets=[sock])
     finally:

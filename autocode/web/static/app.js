@@ -1,15 +1,27 @@
 // autocode annotation page. No framework, no CDN: served from the package.
-// Every request carries the per-session token; all transcript text is set with textContent (never innerHTML).
+// Served by `autocode annotate`, every request carries the per-session token (X-Autocode-Token);
+// served by `autocode serve` (a team server: a <meta name="csrf-token"> in the page), the login cookie
+// goes along by itself and every request carries the login's CSRF token (X-CSRF-Token).
+// All transcript text is set with textContent (never innerHTML).
 "use strict";
 (() => {
+  const meta = (name) => (document.querySelector(`meta[name="${name}"]`) || {}).content || "";
+  const CSRF = meta("csrf-token");
+  const TEAM = CSRF !== "";
+  const ROLE = meta("autocode-role");
   const params = new URLSearchParams(location.search);
-  const TOKEN = params.get("token") || sessionStorage.getItem("autocode-token") || "";
-  sessionStorage.setItem("autocode-token", TOKEN);
-  history.replaceState(null, "", location.pathname);  // keep the token out of the address bar and history
+  const TOKEN = TEAM ? "" : params.get("token") || sessionStorage.getItem("autocode-token") || "";
+  if (!TEAM) {
+    sessionStorage.setItem("autocode-token", TOKEN);
+    history.replaceState(null, "", location.pathname);  // keep the token out of the address bar and history
+  }
 
   const RETRY_MS = 2000;
-  const TOKEN_REFUSED = "The session token is no longer valid (the server may have been restarted): "
-    + "open the link that `autocode annotate` printed.";
+  const TOKEN_REFUSED = TEAM
+    ? "Refused: this page's login has changed (you may have logged in again elsewhere): reload the page."
+    : "The session token is no longer valid (the server may have been restarted): "
+      + "open the link that `autocode annotate` printed.";
+  const LOGGED_OUT = "Your login has ended: log in again (an answer not yet saved is sent after you do).";
   const NOT_CONFIRMED = "Not confirmed: the server did not answer. Retrying when it is back…";
   const NOTHING_TICKED = "Nothing is ticked: tick a code, or press 0 to save ‘no code’";
   const THRESHOLD_NOTE = "Each code has its own threshold, chosen on the coded data.";
@@ -46,7 +58,8 @@
     try {
       res = await fetch(path, {
         method: body === undefined ? "GET" : "POST",
-        headers: { "X-Autocode-Token": TOKEN, "Content-Type": "application/json" },
+        headers: TEAM ? { "X-CSRF-Token": CSRF, "Content-Type": "application/json" }
+          : { "X-Autocode-Token": TOKEN, "Content-Type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
         cache: "no-store",
       });
@@ -56,6 +69,7 @@
       throw err;
     }
     const data = await res.json().catch(() => ({}));
+    if (TEAM && res.status === 401) setTimeout(() => location.assign("/login"), 1500);  // after the message shows
     if (!res.ok) {
       const err = new Error(data.error || `${res.status} ${res.statusText}`.trim());
       err.status = res.status;
@@ -72,6 +86,7 @@
   }
 
   function errorText(e, what) {
+    if (TEAM && e.status === 401) return LOGGED_OUT;
     if (e.status === 403) return TOKEN_REFUSED;
     if (e.network) return NOT_CONFIRMED;
     if (e.status === 413) return `${what}: ${e.message}`;
@@ -430,10 +445,11 @@
 
   // An answer not yet confirmed is kept in the tab's sessionStorage too, so a reload (or the
   // browser restoring the tab) sends it again instead of losing it.
-  const PENDING_KEY = "autocode-pending";
+  // On a team server the key names the coder: another login in this tab never sends it as theirs.
+  const pendingKey = () => "autocode-pending" + (TEAM ? ":" + state.coder : "");
   function keepPending(p) {
     try {
-      if (p) sessionStorage.setItem(PENDING_KEY, JSON.stringify(p)); else sessionStorage.removeItem(PENDING_KEY);
+      if (p) sessionStorage.setItem(pendingKey(), JSON.stringify(p)); else sessionStorage.removeItem(pendingKey());
     } catch (e) { /* storage full or disabled: the answer is still kept in memory */ }
   }
 
@@ -478,7 +494,8 @@
         }
       }
     } catch (e) {
-      if (e.status && e.status < 500) { state.pending = null; keepPending(null); }  // refused: nothing was saved
+      // refused: nothing was saved (but a team login that ended keeps it, to send after logging in again)
+      if (e.status && e.status < 500 && !(TEAM && e.status === 401)) { state.pending = null; keepPending(null); }
       let msg = e.status >= 500 ? `Not confirmed: the server failed (${e.message}). Press the key again to retry.`
         : errorText(e, "Not saved");
       if (retrying && e.status === 403) msg = "Not confirmed: the server came back but refused this page. " + msg;
@@ -555,27 +572,47 @@
     }
   });
 
+  // ------------------------------------------------------------------ team server: owner page, log out
+  function teamLinks() {
+    const box = $("coder");
+    if (ROLE === "owner") {
+      const a = el("a", "team-link", "Owner page");
+      a.href = "/owner";
+      box.append(" · ", a);
+    }
+    const out = el("button", "team-link", "Log out");
+    out.type = "button";
+    out.id = "logout";
+    out.addEventListener("click", async () => {
+      try { await api("/logout", {}); } catch (e) { /* ended already */ }
+      location.assign("/login");
+    });
+    box.append(" · ", out);
+  }
+
   async function start() {
     let data;
     for (;;) {  // a reload while the server is down waits for it, as an unconfirmed answer does
       try { data = await api("/api/state"); break; } catch (e) {
         if (!e.network) throw e;
-        status("Could not reach the server: is `autocode annotate` still running? Retrying…", "warn");
+        status(`Could not reach the server: is \`autocode ${TEAM ? "serve" : "annotate"}\` still running? Retrying…`, "warn");
         await sleep(RETRY_MS);
       }
     }
     state.coder = data.coder;
     $("coder").textContent = data.coder ? `Coder: ${data.coder}` : "";
+    if (TEAM) teamLinks();
     renderTree(data.codebook);
     renderProgress(data.progress);
     renderTask(data.task);
     let kept = null;
-    try { kept = JSON.parse(sessionStorage.getItem(PENDING_KEY) || "null"); } catch (e) { kept = null; }
+    try { kept = JSON.parse(sessionStorage.getItem(pendingKey()) || "null"); } catch (e) { kept = null; }
     if (kept && kept.answer_id) {
       state.pending = kept;
       await deliver(kept);  // the server recognises it by its id if it had saved it
     }
   }
 
-  start().catch((e) => status(e.status === 403 ? TOKEN_REFUSED : "Could not load the session: " + e.message, "error"));
+  start().catch((e) => status(e.status === 403 || e.status === 401 ? errorText(e, "")
+    : "Could not load the session: " + e.message, "error"));
 })();
