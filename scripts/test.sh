@@ -9,6 +9,13 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
     || echo "note: could not install chromium; browser tests will be skipped"
 fi
+# PostgreSQL for the tests that run the store on it as well as on SQLite: Debian's server binaries.
+# The tests start a throwaway cluster as an unprivileged user on a Unix socket in a private
+# folder, and stop it (tests/conftest.py, `postgres`); without the binaries those tests skip.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+    || echo "note: could not install postgresql; the PostgreSQL tests will be skipped"
+fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q torch==2.13.0 -e '.[test]'

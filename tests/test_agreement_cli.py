@@ -8,7 +8,8 @@ from conftest import DEMO
 
 
 @pytest.fixture
-def coded(cli):
+def coded(cli, database):
+    """Two coders' demo groups, on SQLite and on PostgreSQL."""
     cli("init", cli.root, workspace=False)
     files = [DEMO / "coded" / "focus-group-1.csv", DEMO / "coded" / "focus-group-2.csv",
              DEMO / "coded" / "focus-group-3.csv", DEMO / "second-coder" / "focus-group-1.csv",

@@ -11,8 +11,9 @@ from conftest import DEMO
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    ws = Workspace.init(tmp_path_factory.mktemp("annot") / "ws")
+def workspace(tmp_path_factory, module_database):
+    """The demo's groups in a workspace, on SQLite and on PostgreSQL."""
+    ws = Workspace.init(tmp_path_factory.mktemp("annot") / "ws", database=module_database)
     import_files(ws, [DEMO / "coded" / "focus-group-1.csv", DEMO / "coded" / "focus-group-2.csv"])
     import_files(ws, [DEMO / "uncoded" / "focus-group-7.txt"], group="Focus Group 7")
     yield ws

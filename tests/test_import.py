@@ -29,6 +29,7 @@ def counts(store):
     return {t: rows[t] for t in ("documents", "segments", "codings", "seen", "coders")}
 
 
+@pytest.mark.usefixtures("database")
 def test_coded_csv_import(ws, tmp_path):
     report = import_files(ws, [write(tmp_path, "c.csv", CODED)])
     assert report.totals() == {"documents": 1, "segments": 4, "codings": 5}
@@ -41,6 +42,7 @@ def test_coded_csv_import(ws, tmp_path):
     assert all(doc.text[s.start:s.end] == s.text for s in segs.values())
 
 
+@pytest.mark.usefixtures("database")
 def test_second_coder_adds_codings_to_the_same_segments(ws, tmp_path):
     import_files(ws, [write(tmp_path, "a.csv", CODED)])
     second = CODED.replace(",ann,", ",bob,").replace("Short-term and complex funding;Barrier", "Keeping activities free;Barrier")
@@ -51,6 +53,7 @@ def test_second_coder_adds_codings_to_the_same_segments(ws, tmp_path):
     assert ws.store.codings("ann")[seg] != ws.store.codings("bob")[seg]
 
 
+@pytest.mark.usefixtures("database")
 def test_same_id_with_other_text_is_an_error(ws, tmp_path):
     import_files(ws, [write(tmp_path, "a.csv", CODED)])
     before = counts(ws.store)
@@ -60,6 +63,7 @@ def test_same_id_with_other_text_is_an_error(ws, tmp_path):
     assert counts(ws.store) == before
 
 
+@pytest.mark.usefixtures("database")
 def test_jsonl_with_list_codes(ws, tmp_path):
     lines = [{"id": "1", "group": "G", "speaker": "P1", "coder": "c", "codes": ["Regional differences", "Barrier"],
               "text": "Up here the council does things its own way."},
@@ -69,6 +73,7 @@ def test_jsonl_with_list_codes(ws, tmp_path):
     assert sum(len(v) for v in ws.store.codings("c").values()) == 2
 
 
+@pytest.mark.usefixtures("database")
 def test_uncoded_segments_file(ws, tmp_path):
     report = import_files(ws, [write(tmp_path, "u.csv", "text,group\nHello there,New\nWe run a choir,New\n")])
     assert report.totals()["segments"] == 2 and counts(ws.store)["codings"] == 0
@@ -84,6 +89,7 @@ def test_uncoded_segments_file(ws, tmp_path):
     ("text,codes,coder\nhello,Barrier,a,extra\n", "u.csv:2: row has 4 fields"),
     ("", "empty"),
 ])
+@pytest.mark.usefixtures("database")
 def test_bad_corpus_rows_write_nothing(ws, tmp_path, content, message):
     good = write(tmp_path, "good.csv", CODED)
     bad = write(tmp_path, "u.csv", content)
@@ -92,6 +98,7 @@ def test_bad_corpus_rows_write_nothing(ws, tmp_path, content, message):
     assert counts(ws.store)["documents"] == 0 and counts(ws.store)["codings"] == 0
 
 
+@pytest.mark.usefixtures("database")
 def test_non_utf8_csv_names_the_line(ws, tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes("text,codes,coder\nok,Barrier,a\ncaf\xe9,Barrier,a\n".encode("latin-1"))
@@ -99,6 +106,7 @@ def test_non_utf8_csv_names_the_line(ws, tmp_path):
         import_files(ws, [path])
 
 
+@pytest.mark.usefixtures("database")
 def test_transcript_group_already_present(ws, tmp_path):
     path = write(tmp_path, "fg.txt", "Moderator: Hi.\nParticipant 1: Hello.\n")
     import_files(ws, [path])
