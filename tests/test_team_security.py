@@ -380,6 +380,17 @@ def test_a_coder_logs_in_through_the_form_and_answers_a_segment(project):
             assert segment in ws.store.seen("cody")
             assert writes and all(w.get("x-csrf-token") for w in writes) and not any("x-autocode-token" in w
                                                                                      for w in writes)
+            # the owner, in a browser of their own, sees cody's answer on /owner
+            owner = browser.new_context().new_page()
+            owner.on("pageerror", lambda e: errors.append(str(e)))
+            owner.goto(f"http://127.0.0.1:{port}/login")
+            owner.fill("#name", "olive")
+            owner.fill("#password", PASSWORD)
+            owner.click("#submit")
+            owner.wait_for_selector("#segment .who", timeout=30000)
+            owner.click("text=Owner page")
+            owner.wait_for_selector("#coders tbody tr >> text=cody", timeout=30000)
+            owner.wait_for_function("() => document.getElementById('agreement-summary').textContent.includes('double-coded')")
             assert errors == []
             browser.close()
     finally:

@@ -18,7 +18,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -61,7 +61,8 @@ class TooManyAttempts(LoginError):
 
     def __init__(self, retry_after: int) -> None:
         self.retry_after = retry_after
-        super().__init__(f"too many failed logins; try again in {max(1, round(retry_after / 60))} minutes")
+        minutes = max(1, -(-retry_after // 60))
+        super().__init__(f"too many failed logins; try again in {minutes} minute{'s' if minutes != 1 else ''}")
 
 
 class Throttle:
@@ -167,7 +168,7 @@ def login(store: Store, name: str, password: str, client_ip: str, *, throttle: T
     if _hasher.check_needs_rehash(account["password_hash"]):
         store.update_account(name, password_hash=_hasher.hash(password))
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    expires = (datetime.now(timezone.utc) + lifetime).isoformat(timespec="seconds")
+    expires = (datetime.now(UTC) + lifetime).isoformat(timespec="seconds")
     store.end_expired_logins(now())
     store.add_login(token_hash(token), name, csrf, expires)
     return token, csrf

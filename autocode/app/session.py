@@ -67,6 +67,14 @@ class _Suggester:
 
 
 @dataclass
+class _Box:
+    """The current suggester, in one place that every view of a shared model reads (a team's
+    coders share one; a retrain swaps it for all of them)."""
+
+    suggester: _Suggester | None = None
+
+
+@dataclass
 class AnnotationSession:
     """One researcher's session. Build it with :meth:`start`."""
 
@@ -82,7 +90,7 @@ class AnnotationSession:
     labels: list[str] = field(default_factory=list)
     segments: list[Segment] = field(default_factory=list, repr=False)
     learner: Any = field(default=None, repr=False)
-    suggester: _Suggester | None = None
+    _box: _Box = field(default_factory=_Box, repr=False)
     _contexts: dict[int, str] = field(default_factory=dict, repr=False)
     _embedder: Any = field(default=None, repr=False)
     _current: dict | None = None
@@ -131,6 +139,15 @@ class AnnotationSession:
         session_id = store.unended_session(coder, strategy, params) or store.start_session(coder, strategy, params)
         session = cls(ws=ws, coder=coder, strategy=strategy, group=group, retrain_every=retrain_every, seed=seed,
                       session_id=session_id, book=book, labels=labels, segments=segments)
+        rows = [session._closed(own.get(s.id) if s.id in own_seen else known.get(s.id, ())) for s in labelled]
+        session._build(labelled, rows, model=model, background=background)
+        return session
+
+    def _build(self, labelled: list[Segment], rows: list[list[str]], *, model: str | None, background: bool) -> None:
+        """Embed ``self.segments`` (the ``labelled`` ones first, taught ``rows``), build the learner,
+        fit the first suggester, start the worker."""
+        session, ws, segments, labels, strategy, seed = self, self.ws, self.segments, self.labels, self.strategy, self.seed
+        store = ws.store
         session._by_id = {s.id: s for s in segments}
         session._scope = set(session._by_id)
         embedder = ws.embedder()
@@ -147,13 +164,19 @@ class AnnotationSession:
                                   initial=0 if labelled else 10, seed=seed, background=background,
                                   executor=session._worker, refit_max_iter=REFIT_MAX_ITER)
         if labelled:
-            rows = [session._closed(own.get(s.id) if s.id in own_seen else known.get(s.id, ())) for s in labelled]
             session.learner.teach_ids([s.id for s in labelled], rows)
         session._fit_suggester(model_name=model)
         content_words(["warm"])  # the stop-word list's first import (spaCy) costs seconds: not in an answer
         if warming is not None:
             warming.result()
-        return session
+
+    @property
+    def suggester(self) -> _Suggester | None:
+        return self._box.suggester
+
+    @suggester.setter
+    def suggester(self, value: _Suggester | None) -> None:
+        self._box.suggester = value
 
     @property
     def _codable(self) -> set[str]:
@@ -195,9 +218,13 @@ class AnnotationSession:
         with self._model_lock:
             self.suggester = _Suggester(model, f"session{self.session_id}.{self.learner.n_labelled}")
 
+    def _answers_for_retrain(self) -> int:
+        """The count whose every ``retrain_every``-th value retrains the suggester."""
+        return self.answered
+
     def _maybe_retrain(self) -> None:
         """Every ``retrain_every`` answers: a new suggester, in the worker process when there is one."""
-        if self.answered % self.retrain_every or not self._idle.is_set():
+        if self._answers_for_retrain() % self.retrain_every or not self._idle.is_set():
             return
         if self._worker is None:
             self._idle.clear()
@@ -342,15 +369,22 @@ class AnnotationSession:
         suggested = sorted(s["path"] for s in task["suggestions"] if s["suggested"])
         if action != "skip":
             action = "accept" if sorted(codes) == suggested else "correct"
-        self.ws.store.record_answer(
-            self.session_id, seg_id, self.coder, action, codes=codes, suggested=suggested, memo=memo,
-            probabilities={s["path"]: s["probability"] for s in task["suggestions"]},
-            model_version=task["model_version"], answer_id=answer_id)
+        self._commit(seg_id, action, codes=codes, suggested=suggested, memo=memo,
+                     probabilities={s["path"]: s["probability"] for s in task["suggestions"]},
+                     model_version=task["model_version"], answer_id=answer_id)
         if action != "skip":
-            self.learner.teach_ids([seg_id], [self._closed(codes)])
-            self._maybe_retrain()
+            self._learn(seg_id, codes)
         return {"saved": _saved(answer_id, seg_id, action, sorted(codes)), "source": _SOURCE[action], "duplicate": False, "task": self.next_task(),
                 "progress": self.progress()}
+
+    def _commit(self, seg_id: int, action: str, **answer: Any) -> None:
+        """Commit one answer to the store (one transaction)."""
+        self.ws.store.record_answer(self.session_id, seg_id, self.coder, action, **answer)
+
+    def _learn(self, seg_id: int, codes: list[str]) -> None:
+        """The learner learns an answer; the suggester is retrained when due."""
+        self.learner.teach_ids([seg_id], [self._closed(codes)])
+        self._maybe_retrain()
 
     def undo(self) -> dict:
         """Take back the coder's last answer (this session's or, after a restart, an earlier

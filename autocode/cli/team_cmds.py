@@ -6,7 +6,7 @@ import ipaddress
 import re
 import sys
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -116,11 +116,11 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback only when you name it.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free port).")] = 8000,
     lease: Annotated[str, typer.Option(help="How long a coder holds a segment before it goes back to the pool.")] = "15m",
-    overlap: Annotated[Optional[list[str]], typer.Option(
+    overlap: Annotated[list[str] | None, typer.Option(
         help="Share of segments coded twice: 20% or 0.2; GROUP=50% for one group (repeatable).")] = None,
     secure_cookies: Annotated[bool, typer.Option("--secure-cookies",
                                                  help="Secure cookies: use it when a proxy serves https.")] = False,
-    allow_host: Annotated[Optional[list[str]], typer.Option(
+    allow_host: Annotated[list[str] | None, typer.Option(
         "--allow-host", help="A host name people reach the server by (repeatable), e.g. code.example.org.")] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
@@ -132,8 +132,8 @@ def serve(
                       "as Caddy or nginx; see docs/team-server.md) and pass --secure-cookies when it serves https.",
                       highlight=False)
         if not allow_host:
-            console.print("Only requests naming this address or 127.0.0.1/localhost are answered: name the host "
-                          "people use with --allow-host.", highlight=False)
+            console.print("Only requests naming 127.0.0.1, localhost or the --host address are answered: name the "
+                          "host people use with --allow-host NAME.", highlight=False)
     ws = open_workspace(workspace)
     users = [u for u in accounts.list_users(ws.store) if not u["disabled"]]
     if not users:
@@ -147,7 +147,8 @@ def serve(
 
         def ready(bound: str, bound_port: int) -> None:
             shown = "127.0.0.1" if bound in team_web.WILDCARD_HOSTS else bound
-            console.print(f"Team server on http://{escape(shown)}:{bound_port}/ for {len(users)} accounts "
+            console.print(f"Team server on http://{escape(shown)}:{bound_port}/ for {len(users)} "
+                          f"account{'s' if len(users) != 1 else ''} "
                           "(Ctrl+C to stop; every answer is saved as it is given).", highlight=False)
 
         team_web.serve(team, ws.store, host, port, secure_cookies=secure_cookies, allowed_hosts=allow_host or (),

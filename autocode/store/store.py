@@ -452,6 +452,73 @@ class Store:
         with self.transaction():
             return self._x("DELETE FROM logins WHERE expires_at < ?", (before,)).rowcount
 
+    # ---------------------------------------------------------------- assignments (a team server)
+    def claim_slot(self, segment_id: int, coder: str, needed: int, expires_at: str) -> bool:
+        """Reserve segment ``segment_id`` for ``coder`` until ``expires_at``: one of its ``needed``
+        slots (``needed`` is fixed by the first claim; 2 on the double-coding overlap). Leases that
+        ran out before now are free again; a coder's own lease is renewed. False when every slot
+        is held or done, or another server took the last one first."""
+        try:
+            with self.transaction():
+                coder_id = self.coder_id(coder)
+                self._x("DELETE FROM assignments WHERE segment_id=? AND done=0 AND expires_at < ?", (segment_id, now()))
+                rows = self._x("SELECT slot, coder_id, done, needed FROM assignments WHERE segment_id=?",
+                               (segment_id,)).fetchall()
+                mine = [r for r in rows if r.coder_id == coder_id]
+                if mine:
+                    if mine[0].done:
+                        return False
+                    self._x("UPDATE assignments SET expires_at=? WHERE segment_id=? AND coder_id=?",
+                            (expires_at, segment_id, coder_id))
+                    return True
+                needed = rows[0].needed if rows else needed
+                free = sorted(set(range(needed)) - {r.slot for r in rows})
+                if not free:
+                    return False
+                self._x("INSERT INTO assignments (segment_id, slot, coder_id, leased_at, expires_at, needed)"
+                        " VALUES (?, ?, ?, ?, ?, ?)", (segment_id, free[0], coder_id, now(), expires_at, needed))
+                return True
+        except sa.exc.IntegrityError:  # another server took that slot in the meantime
+            return False
+
+    def release_slot(self, segment_id: int, coder: str) -> None:
+        """Give up ``coder``'s lease on a segment they have not answered (a skip)."""
+        with self.transaction():
+            self._x("DELETE FROM assignments WHERE segment_id=? AND done=0 AND coder_id=(SELECT id FROM coders"
+                    " WHERE name=?)", (segment_id, coder))
+
+    def finish_slot(self, segment_id: int, coder: str, done: bool = True, expires_at: str | None = None) -> None:
+        """Mark ``coder``'s slot on a segment answered (``done``), or open again until
+        ``expires_at`` (an undo). Call it in the answer's own transaction."""
+        with self.transaction():
+            self._x("UPDATE assignments SET done=?, expires_at=? WHERE segment_id=? AND coder_id=(SELECT id FROM"
+                    " coders WHERE name=?)", (done, None if done else expires_at, segment_id, coder))
+
+    def slots(self, segment_id: int | None = None) -> dict[int, list[dict[str, Any]]]:
+        """Segment id -> its slots in order: ``{slot, coder, done, expires_at, needed}`` (of one
+        segment, when given)."""
+        out: dict[int, list[dict[str, Any]]] = {}
+        sql, args = _where("SELECT a.segment_id, a.slot, u.name AS coder, a.done, a.expires_at, a.needed FROM assignments a"
+                           " JOIN coders u ON u.id = a.coder_id", "a.segment_id", segment_id)
+        for r in self._x(sql + " ORDER BY a.segment_id, a.slot", args):
+            out.setdefault(r.segment_id, []).append(
+                {"slot": r.slot, "coder": r.coder, "done": bool(r.done), "expires_at": r.expires_at, "needed": r.needed})
+        return out
+
+    def overlap(self) -> dict[str, float]:
+        """The double-coding share the owner set: '' for the whole project, else per group."""
+        return {r.scope: float(r.share) for r in self._x("SELECT scope, share FROM overlap ORDER BY scope")}
+
+    def set_overlap(self, share: float, group: str | None = None) -> None:
+        """Double code ``share`` (0-1) of the segments not yet assigned, in ``group`` or everywhere."""
+        if not 0 <= share <= 1:
+            raise InputError(f"overlap {share!r} is not a share between 0 and 1", hint="give e.g. 0.2 or 20%")
+        if group is not None:
+            self.document(group)  # raises with the known names
+        with self.transaction():
+            self._x("INSERT INTO overlap (scope, share) VALUES (?, ?) ON CONFLICT (scope) DO UPDATE SET"
+                    " share=excluded.share", (group or "", float(share)))
+
     # ---------------------------------------------------------------- documents and segments
     def document_names(self) -> list[str]:
         return [r[0] for r in self._x("SELECT name FROM documents ORDER BY id")]

@@ -10,8 +10,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
-__all__ = ["Answer", "Undo", "Empty", "Overlap", "MAX_BODY_BYTES", "MAX_MEMO_CHARS", "TooLarge", "first_error",
-           "ValidationError"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_MEMO_CHARS",
+    "Answer",
+    "Empty",
+    "Overlap",
+    "TooLarge",
+    "Undo",
+    "ValidationError",
+    "first_error",
+]
 
 #: The largest request body read (an answer with a long memo is a few kB).
 MAX_BODY_BYTES = 256 * 1024
@@ -35,7 +44,7 @@ class Answer(BaseModel):
     # made by the page (crypto.randomUUID()) so that a retried request is not a second answer
     answer_id: StrictStr | None = Field(default=None, min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 
-    def check_sizes(self) -> "Answer":
+    def check_sizes(self) -> Answer:
         if self.memo is not None and len(self.memo) > MAX_MEMO_CHARS:
             raise TooLarge(f"the memo is {len(self.memo):,} characters; the most kept is {MAX_MEMO_CHARS:,}: "
                            "shorten it, or keep long notes in a document of their own")

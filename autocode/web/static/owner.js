@@ -59,11 +59,16 @@
   }
 
   function renderAgreement(a) {
-    const coders = (a.coders || []).join(", ") || "no coders yet";
-    const overall = a.overall || {};
-    let summary = `${a.segments} segments coded by two or more coders (${coders}).`;
-    if (isNum(overall.kappa)) summary += ` Overall kappa ${num(overall.kappa)} (${ci(overall.kappa_ci)}).`;
-    if (isNum(overall.ac1)) summary += ` Overall AC1 ${num(overall.ac1)} (${ci(overall.ac1_ci)}).`;
+    const pairs = (a.pairs || []).map((p) => `${(p.coders || []).join(" and ")}: ${p.segments}`);
+    const coders = pairs.length ? pairs.join("; ") : (a.coders || []).join(", ") || "none yet";
+    const o = a.overall || {};
+    let summary = `${a.segments} segments double-coded (${coders}).`;
+    const kappa = isNum(o.kappa) ? o.kappa : o.mean_kappa;
+    if (isNum(kappa)) summary += ` Mean kappa ${num(kappa)}` + (o.kappa_ci ? ` (${ci(o.kappa_ci)}).` : ".");
+    if (isNum(o.ac1)) summary += ` AC1 ${num(o.ac1)}` + (o.ac1_ci ? ` (${ci(o.ac1_ci)}).` : ".");
+    if (isNum(o.alpha)) summary += ` Krippendorff's alpha ${num(o.alpha)}.`;
+    if (isNum(o.exact_match)) summary += ` Same codes on ${Math.round(o.exact_match)}% of segments.`;
+    if (a.note) summary += ` ${a.note}.`;
     if (a.updated_at) summary += ` Updated ${a.updated_at}.`;
     $("agreement-summary").textContent = summary;
     const body = $("agreement").querySelector("tbody");

@@ -3,7 +3,8 @@
 * accounts: a coder's role (owner or coder) and argon2 password hash;
 * logins: only a hash of the cookie's token is kept, with the login's CSRF token;
 * assignments: each segment's slots, one per coder who is to code it (two on the double-coding
-  overlap). A slot is held by a lease until answered; the primary key makes taking one atomic;
+  overlap; ``needed`` is fixed when the first is taken). A slot is held by a lease until answered
+  (``done``); the primary key makes taking one atomic, on one server or several;
 * overlap: the share of segments the owner wants double coded, for the project ('') and per group.
 
 Revision ID: 0002
@@ -34,5 +35,6 @@ def upgrade() -> None:
         sa.Column("slot", I, primary_key=True, autoincrement=False),
         sa.Column("coder_id", I, sa.ForeignKey("coders.id"), nullable=False),
         sa.Column("leased_at", T, nullable=False), sa.Column("expires_at", T),
-        sa.Column("done", I, nullable=False, server_default="0"), sa.UniqueConstraint("segment_id", "coder_id"))
+        sa.Column("done", I, nullable=False, server_default="0"),
+        sa.Column("needed", I, nullable=False, server_default="1"), sa.UniqueConstraint("segment_id", "coder_id"))
     op.create_table("overlap", sa.Column("scope", T, primary_key=True), sa.Column("share", sa.Float, nullable=False))
