@@ -130,3 +130,19 @@ def test_a_workspace_locked_by_another_writer_is_one_clear_line(tmp_path, store)
         waiting.add_document("x", "y", "text")
     assert "x" in waiting.document_names()
     waiting.close()
+
+
+def test_init_keeps_the_store_in_the_database_named(cli, postgres, tmp_path, monkeypatch):
+    """``autocode init --database URL``: the URL goes to autocode.toml, every command uses it, and
+    a second workspace on the same database is refused (one line, exit 2)."""
+    monkeypatch.delenv("AUTOCODE_DATABASE_URL", raising=False)
+    url = postgres.new_database()
+    made = cli("init", cli.root, "--database", url, workspace=False)
+    assert made.exit_code == 0, made.output
+    assert f'database = "{url}"' in (cli.root / "autocode.toml").read_text()
+    assert not (cli.root / "annotations" / "autocode.sqlite3").exists()
+    assert cli("stats").exit_code == 0
+    again = cli("init", tmp_path / "other", "--database", url, workspace=False)
+    assert again.exit_code == 2 and "already holds an autocode store" in again.output
+    bad = cli("init", tmp_path / "third", "--database", "postgresql://nobody@/nowhere?host=/nonexistent", workspace=False)
+    assert bad.exit_code == 2 and "cannot open the database" in bad.output and "Traceback" not in bad.output

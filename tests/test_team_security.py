@@ -387,8 +387,7 @@ def test_a_coder_logs_in_through_the_form_and_answers_a_segment(project):
             owner.fill("#name", "olive")
             owner.fill("#password", PASSWORD)
             owner.click("#submit")
-            owner.wait_for_selector("#segment .who", timeout=30000)
-            owner.click("text=Owner page")
+            owner.click("text=Owner page", timeout=30000)  # on the annotation page (the pool may be all leased)
             owner.wait_for_selector("#coders tbody tr >> text=cody", timeout=30000)
             owner.wait_for_function("() => document.getElementById('agreement-summary').textContent.includes('double-coded')")
             assert errors == []

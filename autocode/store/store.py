@@ -810,6 +810,10 @@ class Store:
                                  (row.segment_id, self.coder_id(coder)))
         return _answer(row)
 
+    def client_answer_ids(self) -> set[str]:
+        """Every answer id a client gave (the page's, or a script's), over all sessions."""
+        return {r[0] for r in self._x("SELECT answer_id FROM answers WHERE answer_id IS NOT NULL")}
+
     def answers(self, session_id: int) -> list[dict[str, Any]]:
         """Every answer of a session in order, undo answers included (``suggested``/``answered`` as lists)."""
         return [_answer(r) for r in self._x("SELECT * FROM answers WHERE session_id=? ORDER BY id",

@@ -1,1 +1,2 @@
-"""The annotation page: a Starlette app over one :class:`autocode.app.session.AnnotationSession`."""
+"""The web doors: the local annotation page (:mod:`.server`, one coder, ``autocode annotate``) and the
+team server (:mod:`.team`, accounts and logins, ``autocode serve``), both Starlette apps."""
