@@ -54,7 +54,7 @@ def build(root: Path, tmp: Path, coders: int) -> None:
     run(root, "import", *[str(DEMO / "coded" / f"focus-group-{n}.csv") for n in range(1, 5)])
     for n in (5, 6):
         with (DEMO / "coded" / f"focus-group-{n}.csv").open(encoding="utf-8") as fh:
-            lines = [f"{r['speaker']}: {r['text']}" for r in csv.DictReader(fh)]
+            lines = [f"{r['speaker']}: {r['text']}" for r in csv.DictReader(x for x in fh if not x.startswith("#"))]
         path = tmp / f"group-{n}.txt"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         run(root, "import", str(path), "--group", f"Focus Group {n} (uncoded)")

@@ -18,38 +18,35 @@ from pathlib import Path
 import httpx
 import pytest
 
+from autocode.app import accounts
+from autocode.app.imports import import_files
 from autocode.app.workspace import Workspace
 from conftest import DEMO, free_port
 
-pytestmark = pytest.mark.usefixtures("database")
 AUTOCODE = str(Path(sys.executable).with_name("autocode"))
 PASSWORD = "correct horse battery"
 
 
-def autocode(root: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    done = subprocess.run([AUTOCODE, "-w", str(root), *args], input=stdin, capture_output=True, text=True,
-                          timeout=600, env=os.environ)
-    assert done.returncode == 0, done.stderr + done.stdout
-    return done
-
-
-@pytest.fixture
-def project(tmp_path):
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, module_database):
     """The demo's focus groups 1-2 coded; the texts of groups 3-6 (ours, written for the demo) as
-    uncoded transcripts, with groups 7-8: a pool of some 800 segments. 8 coder accounts."""
-    root = tmp_path / "team"
-    autocode(root, "init")
-    autocode(root, "import", str(DEMO / "coded" / "focus-group-1.csv"), str(DEMO / "coded" / "focus-group-2.csv"))
+    uncoded transcripts, with groups 7-8: a pool of some 800 segments. 8 coder accounts. One per
+    database for the module: the load test codes 400 of its segments, the kill test more."""
+    tmp = tmp_path_factory.mktemp("team")
+    root = tmp / "team"
+    ws = Workspace.init(root, database=module_database)
+    import_files(ws, [DEMO / "coded" / "focus-group-1.csv", DEMO / "coded" / "focus-group-2.csv"])
     for n in range(3, 7):
         with (DEMO / "coded" / f"focus-group-{n}.csv").open(encoding="utf-8") as fh:
-            lines = [f"{r['speaker']}: {r['text']}" for r in csv.DictReader(fh)]
-        path = tmp_path / f"group-{n}.txt"
+            lines = [f"{r['speaker']}: {r['text']}" for r in csv.DictReader(x for x in fh if not x.startswith("#"))]
+        path = tmp / f"group-{n}.txt"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        autocode(root, "import", str(path), "--group", f"Group {n} uncoded")
+        import_files(ws, [path], group=f"Group {n} uncoded")
     for n in (7, 8):
-        autocode(root, "import", str(DEMO / "uncoded" / f"focus-group-{n}.txt"), "--group", f"Focus Group {n}")
+        import_files(ws, [DEMO / "uncoded" / f"focus-group-{n}.txt"], group=f"Focus Group {n}")
     for i in range(8):
-        autocode(root, "users", "add", f"coder{i}", "--role", "coder", stdin=PASSWORD + "\n")
+        accounts.add_user(ws.store, f"coder{i}", "coder", PASSWORD)
+    ws.close()
     return root
 
 

@@ -307,6 +307,15 @@ def test_users_add_reads_the_password_from_stdin(cli_ws, runner):
         assert users("disable", "anna").exit_code == 0
         assert accounts.current(ws.store, token) is None
         assert "disabled" in users("list").output
+        assert users("enable", "anna").exit_code == 0
+        token, _ = accounts.login(ws.store, "anna", "a long password", "test")
+        assert users("password", "anna", password="a new long password\n").exit_code == 0
+        assert accounts.current(ws.store, token) is None  # the old login ended with the old password
+        with pytest.raises(accounts.LoginError):
+            accounts.login(ws.store, "anna", "a long password", "test")
+        accounts.login(ws.store, "anna", "a new long password", "test")
+        assert users("role", "anna", "coder").exit_code == 0 and ws.store.account("anna")["role"] == "coder"
+        assert users("role", "nobody", "coder").exit_code == 2
     finally:
         ws.close()
 

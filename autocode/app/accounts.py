@@ -139,6 +139,23 @@ def disable_user(store: Store, name: str) -> None:
     store.update_account(name, disabled=True)
 
 
+def enable_user(store: Store, name: str) -> None:
+    """Let a disabled account log in again."""
+    store.update_account(name, disabled=False)
+
+
+def set_password(store: Store, name: str, password: str) -> None:
+    """Give ``name`` a new password; their logins end (they log in again with it)."""
+    hashed = hash_password(password)
+    store.update_account(name, password_hash=hashed, disabled=True)
+    store.update_account(name, disabled=False)
+
+
+def set_role(store: Store, name: str, role: str) -> None:
+    """Make ``name`` an owner or a coder."""
+    store.update_account(name, role=role)
+
+
 def list_users(store: Store) -> list[dict[str, Any]]:
     """``{name, role, disabled, created_at}`` of every account."""
     return store.accounts()

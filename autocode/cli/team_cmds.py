@@ -18,7 +18,7 @@ from ..errors import InputError
 from ..web import team as team_web
 from .app import JsonOpt, WorkspaceOpt, _Group, app, console, open_workspace
 
-users_app = typer.Typer(cls=_Group, no_args_is_help=True, help="Accounts of the team server: add, list, disable.")
+users_app = typer.Typer(cls=_Group, no_args_is_help=True, help="Accounts of the team server: add, list, disable, enable, password, role.")
 app.add_typer(users_app, name="users")
 
 
@@ -76,6 +76,31 @@ def users_disable(name: Annotated[str, typer.Argument(help="The account to disab
     """Disable an account: its logins end at once, and it can no longer log in."""
     accounts.disable_user(open_workspace(workspace).store, name)
     console.print(f"Account [bold]{escape(name)}[/] disabled; its logins have ended.")
+
+
+@users_app.command("enable")
+def users_enable(name: Annotated[str, typer.Argument(help="The account to enable.")],
+                 workspace: WorkspaceOpt = None) -> None:
+    """Let a disabled account log in again."""
+    accounts.enable_user(open_workspace(workspace).store, name)
+    console.print(f"Account [bold]{escape(name)}[/] enabled.")
+
+
+@users_app.command("password")
+def users_password(name: Annotated[str, typer.Argument(help="The account whose password to change.")],
+                   workspace: WorkspaceOpt = None) -> None:
+    """Set a new password (asked twice, hidden, or one line of stdin); the account's logins end."""
+    accounts.set_password(open_workspace(workspace).store, name, read_password())
+    console.print(f"Password of [bold]{escape(name)}[/] changed; its logins have ended.")
+
+
+@users_app.command("role")
+def users_role(name: Annotated[str, typer.Argument(help="The account.")],
+               role: Annotated[Role, typer.Argument(help="owner or coder.")],
+               workspace: WorkspaceOpt = None) -> None:
+    """Make an account an owner or a coder."""
+    accounts.set_role(open_workspace(workspace).store, name, role.value)
+    console.print(f"Account [bold]{escape(name)}[/] is now {role.value}.")
 
 
 def parse_seconds(text: str) -> int:

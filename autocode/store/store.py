@@ -398,7 +398,7 @@ class Store:
         with self.transaction():
             if self.account(name) is not None:
                 raise InputError(f"{name!r} already has an account",
-                                 hint="pick another name, or change theirs with `autocode users`")
+                                 hint="pick another name, or change theirs with `autocode users password|role|enable`")
             self._x("INSERT INTO accounts (coder_id, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
                              (self.coder_id(name), role, password_hash, now()))
 
