@@ -153,12 +153,18 @@ def test_kill_9_mid_load_keeps_every_acknowledged_answer(project):
     deadline = time.monotonic() + 300
     while len(acknowledged) < 40 and time.monotonic() < deadline:
         time.sleep(0.05)
+    children = subprocess.run(["pgrep", "-P", str(server.proc.pid)], capture_output=True, text=True).stdout.split()
+    assert children, "the server runs its suggester's worker process"
     server.proc.send_signal(signal.SIGKILL)  # mid-load: requests are in flight
     server.proc.wait(timeout=60)
     stop.set()
     for t in threads:
         t.join(timeout=120)
     assert len(acknowledged) >= 40
+    deadline = time.monotonic() + 10  # the worker notices its parent has gone and ends too
+    while any(Path(f"/proc/{pid}").exists() for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in children), "an orphaned worker lives on"
     again = Server(project)
     try:
         ws = Workspace.find(project)

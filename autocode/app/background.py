@@ -15,6 +15,8 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -29,8 +31,18 @@ from .models import ClassifierFactory
 __all__ = ["worker", "warm_up", "fit_suggester", "scratch_folder"]
 
 
-def _lower_priority() -> None:
-    """Worker initialiser: nice 19, one thread for BLAS/OpenMP (and torch, if it is ever loaded)."""
+def _exit_with_parent(parent: int) -> None:
+    """The worker ends when the process that started it has gone (killed with ``kill -9``, it
+    cannot shut its pool down), instead of living on as an orphan."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(0)
+
+
+def _lower_priority(parent: int) -> None:
+    """Worker initialiser: nice 19, one thread for BLAS/OpenMP (and torch, if it is ever loaded),
+    and a watch on the parent process."""
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="exit-with-parent").start()
     os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                       TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
     try:
@@ -43,7 +55,7 @@ def _lower_priority() -> None:
 def worker() -> Executor:
     """A pool of one low-priority worker process."""
     return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_lower_priority)
+                               initializer=_lower_priority, initargs=(os.getpid(),))
 
 
 def warm_up() -> bool:
