@@ -5,7 +5,8 @@ focus groups 1-4 coded (ours, written for the demo), and groups 5-8 as the pool 
 5 and 6 imported as uncoded transcripts), with a 20% double-coding overlap. For each number of
 coders a fresh copy of the workspace is served by the real ``autocode serve`` (its own process,
 SQLite), every coder logs in through the login form, and all answer back to back with no
-thinking time (the worst case): the ticked suggestions, else "no code". Each time is measured at
+thinking time (the worst case), and once more with the most coders reading each segment first (``--think``):
+the ticked suggestions, else "no code". Each time is measured at
 the client, from sending ``POST /api/answer`` to the reply that carries the next segment.
 
     python scripts/bench_team.py [--answers 30] [--coders 1,4,8]
@@ -20,6 +21,7 @@ import csv
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import signal
@@ -82,13 +84,16 @@ def log_in(base: str, name: str) -> tuple[httpx.Client, str]:
     return client, csrf
 
 
-def coder(base: str, name: str, answers: int, times: list[float], start: threading.Barrier) -> None:
+def coder(base: str, name: str, answers: int, times: list[float], start: threading.Barrier, think: float) -> None:
     client, csrf = log_in(base, name)
     task = client.get("/api/state").json()["task"]
     start.wait()
+    pause = random.Random(name)
     for _ in range(answers):
         if task is None:
             break
+        if think:  # a researcher reads the segment first: 0.5x-1.5x ``think`` seconds
+            time.sleep(think * pause.uniform(0.5, 1.5))
         codes = [s["path"] for s in task["suggestions"] if s["suggested"]]
         t0 = time.perf_counter()
         reply = client.post("/api/answer", headers={"X-CSRF-Token": csrf}, json={
@@ -101,11 +106,11 @@ def coder(base: str, name: str, answers: int, times: list[float], start: threadi
     client.close()
 
 
-def one_run(template: Path, n: int, answers: int, tmp: Path) -> dict:
-    root = tmp / f"ws-{n}"
+def one_run(template: Path, n: int, answers: int, tmp: Path, think: float = 0.0) -> dict:
+    root = tmp / f"ws-{n}-{think:g}"
     shutil.copytree(template, root)
     port = free_port()
-    log = tmp / f"serve-{n}.log"
+    log = tmp / f"serve-{n}-{think:g}.log"
     t0 = time.perf_counter()
     proc = subprocess.Popen([AUTOCODE, "-w", str(root), "serve", "--port", str(port), "--overlap", "20%"],
                             stdout=log.open("w"), stderr=subprocess.STDOUT)
@@ -116,7 +121,7 @@ def one_run(template: Path, n: int, answers: int, tmp: Path) -> dict:
     started = time.perf_counter() - t0
     times: list[float] = []
     barrier = threading.Barrier(n + 1)
-    threads = [threading.Thread(target=coder, args=(f"http://127.0.0.1:{port}", f"coder{i}", answers, times, barrier))
+    threads = [threading.Thread(target=coder, args=(f"http://127.0.0.1:{port}", f"coder{i}", answers, times, barrier, think))
                for i in range(n)]
     for t in threads:
         t.start()
@@ -128,7 +133,7 @@ def one_run(template: Path, n: int, answers: int, tmp: Path) -> dict:
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=120)
     ms = sorted(1000 * t for t in times)
-    return {"coders": n, "answers": len(ms), "p50_ms": statistics.median(ms),
+    return {"coders": n, "think_s": think, "answers": len(ms), "p50_ms": statistics.median(ms),
             "p95_ms": ms[max(0, int(round(0.95 * len(ms))) - 1)], "max_ms": ms[-1],
             "answers_per_s": len(ms) / wall, "server_start_s": started}
 
@@ -137,6 +142,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--answers", type=int, default=30, help="answers per coder")
     parser.add_argument("--coders", default="1,4,8", help="comma-separated numbers of coders")
+    parser.add_argument("--think", type=float, default=2.0,
+                        help="also run the most coders with this many seconds of reading per segment (0: not)")
     args = parser.parse_args()
     counts = [int(c) for c in args.coders.split(",")]
     with tempfile.TemporaryDirectory(prefix="bench-team-") as tmp_:
@@ -144,19 +151,22 @@ def main() -> None:
         template = tmp / "template"
         build(template, tmp, max(counts))
         rows = [one_run(template, n, args.answers, tmp) for n in counts]
+        if args.think:
+            rows.append(one_run(template, max(counts), args.answers, tmp, think=args.think))
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     print(f"Team server answer latency ({machine}; SQLite; back to back, no thinking time)")
-    print(f"{'coders':>6} {'answers':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'answers/s':>10} {'start s':>8}")
+    print(f"{'coders':>6} {'think s':>8} {'answers':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'answers/s':>10} {'start s':>8}")
     for r in rows:
-        print(f"{r['coders']:>6} {r['answers']:>8} {r['p50_ms']:>8.0f} {r['p95_ms']:>8.0f} {r['max_ms']:>8.0f} "
+        print(f"{r['coders']:>6} {r['think_s']:>8g} {r['answers']:>8} {r['p50_ms']:>8.0f} {r['p95_ms']:>8.0f} {r['max_ms']:>8.0f} "
               f"{r['answers_per_s']:>10.1f} {r['server_start_s']:>8.1f}")
     OUT.mkdir(exist_ok=True)
     (OUT / "team.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2), encoding="utf-8")
     md = ["# Team server: answer latency", "", f"Measured by `python scripts/bench_team.py` on {machine}.",
           "The study codebook (48 codes), demo groups 1-4 coded, groups 5-8 as the pool, 20% overlap;",
-          "every coder answers back to back with no thinking time; SQLite.", "",
-          "| coders | answers | p50 | p95 | max | answers/s |", "|---|---|---|---|---|---|"]
-    md += [f"| {r['coders']} | {r['answers']} | {r['p50_ms']:.0f} ms | {r['p95_ms']:.0f} ms | {r['max_ms']:.0f} ms | "
+          "every coder answers back to back with no thinking time (the worst case), and in the last row",
+          "after reading each segment for 0.5-1.5x the thinking time; SQLite.", "",
+          "| coders | thinking | answers | p50 | p95 | max | answers/s |", "|---|---|---|---|---|---|---|"]
+    md += [f"| {r['coders']} | {r['think_s']:g} s | {r['answers']} | {r['p50_ms']:.0f} ms | {r['p95_ms']:.0f} ms | {r['max_ms']:.0f} ms | "
            f"{r['answers_per_s']:.1f} |" for r in rows]
     (REPO / "docs" / "benchmarks").mkdir(parents=True, exist_ok=True)
     (REPO / "docs" / "benchmarks" / "team.md").write_text("\n".join(md) + "\n", encoding="utf-8")
