@@ -86,6 +86,9 @@ def bind(host: str, port: int) -> socket.socket:
     # connections inherit the option from the listening socket on Linux.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host.strip("[]"), port))
+    # listening from here on: whoever is told the address (on_ready) may connect at once; the
+    # connections wait in the backlog until the server's loop runs
+    sock.listen(2048)
     return sock
 
 
