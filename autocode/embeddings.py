@@ -48,12 +48,15 @@ class VectorCache(Protocol):
 class Embedder:
     """Embeds texts with the packaged MiniLM, L2-normalised, looking in the cache first.
 
-    ``cache`` may be None (memory only). ``embed`` returns an (n, 384) float32 array.
+    ``cache`` may be None (memory only). ``embed`` returns an (n, 384) float32 array. At most
+    ``memory_limit`` vectors are kept in memory (the newest half stays when it is reached), so
+    a run over an archive of millions of distinct texts stays in bounded memory.
     """
 
-    def __init__(self, cache: VectorCache | None = None, batch_size: int = 64) -> None:
+    def __init__(self, cache: VectorCache | None = None, batch_size: int = 64, memory_limit: int = 100_000) -> None:
         self.cache = cache
         self.batch_size = batch_size
+        self.memory_limit = memory_limit
         self._model = None
         self._memory: dict[str, np.ndarray] = {}
 
@@ -101,6 +104,8 @@ class Embedder:
                 if progress:
                     progress(len(chunk))
         self._memory.update(have)
+        if len(self._memory) > self.memory_limit:
+            self._memory = dict(list(self._memory.items())[-max(1, self.memory_limit // 2):])
         if not keys:
             return np.zeros((0, DIM), dtype=np.float32)
         return np.stack([have[k] for k in keys]).astype(np.float32, copy=False)

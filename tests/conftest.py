@@ -56,6 +56,26 @@ def cli(runner, tmp_path):
     return run
 
 
+@pytest.fixture(scope="session")
+def suggest_ws(tmp_path_factory):
+    """``autocode -w WS ARGS...`` in a workspace with a model trained on two demo groups (coder_a):
+    shared by the streaming-suggest and Ray-engine tests."""
+    from autocode.cli import app
+
+    root = tmp_path_factory.mktemp("suggest") / "ws"
+    runner = CliRunner()
+
+    def run(*args):
+        return runner.invoke(app, ["-w", str(root), *map(str, args)])
+
+    run.root = root
+    assert runner.invoke(app, ["init", str(root)]).exit_code == 0
+    assert run("import", *[DEMO / "coded" / f"focus-group-{i}.csv" for i in (1, 2)]).exit_code == 0
+    r = run("train", "--coder", "coder_a", "--no-evaluate")
+    assert r.exit_code == 0, r.output
+    return run
+
+
 def store_digest(db: Path) -> str:
     """Every row of a store file, as a digest: equal digests, unchanged store."""
     import hashlib
@@ -197,3 +217,10 @@ def database(request, monkeypatch):
 def module_database(request):
     """As :func:`database`, for a module's shared workspace: the URL goes into its autocode.toml."""
     yield None if request.param == "sqlite" else request.getfixturevalue("postgres").new_database()
+
+
+@pytest.fixture(scope="session")
+def shared_embeddings(tmp_path_factory) -> Path:
+    """One embedding cache file for the team tests' workspaces (``$AUTOCODE_EMBEDDING_CACHE``):
+    they hold the same demo texts, which are embedded once instead of once per workspace."""
+    return tmp_path_factory.mktemp("embeddings") / "embeddings.sqlite3"

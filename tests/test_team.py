@@ -17,8 +17,9 @@ pytestmark = pytest.mark.usefixtures("database")
 
 
 @pytest.fixture
-def team_ws(tmp_path):
+def team_ws(tmp_path, shared_embeddings, monkeypatch):
     """One coded group (training data) and one uncoded group (the pool)."""
+    monkeypatch.setenv("AUTOCODE_EMBEDDING_CACHE", str(shared_embeddings))
     ws = Workspace.init(tmp_path / "ws")
     import_files(ws, [DEMO / "coded" / "focus-group-1.csv"])
     import_files(ws, [DEMO / "uncoded" / "focus-group-7.txt"], group="Focus Group 7")

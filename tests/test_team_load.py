@@ -28,12 +28,14 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, module_database):
+def project(tmp_path_factory, module_database, shared_embeddings):
     """The demo's focus groups 1-2 coded; the texts of groups 3-6 (ours, written for the demo) as
     uncoded transcripts, with groups 7-8: a pool of some 800 segments. 8 coder accounts. One per
     database for the module: the load test codes 400 of its segments, the kill test more."""
     tmp = tmp_path_factory.mktemp("team")
     root = tmp / "team"
+    patch = pytest.MonkeyPatch()  # for the module's servers too: the texts are embedded once
+    patch.setenv("AUTOCODE_EMBEDDING_CACHE", str(shared_embeddings))
     ws = Workspace.init(root, database=module_database)
     import_files(ws, [DEMO / "coded" / "focus-group-1.csv", DEMO / "coded" / "focus-group-2.csv"])
     for n in range(3, 7):
@@ -47,7 +49,8 @@ def project(tmp_path_factory, module_database):
     for i in range(8):
         accounts.add_user(ws.store, f"coder{i}", "coder", PASSWORD)
     ws.close()
-    return root
+    yield root
+    patch.undo()
 
 
 class Server:

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io import corpus, transcripts
+from ..io.rowstream import RowWriter, iter_chunks
 from ..io.segmentation import transcript_segments
 from ..records import Unit, model_coder, preceding_contexts
 from ..store import Store
@@ -39,8 +40,9 @@ def units_from_file(path: Path, ws: Workspace, group: str | None = None) -> list
         ctx = preceding_contexts([(s.turn, s.role == "moderator", s.text) for s in segs])
         return [Unit(f"{name}#{i}", name, s.speaker, s.text, c)
                 for i, (s, c) in enumerate(zip(segs, ctx)) if s.codable]
+    rows = [r for chunk in iter_chunks(path) for r in chunk] if path.suffix.lower() == ".parquet" else corpus.read_rows(path)
     by_group: dict[str, list[corpus.Row]] = {}
-    for r in corpus.read_rows(path):
+    for r in rows:
         by_group.setdefault(r.group or group or path.stem, []).append(r)
     out = []
     for name, items in by_group.items():
@@ -107,15 +109,30 @@ def reason(record: dict[str, Any]) -> str:
     return " | ".join(parts)
 
 
-def write(records: list[dict[str, Any]], out: Path, fmt: str) -> None:
+JSONL_COLUMNS = ["id", "group", "speaker", "text", "codes", "scores", "top_code", "similar", "words"]
+CSV_COLUMNS = ["id", "group", "speaker", "text", "codes", "probabilities", "reason"]
+FORMATS = ("csv", "jsonl", "parquet")
+
+
+def output_columns(fmt: str) -> list[str]:
+    """The columns of a suggestions file: JSONL keeps every score, CSV and Parquet one reason cell."""
+    return JSONL_COLUMNS if fmt == "jsonl" else CSV_COLUMNS
+
+
+def output_rows(records: Sequence[dict[str, Any]], fmt: str) -> list[dict[str, Any]]:
+    """The rows written for ``records``: as they are for JSONL, flattened for CSV and Parquet."""
     if fmt == "jsonl":
-        corpus.write_rows(records, out, fmt="jsonl",
-                          columns=["id", "group", "speaker", "text", "codes", "scores", "top_code", "similar", "words"])
-        return
-    rows = [{"id": r["id"], "group": r["group"], "speaker": r["speaker"] or "", "text": r["text"],
+        return list(records)
+    return [{"id": r["id"], "group": r["group"], "speaker": r["speaker"] or "", "text": r["text"],
              "codes": [c["code"] for c in r["codes"]],
              "probabilities": [f"{c['probability']:.2f}" for c in r["codes"]], "reason": reason(r)} for r in records]
-    corpus.write_rows(rows, out, fmt="csv", columns=["id", "group", "speaker", "text", "codes", "probabilities", "reason"])
+
+
+def write(records: Sequence[dict[str, Any]], out: Path, fmt: str) -> None:
+    """Write suggestions to ``out`` (through a temporary file: nothing is left on an error)."""
+    with RowWriter(out, fmt, output_columns(fmt)) as writer:
+        writer.write(output_rows(records, fmt))
+        writer.commit()
 
 
 def save_suggestions(store: Store, records: list[dict[str, Any]], model_name: str, model_version: str) -> int:
@@ -196,8 +213,8 @@ def suggest(ws: Workspace, inputs: Sequence[str], *, model: str | None = None, g
             progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
     """Suggestions for every codable segment of ``inputs`` (files, or groups in the workspace):
     stored as coder ``model:NAME`` with ``save``, written to ``out`` when given."""
-    if fmt not in ("csv", "jsonl"):
-        raise InputError(f"unknown suggestions format {fmt!r}", hint="use csv or jsonl")
+    if fmt not in FORMATS:
+        raise InputError(f"unknown suggestions format {fmt!r}", hint="use csv, jsonl or parquet")
     name = model or ws.default_model()
     clf = load_model(ws, name)
     units = resolve_inputs(ws, inputs, group, save)

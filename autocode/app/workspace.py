@@ -24,6 +24,7 @@ from ..store.store import database_url
 CONFIG = "autocode.toml"
 STORE = Path("annotations") / "autocode.sqlite3"
 DATABASE_ENV = "AUTOCODE_DATABASE_URL"
+EMBEDDING_CACHE_ENV = "AUTOCODE_EMBEDDING_CACHE"
 
 DEFAULT_TOML = """# autocode workspace settings
 [segmentation]
@@ -109,7 +110,10 @@ class Workspace:
 
     @property
     def embedding_cache(self) -> Path:
-        return self.root / "models" / "embeddings.sqlite3"
+        """The embedding cache file: models/embeddings.sqlite3, or ``$AUTOCODE_EMBEDDING_CACHE``
+        (one cache for several workspaces of the same texts, e.g. a team server's copies)."""
+        given = os.environ.get(EMBEDDING_CACHE_ENV)
+        return Path(given) if given else self.root / "models" / "embeddings.sqlite3"
 
     def embedder(self) -> Embedder:
         """The encoder over this workspace's embedding cache (models/embeddings.sqlite3)."""

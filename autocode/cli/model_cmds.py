@@ -12,7 +12,9 @@ from rich.table import Table
 
 from ..app.models import evaluate as evaluate_model
 from ..app.models import train as train_model
-from ..app.suggestions import reason, specific
+from ..app.ray_engine import ray_suggest
+from ..app.streaming import CHUNK, stream_suggest
+from ..app.suggestions import FORMATS, reason, specific
 from ..app.suggestions import suggest as suggest_codes
 from ..records import model_coder
 from .app import JsonOpt, WorkspaceOpt, app, console, err_console, open_workspace
@@ -55,23 +57,51 @@ def train(
 
 @app.command()
 def suggest(
-    inputs: Annotated[list[str], typer.Argument(help="Transcript files, CSV/JSONL segment files, or group names in the workspace.")],
+    inputs: Annotated[list[str], typer.Argument(help="Transcript files, CSV/JSONL/Parquet segment files, or group names in the workspace.")],
     group: Annotated[Optional[str], typer.Option(help="Group name for a single input file.")] = None,
     model: ModelOpt = None,
     out: Annotated[Optional[Path], typer.Option(help="Write all suggestions to this file.")] = None,
-    format: Annotated[str, typer.Option("--format", help="csv or jsonl (jsonl adds every code's score).")] = "csv",
+    format: Annotated[Optional[str], typer.Option("--format", help="csv, jsonl (adds every code's score) or parquet; default: parquet for a .parquet OUT, else csv.")] = None,
     top_k: Annotated[Optional[int], typer.Option(help="At most this many codes per segment.")] = None,
     save: Annotated[bool, typer.Option("--save", help="Store as codings of coder model:NAME (never over a human's).")] = False,
+    chunk_size: Annotated[Optional[int], typer.Option("--chunk-size", min=1, help="Read, code and write CSV/JSONL/Parquet rows this many at a time (flat memory; needs --out; the default for Parquet input: 2000).")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="local, or ray: the chunks coded by Ray actors (pip install 'autocode[ray]').")] = "local",
+    address: Annotated[Optional[str], typer.Option("--address", help="Ray cluster to join: auto or HOST:PORT (default: a local one).")] = None,
+    actors: Annotated[int, typer.Option("--actors", min=1, help="Ray actors, each with the model loaded once.")] = 2,
+    cpus_per_actor: Annotated[float, typer.Option("--cpus-per-actor", min=0.1, help="CPUs Ray reserves for each actor.")] = 1.0,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Suggest codes, with confidence and a reason, for every codable segment."""
-    if format not in ("csv", "jsonl"):
-        raise typer.BadParameter("use csv or jsonl", param_hint="--format")
+    fmt = format or ("parquet" if out is not None and out.suffix.lower() == ".parquet" else "csv")
+    if fmt not in FORMATS:
+        raise typer.BadParameter("use csv, jsonl or parquet", param_hint="--format")
     ws = open_workspace(workspace)
     name = model or ws.default_model()
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter("use local or ray", param_hint="--engine")
+    chunked = (chunk_size is not None or engine == "ray"
+               or (any(Path(i).suffix.lower() == ".parquet" for i in inputs) and not save))
+    if chunked:
+        if out is None or save:
+            raise typer.BadParameter("chunked suggestions are written to a file: give --out, without --save",
+                                     param_hint="--chunk-size" if engine == "local" else "--engine")
+        with progress_bar("Suggesting") as bar:
+            task = bar.add_task("suggest", total=None)
+            options = {"model": name, "group": group, "top_k": top_k, "fmt": fmt, "chunk_size": chunk_size or CHUNK,
+                       "progress": lambda n: bar.update(task, advance=n)}
+            result = (ray_suggest(ws, inputs, out, address=address, actors=actors, cpus_per_actor=cpus_per_actor,
+                                  **options) if engine == "ray" else stream_suggest(ws, inputs, out, **options))
+        console.print(f"Wrote {result.count} suggestions to {out}.")
+        if result.head:
+            show_suggestions(result.head, limit=None)
+        if result.head and result.count > len(result.head):
+            console.print(f"... and {result.count - len(result.head)} more segments in {out}.")
+        return
+    if fmt == "parquet" and out is None:
+        raise typer.BadParameter("parquet is a file format: give --out", param_hint="--format")
     with progress_bar("Suggesting") as bar:
         task = bar.add_task("suggest", total=None, visible=False)
-        records = suggest_codes(ws, inputs, model=name, group=group, save=save, top_k=top_k, out=out, fmt=format,
+        records = suggest_codes(ws, inputs, model=name, group=group, save=save, top_k=top_k, out=out, fmt=fmt,
                                 progress=lambda n, total: bar.update(task, advance=n, total=total, visible=total >= 200))
     if save:
         stored = sum(r["segment_id"] is not None for r in records)

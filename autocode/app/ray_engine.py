@@ -1,0 +1,162 @@
+"""``autocode suggest ... --engine ray``: the streaming suggestions computed by a Ray cluster's actors.
+
+The driver reads and checks the input as the local engine does (:func:`.streaming.file_units`:
+the same ids, the same contexts, which need the rows before each row, and the same one-line
+errors), writing the units chunk by chunk to a temporary Parquet file on its own disk. Ray Data
+reads that file on the driver's node (``local://``), ``map_batches`` runs :class:`Suggester`
+actors (each loads the saved model once, from bytes shipped through the object store, so the
+model folder need not be on the other nodes), and the driver writes their rows, in input order,
+to OUT with the local engine's writer. Ray is imported inside the functions (an optional extra).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..classifier.persist import load_model as load_from_disk
+from ..embeddings import Embedder
+from ..errors import AutocodeError, InputError
+from ..io.rowstream import RowWriter
+from ..records import Unit
+from ..store.embedding_cache import EmbeddingCache
+from .models import load_model
+from .streaming import CHUNK, StreamResult, file_units, streamable
+from .suggestions import FORMATS, output_columns, output_rows, predict
+from .workspace import Workspace
+
+UNIT_COLUMNS = ("id", "group", "speaker", "text", "context")
+
+
+class RayMissingError(AutocodeError):
+    """``--engine ray`` without Ray installed, or no cluster at the address given."""
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or one line saying how to install it."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise RayMissingError("--engine ray needs Ray: pip install 'autocode[ray]' (or pip install 'ray[data]')") from None
+    return ray
+
+
+def model_files(folder: Path) -> dict[str, bytes]:
+    """Every file of a saved model folder, by path inside it (what the actors rebuild it from)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+class Suggester:
+    """A Ray Data actor: the saved model, loaded once, over batches of units; one JSON row out per unit."""
+
+    def __init__(self, files: list[Any], cache: str | None, codable: list[str], top_k: int | None, fmt: str) -> None:
+        import ray
+
+        self.folder = Path(tempfile.mkdtemp(prefix="autocode-model-"))
+        for rel, data in ray.get(files[0]).items():
+            (self.folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (self.folder / rel).write_bytes(data)
+        vectors = EmbeddingCache(cache) if cache and os.access(cache, os.R_OK | os.W_OK) else None
+        self.model = load_from_disk(self.folder, embedder=Embedder(vectors))
+        self.codable, self.top_k, self.fmt = set(codable), top_k, fmt
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        units = [Unit(str(i), str(g), None if s is None else str(s), str(t), str(c))
+                 for i, g, s, t, c in zip(*(batch[k] for k in UNIT_COLUMNS))]
+        records = predict(self.model, units, codable=self.codable, top_k=self.top_k)
+        rows = [json.dumps(r, ensure_ascii=False) for r in output_rows(records, self.fmt)]
+        return {"row": np.array(rows, dtype=object)}
+
+
+def connect(ray: Any, address: str | None) -> bool:
+    """Join the cluster at ``address`` (or start a local one); False when Ray was already running here."""
+    if ray.is_initialized():
+        return False
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    except ConnectionError as exc:
+        raise RayMissingError(f"no Ray cluster at {address!r} ({str(exc).splitlines()[0]}); "
+                              "start one with `ray start --head`, or leave out --address") from None
+    return True
+
+
+def write_units(units: Any, path: Path) -> int:
+    """Write chunks of units to a Parquet file of :data:`UNIT_COLUMNS`; how many were written."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([(c, pa.string()) for c in UNIT_COLUMNS])
+    n = 0
+    with pq.ParquetWriter(path, schema) as writer:
+        for chunk in units:
+            if chunk:
+                writer.write_table(pa.table({"id": [u.id for u in chunk], "group": [u.group for u in chunk],
+                                             "speaker": [u.speaker for u in chunk], "text": [u.text for u in chunk],
+                                             "context": [u.context for u in chunk]}, schema=schema))
+                n += len(chunk)
+    return n
+
+
+def ray_suggest(ws: Workspace, inputs: Sequence[str], out: Path, *, model: str | None = None,
+                group: str | None = None, top_k: int | None = None, fmt: str = "csv", chunk_size: int = CHUNK,
+                address: str | None = None, actors: int = 2, cpus_per_actor: float = 1,
+                progress: Callable[[int], None] | None = None) -> StreamResult:
+    """What :func:`.streaming.stream_suggest` writes, computed by ``actors`` Ray actors."""
+    if fmt not in FORMATS:
+        raise InputError(f"unknown suggestions format {fmt!r}", hint="use csv, jsonl or parquet")
+    if not streamable(inputs):
+        raise InputError("--engine ray reads CSV, JSONL or Parquet files only",
+                         hint="give transcripts and workspace groups to the local engine")
+    ray = import_ray()
+    name = model or ws.default_model()
+    folder = ws.model_dir(name)
+    if not (folder / "model.json").exists():
+        load_model(ws, name)  # the local engine's one line for a missing model
+    seg_config = ws.segmentation()
+    codable = sorted(c.path for c in ws.store.codebook().codable())
+    with tempfile.TemporaryDirectory(prefix="autocode-ray-") as tmp:
+        units_path = Path(tmp) / "units.parquet"
+        n = write_units((u for item in inputs for u in file_units(Path(item), seg_config,
+                                                                  group if len(inputs) == 1 else None, chunk_size)),
+                        units_path)
+        if not n:
+            raise InputError("no codable segments in the input", hint="moderator turns are not coded; check the file")
+        started = connect(ray, address)
+        try:
+            cpus = ray.cluster_resources().get("CPU", 0)
+            if actors * cpus_per_actor > cpus - 1:
+                raise InputError(f"{actors} actors of {cpus_per_actor:g} CPUs leave no CPU of the cluster's {cpus:g} "
+                                 "for reading the input", hint="use fewer --actors or a smaller --cpus-per-actor")
+            return _run(ray, units_path, out, model_files(folder), str(ws.embedding_cache), codable, top_k, fmt,
+                        chunk_size, actors, cpus_per_actor, progress)
+        finally:
+            if started:
+                ray.shutdown()
+
+
+def _run(ray: Any, units_path: Path, out: Path, files: dict[str, bytes], cache: str, codable: list[str],
+         top_k: int | None, fmt: str, chunk_size: int, actors: int, cpus_per_actor: float,
+         progress: Callable[[int], None] | None) -> StreamResult:
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True
+    context.enable_progress_bars = False  # the CLI shows its own
+    ds = ray.data.read_parquet(f"local://{units_path}").map_batches(
+        Suggester, fn_constructor_kwargs={"files": [ray.put(files)], "cache": cache, "codable": codable,
+                                          "top_k": top_k, "fmt": fmt},
+        batch_size=chunk_size, batch_format="numpy", concurrency=actors, num_cpus=cpus_per_actor)
+    with RowWriter(out, fmt, output_columns(fmt)) as writer:
+        for batch in ds.iter_batches(batch_size=chunk_size, batch_format="numpy"):
+            rows = [json.loads(r) for r in batch["row"]]
+            writer.write(rows)
+            if progress:
+                progress(len(rows))
+        writer.commit()
+    return StreamResult(writer.count, out)

@@ -1,0 +1,80 @@
+"""`autocode suggest ... --engine ray`: the same rows as the local engine, on a local Ray cluster."""
+
+import csv
+import json
+import os
+
+import pytest
+from conftest import DEMO
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+ray = pytest.importorskip("ray", reason="ray is not installed: pip install 'autocode[ray]' to run the Ray engine tests")
+
+FG4 = DEMO / "coded" / "focus-group-4.csv"
+
+
+# a local Ray cluster costs ~10 s to start and the three tests ~110 s: off the default run
+# (which must stay under 15 minutes); run them with -m slow
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A two-CPU local cluster, no dashboard, no usage stats (nothing reaches the network)."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def many_rows(path, n=600):
+    """Rows of focus group 4 repeated under new ids and groups, moderators included."""
+    with FG4.open(encoding="utf-8") as fh:
+        base = list(csv.DictReader(line for line in fh if not line.startswith("#")))
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["id", "group", "speaker", "text"], extrasaction="ignore")
+        w.writeheader()
+        w.writerows({**base[i % len(base)], "id": f"x{i}", "group": f"G{i // 250}"} for i in range(n))
+    return path
+
+
+def read(path, fmt):
+    if fmt == "jsonl":
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_ray_rows_equal_local_rows(suggest_ws, cluster, tmp_path, fmt):
+    src = many_rows(tmp_path / "in.csv")
+    local, distributed = tmp_path / f"local.{fmt}", tmp_path / f"ray.{fmt}"
+    r = suggest_ws("suggest", src, "--out", local, "--format", fmt, "--chunk-size", 64)
+    assert r.exit_code == 0, r.output
+    r = suggest_ws("suggest", src, "--out", distributed, "--format", fmt, "--chunk-size", 64, "--engine", "ray",
+                   "--actors", 2, "--cpus-per-actor", 0.5)  # one of the two CPUs stays free for reading
+    assert r.exit_code == 0, r.output
+    want, got = read(local, fmt), read(distributed, fmt)
+    with src.open(encoding="utf-8") as fh:
+        participants = [row["id"] for row in csv.DictReader(fh) if row["speaker"] != "Moderator"]
+    assert [g["id"] for g in got] == [w["id"] for w in want] == participants  # every codable row, in input order
+    for w, g in zip(want, got):
+        if fmt == "csv":
+            assert (g["codes"], g["probabilities"], g["reason"]) == (w["codes"], w["probabilities"], w["reason"])
+        else:
+            assert [c["code"] for c in g["codes"]] == [c["code"] for c in w["codes"]]
+            # scores are rounded to 4 digits: float noise between processes (other BLAS threads) can
+            # move a score lying on a rounding edge by one unit (3 of 24,576 here)
+            assert all(abs(g["scores"][k] - v) <= 1e-4 + 1e-9 for k, v in w["scores"].items())
+            assert (g["similar"], g["words"], g["top_code"]) == (w["similar"], w["words"], w["top_code"])
+    if fmt == "csv":
+        assert distributed.read_bytes() == local.read_bytes()
+
+
+def test_ray_engine_refuses_a_bad_file_before_starting(suggest_ws, cluster, tmp_path):
+    src = tmp_path / "bad.csv"
+    src.write_text("id,text\n1,fine\n1,again\n", encoding="utf-8")
+    out = tmp_path / "s.csv"
+    r = suggest_ws("suggest", src, "--out", out, "--engine", "ray")
+    assert r.exit_code == 2 and not out.exists()
+    assert r.output.strip().splitlines() == [
+        f"error: {src}:3: duplicate id '1' (first on line 2); give every segment its own id"]
