@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from conftest import DEMO
 
 from autocode.app.imports import import_files
 from autocode.app.team import Team
 from autocode.app.workspace import Workspace
 from autocode.errors import InputError
-from conftest import DEMO
 
 pytestmark = pytest.mark.usefixtures("database")
 

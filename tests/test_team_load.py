@@ -17,11 +17,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import DEMO, free_port
 
 from autocode.app import accounts
 from autocode.app.imports import import_files
 from autocode.app.workspace import Workspace
-from conftest import DEMO, free_port
 
 AUTOCODE = str(Path(sys.executable).with_name("autocode"))
 PASSWORD = "correct horse battery"

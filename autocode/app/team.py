@@ -25,18 +25,18 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .. import agreement as ag
+from ..active.strategies import DEFAULT_STRATEGY
 from ..agreement.stats import gwet_ac1_binary
 from ..records import Segment
 from ..store import now
 from .models import consensus_codes, human_coders
-from ..active.strategies import DEFAULT_STRATEGY
 from .session import _SOURCE, AnnotationSession
 from .workspace import Workspace
 
@@ -48,14 +48,14 @@ FIRST, SECOND = "first coder", "second coder"
 
 
 def _later(seconds: float) -> str:
-    return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).isoformat(timespec="seconds")
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="seconds")
 
 
 @dataclass
 class TeamCoder(AnnotationSession):
     """One coder's view of the team's session: their share of the segments, their answers."""
 
-    team: "Team | None" = field(default=None, repr=False)
+    team: Team | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ the coder's share
     def _unlabelled_ids(self) -> set[int]:
@@ -152,7 +152,7 @@ class Team:
 
     @classmethod
     def open(cls, ws: Workspace, *, lease_seconds: int = LEASE_SECONDS, background: bool = True,
-             seed: int = 0, strategy: str | None = None, retrain_every: int = 10) -> "Team":
+             seed: int = 0, strategy: str | None = None, retrain_every: int = 10) -> Team:
         """The team's session over every codable segment of the workspace: what is complete
         (coded, by enough coders on the overlap) is training data, the rest is the pool."""
         store = ws.store
