@@ -137,3 +137,16 @@ def test_embedder_memory_is_bounded(monkeypatch):
 def test_writer_into_a_missing_folder_is_one_line(tmp_path):
     with pytest.raises(InputError, match="the output folder does not exist"):
         RowWriter(tmp_path / "nope" / "out.csv", "csv", ["id"])
+
+
+def test_jsonl_keys_are_read_as_the_in_memory_reader_reads_them(tmp_path):
+    """Column names in any case, as read_jsonl takes them (``"Text"`` is the text)."""
+    import json
+
+    from autocode.io.corpus import read_jsonl
+
+    path = tmp_path / "mixed.jsonl"
+    path.write_text(json.dumps({"ID": "a1", "Text": "hello there", "Group": "G", "Codes": "Barrier"}) + "\n",
+                    encoding="utf-8")
+    streamed = [r for chunk in iter_chunks(path) for r in chunk]
+    assert streamed == read_jsonl(path)
