@@ -170,7 +170,7 @@ def _jsonl(path: Path) -> Iterator[Row]:
     for raw in lines:
         if not raw.strip() or raw.lstrip().startswith("#"):
             continue
-        rec = {str(k).lower(): v for k, v in _json_object(raw, path, lines.line).items()}  # as read_jsonl does
+        rec = _json_object(raw, path, lines.line)
         yield _row(rec, lines.line, "codes" in rec, path)
 
 
