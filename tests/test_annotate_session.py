@@ -43,6 +43,28 @@ def test_state_offers_a_segment_of_the_group_with_suggestions_and_reasons(sessio
     assert state["progress"]["remaining"] == 88
 
 
+def test_each_ticked_suggestion_shows_its_own_coded_examples_and_their_coder(session, workspace):
+    store = workspace.store
+    book = store.codebook()
+    coded = {s.text: set(book.close_upward(store.codings("coder_a").get(s.id, ())))
+             for s in store.segments() if s.id in store.seen("coder_a")}
+    explained = 0
+    task = session.state()["task"]
+    for _ in range(6):
+        for s in task["suggestions"]:
+            if not s["suggested"]:
+                assert "evidence" not in s
+                continue
+            ev = s["evidence"]
+            explained += 1
+            assert 1 <= len(ev["like"]) <= 2 and ev["unlike"] is not None
+            assert all(s["path"] in coded[x["text"]] and x["coders"] == ["coder_a"] for x in ev["like"])
+            assert s["path"] not in coded[ev["unlike"]["text"]] and ev["unlike"]["coders"] == ["coder_a"]
+            assert ev["unlike"]["codes"] == [p.split("/")[-1] for p in ev["unlike"]["codes"]]  # names, as chips show
+        task = session.answer({"segment_id": task["segment_id"], "action": "skip"})["task"]
+    assert explained
+
+
 def test_accept_correct_skip_undo_are_committed_with_provenance(session, workspace):
     store = workspace.store
     task = session.state()["task"]

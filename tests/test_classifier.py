@@ -352,3 +352,60 @@ def test_code_metrics_by_hand():
     assert m["per_code"]["b"]["f1"] == 1.0 and m["per_code"]["b"]["kappa"] == 1.0
     assert m["micro"]["precision"] == 0.75 and m["micro"]["recall"] == 0.75
     assert m["macro"]["f1"] == pytest.approx(0.75)
+
+
+def test_each_suggested_code_is_explained_by_its_own_examples_and_words(model, embedder):
+    """Per suggested code: the two most similar training segments that carry it, the most similar
+    one that does not, and the words that pushed towards it (checked against a brute-force pass)."""
+    texts = NEW[:3] + ["Shall I pour the tea before we start? The grant only lasts a year.",
+                       "We're not therapists, and the council money ends after a year"]
+    P = model.predict_proba(texts)
+    D = model.decide(P)
+    S = embedder.embed(texts) @ model.train_embeddings_.T
+    carries = model.train_Y_.astype(bool)
+    terms, coef = model.tfidf_["word"].terms, model.coef_
+    X = model.tfidf_["word"].transform(texts).toarray()
+    n_dense = coef.shape[0] - len(terms)
+    for i, ex in enumerate(model.explain(texts)):
+        assert [e["code"] for e in ex["evidence"]] == sorted((model.labels_[c] for c in np.flatnonzero(D[i])),
+                                                             key=lambda l: -P[i, model.labels_.index(l)])
+        assert ex["evidence"], texts[i]
+        for e in ex["evidence"]:
+            c = model.labels_.index(e["code"])
+            pos, neg = np.flatnonzero(carries[:, c]), np.flatnonzero(~carries[:, c])
+            want = [model.train_ids_[j] for j in pos[np.argsort(-S[i, pos], kind="stable")[:2]]]
+            assert [x["id"] for x in e["like"]] == want
+            assert all(e["code"] in x["codes"] for x in e["like"])
+            assert e["unlike"]["id"] == model.train_ids_[neg[np.argmax(S[i, neg])]]
+            assert e["code"] not in e["unlike"]["codes"]
+            # words: each word n-gram's value x coefficient, shared among its words, summed per word
+            head = model._head_column(c)
+            credit: dict[str, float] = {}
+            for j in np.flatnonzero(X[i]):
+                parts = terms[j].split(" ")
+                for p in parts:
+                    credit[p] = credit.get(p, 0.0) + X[i, j] * coef[n_dense + j, head] / len(parts)
+            best = sorted((v for v in credit.values() if v > 0), reverse=True)[:len(e["words"])]
+            assert [round(v, 6) for _, v in e["words"]] == [round(v, 6) for v in best]
+            assert all(abs(credit[w] - v) < 1e-6 for w, v in e["words"])
+    funding = {e["code"]: e for e in model.explain(texts[:1])[0]["evidence"]}[FUND]
+    assert {"money", "year"} & {w for w, _ in funding["words"]}
+    # the nearest segment overall is small talk (no code); the funding code is shown coded examples
+    tea = model.explain(texts[3:4])[0]
+    assert tea["neighbours"][0]["codes"] == [] and FUND in [e["code"] for e in tea["evidence"]]
+    # two codes of one segment, each explained by its own examples
+    both = {e["code"]: e for e in model.explain(texts[4:])[0]["evidence"]}
+    assert {x["id"] for x in both[FUND]["like"]}.isdisjoint({x["id"] for x in both[REMIT]["like"]})
+
+
+def test_explanations_of_a_model_without_examples_or_tfidf(embedder):
+    texts, Y, groups, _ = _data()
+    bare = CodeClassifier(embedder=embedder, cv=0, valence=VALENCE, keep_examples=False).fit(texts, Y, LABELS)
+    ex = bare.explain(NEW[:1])[0]
+    assert ex["neighbours"] == [] and ex["evidence"]
+    assert all(e["like"] == [] and e["unlike"] is None and e["words"] for e in ex["evidence"])
+    occl = CodeClassifier(embedder=embedder, features="embedding", context=None, cv=0, valence=VALENCE).fit(texts, Y, LABELS)
+    ex = occl.explain(["The grant money ends every March"])[0]
+    by_code = {e["code"]: e for e in ex["evidence"]}
+    assert FUND in by_code and by_code[FUND]["words"] == ex["words"]  # one occlusion pass serves every code
+    assert all(FUND in x["codes"] for x in by_code[FUND]["like"]) and len(by_code[FUND]["like"]) == 2

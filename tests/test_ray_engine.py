@@ -66,8 +66,14 @@ def test_ray_rows_equal_local_rows(suggest_ws, cluster, tmp_path, fmt):
             # move a score lying on a rounding edge by one unit (3 of 24,576 here)
             assert all(abs(g["scores"][k] - v) <= 1e-4 + 1e-9 for k, v in w["scores"].items())
             assert (g["similar"], g["words"], g["top_code"]) == (w["similar"], w["words"], w["top_code"])
+            evidence = lambda r: [(c["words"], [(x["segment_id"], x["coders"]) for x in c["like"]],  # noqa: E731
+                                   c["unlike"] and (c["unlike"]["segment_id"], c["unlike"]["coders"]))
+                                  for c in r["codes"]]
+            assert evidence(g) == evidence(w)
     if fmt == "csv":
         assert distributed.read_bytes() == local.read_bytes()
+    else:  # the actors name the coders as the local engine does (they have no store)
+        assert any(x["coders"] == ["coder_a"] for r in got for c in r["codes"] for x in c["like"])
 
 
 def test_ray_engine_refuses_a_bad_file_before_starting(suggest_ws, cluster, tmp_path):

@@ -251,13 +251,21 @@ def _inside_viewport(page, selector: str) -> None:
 @pytest.mark.browser
 def test_model_version_and_every_reason_fit_on_a_1400x900_screen(workspace, browser):
     with _coding(workspace, browser, "layout") as c:
-        page, seen = c.page, 0
+        page, seen, explained_any = c.page, 0, 0
         while page.is_visible("#segment"):
             assert page.evaluate("window.scrollY") == 0
             assert f"Suggestions by: {c.task['model_version']}" in page.inner_text("#model")
             _inside_viewport(page, "#model")
             for sel in ("#segment", "#suggestions", "#actions", "#keys"):
                 _inside_viewport(page, sel)
+            explained = [x for x in c.task["suggestions"] if x["suggested"] and x.get("evidence")]
+            assert page.locator("#reason .evidence").count() == len(explained)
+            for i, x in enumerate(explained):  # each ticked code: its examples, their coder, one without it
+                block = page.locator("#reason .evidence").nth(i)
+                assert block.locator(".similar li").count() == len(x["evidence"]["like"]) + 1
+                assert all(f"· {', '.join(e['coders'])}" in block.inner_text() for e in x["evidence"]["like"])
+                assert block.locator(".unlike").count() == 1
+            explained_any += len(explained)
             if c.task["similar"]:
                 _inside_viewport(page, "#reason .similar li >> nth=-1")
                 panel = page.locator("#reason").bounding_box()
@@ -268,6 +276,7 @@ def test_model_version_and_every_reason_fit_on_a_1400x900_screen(workspace, brow
             page.keyboard.press("s")
             c.wait_status(f"Skipped · segment #{seg}")
         assert seen, "no task had similar segments to show"
+        assert explained_any, "no task had a ticked code to explain"
 
 
 # ---------------------------------------------------------------------------- 6. search and collapse

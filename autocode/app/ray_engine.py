@@ -28,7 +28,7 @@ from ..records import Unit
 from ..store.embedding_cache import EmbeddingCache
 from .models import load_model
 from .streaming import CHUNK, StreamResult, file_units, streamable
-from .suggestions import FORMATS, output_columns, output_rows, predict
+from .suggestions import FORMATS, model_coders, output_columns, output_rows, predict
 from .workspace import Workspace
 
 UNIT_COLUMNS = ("id", "group", "speaker", "text", "context")
@@ -55,9 +55,11 @@ def model_files(folder: Path) -> dict[str, bytes]:
 
 
 class Suggester:
-    """A Ray Data actor: the saved model, loaded once, over batches of units; one JSON row out per unit."""
+    """A Ray Data actor: the saved model, loaded once, over batches of units; one JSON row out per unit.
+    ``coders``: who coded the model's training segments (the driver reads it from the store)."""
 
-    def __init__(self, files: list[Any], cache: str | None, codable: list[str], top_k: int | None, fmt: str) -> None:
+    def __init__(self, files: list[Any], cache: str | None, codable: list[str], top_k: int | None, fmt: str,
+                 coders: list[Any] | None = None) -> None:
         import ray
 
         self.folder = Path(tempfile.mkdtemp(prefix="autocode-model-"))
@@ -67,11 +69,12 @@ class Suggester:
         vectors = EmbeddingCache(cache) if cache and os.access(cache, os.R_OK | os.W_OK) else None
         self.model = load_from_disk(self.folder, embedder=Embedder(vectors))
         self.codable, self.top_k, self.fmt = set(codable), top_k, fmt
+        self.coders = ray.get(coders[0]) if coders else None
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         units = [Unit(str(i), str(g), None if s is None else str(s), str(t), str(c))
                  for i, g, s, t, c in zip(*(batch[k] for k in UNIT_COLUMNS))]
-        records = predict(self.model, units, codable=self.codable, top_k=self.top_k)
+        records = predict(self.model, units, codable=self.codable, top_k=self.top_k, coders=self.coders)
         rows = [json.dumps(r, ensure_ascii=False) for r in output_rows(records, self.fmt)]
         return {"row": np.array(rows, dtype=object)}
 
@@ -118,8 +121,9 @@ def ray_suggest(ws: Workspace, inputs: Sequence[str], out: Path, *, model: str |
     ray = import_ray()
     name = model or ws.default_model()
     folder = ws.model_dir(name)
-    if not (folder / "model.json").exists():
-        load_model(ws, name)  # the local engine's one line for a missing model
+    # (a missing model stops here with the local engine's one line) the actors have no store:
+    # who coded the model's training segments goes to them with the model
+    coders = model_coders(ws, name, load_model(ws, name))
     seg_config = ws.segmentation()
     codable = sorted(c.path for c in ws.store.codebook().codable())
     with tempfile.TemporaryDirectory(prefix="autocode-ray-") as tmp:
@@ -136,7 +140,7 @@ def ray_suggest(ws: Workspace, inputs: Sequence[str], out: Path, *, model: str |
                 raise InputError(f"{actors} actors of {cpus_per_actor:g} CPUs leave no CPU of the cluster's {cpus:g} "
                                  "for reading the input", hint="use fewer --actors or a smaller --cpus-per-actor")
             return _run(ray, units_path, out, model_files(folder), str(ws.embedding_cache), codable, top_k, fmt,
-                        chunk_size, actors, cpus_per_actor, progress)
+                        chunk_size, actors, cpus_per_actor, progress, coders)
         finally:
             if started:
                 ray.shutdown()
@@ -144,13 +148,13 @@ def ray_suggest(ws: Workspace, inputs: Sequence[str], out: Path, *, model: str |
 
 def _run(ray: Any, units_path: Path, out: Path, files: dict[str, bytes], cache: str, codable: list[str],
          top_k: int | None, fmt: str, chunk_size: int, actors: int, cpus_per_actor: float,
-         progress: Callable[[int], None] | None) -> StreamResult:
+         progress: Callable[[int], None] | None, coders: dict[str, Any] | None = None) -> StreamResult:
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False  # the CLI shows its own
     ds = ray.data.read_parquet(f"local://{units_path}").map_batches(
         Suggester, fn_constructor_kwargs={"files": [ray.put(files)], "cache": cache, "codable": codable,
-                                          "top_k": top_k, "fmt": fmt},
+                                          "top_k": top_k, "fmt": fmt, "coders": [ray.put(coders or {})]},
         batch_size=chunk_size, batch_format="numpy", concurrency=actors, num_cpus=cpus_per_actor)
     with RowWriter(out, fmt, output_columns(fmt)) as writer:
         for batch in ds.iter_batches(batch_size=chunk_size, batch_format="numpy"):

@@ -40,7 +40,7 @@ from ..records import HUMAN_SOURCES, Segment, TrainingData, Unit
 from ..classifier import load_model as load_model_folder
 from . import background as bg
 from .models import ClassifierFactory, consensus_codes, contexts_for, human_coders, load_model
-from .suggestions import content_words, predict, specific
+from .suggestions import content_words, evidence_ids, name_coders, predict, specific, training_coders
 from .workspace import Workspace
 
 CONTEXT_TURNS = 2
@@ -323,18 +323,40 @@ class AnnotationSession:
                      "suggested": bool(row[j] >= 0.5)} for j in order if row[j] >= 0.05], [], []
         unit = Unit(str(seg.id), seg.document, seg.speaker, seg.text, self._contexts.get(seg.id, ""), seg.id)
         record = predict(suggester.model, [unit], codable=self._codable)[0]
+        # who coded the examples shown: a look-up of those few segments, as the store holds them now
+        who = training_coders(self.ws.store, suggester.model, ids=evidence_ids([record]))
+        for c in record["codes"]:
+            if "like" in c:
+                name_coders(c, who)
         ticked = [c["code"] for c in specific(record["codes"])]  # a sub-theme implies its theme
         others = [p for p, score in sorted(record["scores"].items(), key=lambda kv: -kv[1])
                   if score >= 0.15 and p in self._codable and p not in ticked
                   and not any(t.startswith(p + "/") for t in ticked)]
         shown = ticked + others[: max(0, 8 - len(ticked))]
         thresholds = _thresholds(suggester.model)
+        evidence = {c["code"]: self._evidence(c) for c in record["codes"] if "like" in c}
         suggestions = [{"path": p, "probability": record["scores"][p], "threshold": thresholds.get(p),
-                        "suggested": p in ticked} for p in shown]
+                        "suggested": p in ticked, **({"evidence": evidence[p]} if p in ticked and p in evidence else {})}
+                       for p in shown]
         similar = [{"text": n["text"], "similarity": n["similarity"],
                     "codes": [c["code"].split("/")[-1] for c in specific([{"code": c} for c in n["codes"]])]}
                    for n in record["similar"]]
         return suggestions, similar, record["words"]
+
+    def _evidence(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """A suggested code's evidence as the page shows it (codes by their last part)."""
+        def example(x: dict[str, Any]) -> dict[str, Any]:
+            out = {"text": x["text"], "similarity": x["similarity"], "coders": self._shown_coders(x["coders"])}
+            if "codes" in x:
+                out["codes"] = [p.split("/")[-1] for p in x["codes"]]
+            return out
+
+        return {"words": entry["words"], "like": [example(x) for x in entry["like"]],
+                "unlike": None if entry["unlike"] is None else example(entry["unlike"])}
+
+    def _shown_coders(self, names: list[str]) -> list[str]:
+        """The coders named beside a piece of evidence (a team's view hides colleagues' names)."""
+        return list(names)
 
     # ------------------------------------------------------------------ answers
     def answer(self, payload: dict) -> dict:

@@ -19,7 +19,7 @@ from ..io.rowstream import ROW_SUFFIXES, RowWriter, iter_chunks
 from ..io.segmentation import SegmentationConfig
 from ..records import Unit
 from .models import load_model
-from .suggestions import FORMATS, output_columns, output_rows, predict
+from .suggestions import FORMATS, model_coders, output_columns, output_rows, predict
 from .workspace import Workspace
 
 CHUNK = 2000
@@ -79,12 +79,13 @@ def stream_suggest(ws: Workspace, inputs: Sequence[str], out: Path, *, model: st
     name = model or ws.default_model()
     clf = load_model(ws, name)
     codable = {c.path for c in ws.store.codebook().codable()}
+    coders = model_coders(ws, name, clf)
     seg_config = ws.segmentation()
     head: list[dict[str, Any]] = []
     with RowWriter(out, fmt, output_columns(fmt)) as writer:
         for item in inputs:
             for units in file_units(Path(item), seg_config, group if len(inputs) == 1 else None, chunk_size):
-                records = predict(clf, units, codable=codable, top_k=top_k)
+                records = predict(clf, units, codable=codable, top_k=top_k, coders=coders)
                 writer.write(output_rows(records, fmt))
                 head += records[:HEAD - len(head)]
                 if progress:

@@ -77,6 +77,10 @@ class TeamCoder(AnnotationSession):
         assert self.team is not None
         return self.team._taught
 
+    def _shown_coders(self, names: list[str]) -> list[str]:
+        """Blind: the coder sees "you" for their own codings, never a colleague's name."""
+        return list(dict.fromkeys("you" if n == self.coder else "another coder" for n in names))
+
     # ------------------------------------------------------------------ answers
     def _commit(self, seg_id: int, action: str, **answer: Any) -> None:
         """The answer and the coder's slot, in one transaction."""

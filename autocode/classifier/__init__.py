@@ -11,7 +11,7 @@ predictions. See docs/benchmarks/quality.md for how the default was chosen.
         texts, Y, labels, contexts=questions, groups=groups)
     model.predict_proba(new_texts, new_questions)     # (n, len(model.labels_))
     model.suggest(new_texts)                           # [[(code, p), ...], ...]
-    model.explain(new_texts)                           # neighbours and words
+    model.explain(new_texts)                           # neighbours, words, and per suggested code its evidence
     P, D, why = model.predict_and_explain(new_texts, new_questions)  # all three, one pass
     model.to_disk("models/NAME", codebook_hash=..., training_data_hash=..., coders=[...], metrics=...)
     CodeClassifier.from_disk("models/NAME", embedder=embedder)

@@ -46,6 +46,10 @@ FEATURE_BLOCKS = ("embedding", "word", "char")
 # and the element-wise product of the two embeddings (how the segment echoes it)
 CONTEXT_BLOCKS = FEATURE_BLOCKS + ("similarity", "product")
 EMBEDDING_CONTEXT = ("embedding", "similarity", "product")
+# L-BFGS steps of each internal fold, warm-started from the full fit: 15 or 25 leave the fold
+# models too close to the full one (over-confident out-of-fold scores; NHS macro-F1 -0.006),
+# 40 scores as 100 did (scripts/bench_speed.py, docs/benchmarks/speed.md)
+FOLD_MAX_ITER = 40
 # Models saved before valence became an explicit parameter (default: none) were fitted
 # with these valence labels whenever the caller left ``valence`` at its default; a saved
 # model.json always records them, but one that lacks the field is read with them, so it
@@ -84,6 +88,9 @@ class CodeClassifier(BaseEstimator):
         (default 3; 0 skips them: uncalibrated, thresholds at 0.5).
     threshold : ``"f1"`` (per code, maximising cross-validated F1) or a number.
     calibrate : Platt / vector scaling on out-of-fold scores.
+    max_iter : L-BFGS steps of the fit (default 60: on the quality benchmark's corpora it scores
+        within 0.002 macro-F1 of a fit to convergence, in half the time; each internal fold
+        takes at most :data:`FOLD_MAX_ITER` more from the full fit's weights).
     valence : label names that form the valence head (kept out of the hierarchy; only
         suggested together with some other code), e.g. the codable codes of the
         codebook's "Valence" group; names that are not labels are ignored. Default
@@ -113,7 +120,7 @@ class CodeClassifier(BaseEstimator):
         threshold: str | float = "f1",
         calibrate: bool = True,
         valence: Sequence[str] | None = None,
-        max_iter: int = 300,
+        max_iter: int = 60,
         random_state: int = 0,
         embedder: Embedder | None = None,
         keep_examples: bool = True,
@@ -347,7 +354,7 @@ class CodeClassifier(BaseEstimator):
             for tr, te in folds:
                 sel = (Yb[tr], Wb[tr], [y[tr] for y in ygroups], [w[tr] for w in wgroups])
                 # warm start from the full fit; calibration needs no more than a loose optimum
-                Wf, bf = fit_linear(X[tr], self.heads_, *sel, C=self.C, init=(W, b), max_iter=min(self.max_iter, 100), tol=1e-5)
+                Wf, bf = fit_linear(X[tr], self.heads_, *sel, C=self.C, init=(W, b), max_iter=min(self.max_iter, FOLD_MAX_ITER), tol=1e-5)
                 Z[te] = logits(X[te], Wf, bf)
             if self.calibrate:
                 for j in range(len(self.binary_cols_)):
@@ -627,7 +634,7 @@ class CodeClassifier(BaseEstimator):
         return out
 
     def predict_and_explain(self, texts, contexts=None, *, explain: bool = True, n_neighbours: int = 3,
-                            n_words: int = 5, embeddings=None, context_embeddings=None,
+                            n_words: int = 5, n_like: int = 2, embeddings=None, context_embeddings=None,
                             ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
         """``(P, D, explanations)`` for a batch from one pass (one embedding of the texts
         and contexts, one design matrix): ``P`` as :meth:`predict_proba`, ``D`` as
@@ -639,43 +646,60 @@ class CodeClassifier(BaseEstimator):
         D = self.decide(P)
         if not explain:
             return P, D, [{} for _ in texts]
-        return P, D, self._explanations(texts, P, E, Ec, X, n_neighbours, n_words)
+        return P, D, self._explanations(texts, P, D, E, Ec, X, n_neighbours, n_words, n_like)
 
     # ----------------------------------------------------------------- explain
-    def explain(self, texts, contexts=None, *, n_neighbours: int = 3, n_words: int = 5,
+    def explain(self, texts, contexts=None, *, n_neighbours: int = 3, n_words: int = 5, n_like: int = 2,
                 embeddings=None) -> list[dict[str, Any]]:
-        """Why each segment gets its top code.
+        """Why each segment gets its codes.
 
         Returns, per segment: ``top_code`` and its ``probability``; ``neighbours``: the
         ``n_neighbours`` most similar training segments (cosine on embeddings) with
         ``id``, ``text``, ``codes``, ``similarity``; ``words``: up to ``n_words``
         (word, weight) pairs that pushed most towards the top code, from the linear
         TF-IDF coefficients (word and char n-grams credited to the words they come
-        from), or, for a model without TF-IDF, by occlusion. To get probabilities and
+        from), or, for a model without TF-IDF, by occlusion; ``evidence``: one entry per
+        suggested code (the :meth:`decide` row), most probable first, with ``code``,
+        ``probability``, ``like`` (the ``n_like`` most similar training segments that
+        carry the code), ``unlike`` (the most similar one that does not, or None) and
+        ``words`` (those that pushed towards that code). To get probabilities and
         decisions too from the same pass, use :meth:`predict_and_explain`.
         """
         texts, contexts, E, Ec, X, Z = self._forward(texts, contexts, embeddings, None, "explain")
         if not texts:
             return []
-        return self._explanations(texts, self._consistent_proba(Z), E, Ec, X, n_neighbours, n_words)
+        P = self._consistent_proba(Z)
+        return self._explanations(texts, P, self.decide(P), E, Ec, X, n_neighbours, n_words, n_like)
 
-    def _explanations(self, texts: list[str], P: np.ndarray, E: np.ndarray, Ec, X: Design,
-                      n_neighbours: int, n_words: int) -> list[dict[str, Any]]:
-        """:meth:`explain`'s records from a batch's pass (probabilities, embeddings, design)."""
+    def _explanations(self, texts: list[str], P: np.ndarray, D: np.ndarray, E: np.ndarray, Ec, X: Design,
+                      n_neighbours: int, n_words: int, n_like: int = 2) -> list[dict[str, Any]]:
+        """:meth:`explain`'s records from a batch's pass (probabilities, decisions, embeddings, design)."""
         if not texts:
             return []
         leaf_pref = self._top_codes(P)
-        neigh = self._neighbours(E, n_neighbours)
+        S = self._similarities(E)
+        neigh = self._neighbours(S, n_neighbours, len(texts))
+        per_code = self._code_examples(S, D, n_like)
         out = []
         for i, text in enumerate(texts):
             top = leaf_pref[i]
+            cols = sorted(np.flatnonzero(D[i]).tolist(), key=lambda c: (-P[i, c], c))
+            wanted = cols + ([top] if top is not None and top not in cols else [])
             ctx_row = None if Ec is None else Ec[i]
-            words = self._words(text, top, n_words, ctx_row, X, i) if top is not None else []
+            words = self._words(text, wanted, n_words, ctx_row, X, i) if wanted else {}
+            evidence = []
+            for c in cols:
+                like, unlike = per_code[i].get(c, ([], None))
+                evidence.append({"code": self.labels_[c], "probability": float(P[i, c]),
+                                 "like": [self._example(j, S[i, j]) for j in like],
+                                 "unlike": None if unlike is None else self._example(unlike, S[i, unlike]),
+                                 "words": words.get(c, [])})
             out.append({
                 "top_code": self.labels_[top] if top is not None else None,
                 "probability": float(P[i, top]) if top is not None else None,
                 "neighbours": neigh[i],
-                "words": words,
+                "words": words.get(top, []) if top is not None else [],
+                "evidence": evidence,
             })
         return out
 
@@ -690,26 +714,49 @@ class CodeClassifier(BaseEstimator):
         out = []
         for p in P:
             sub = p[cols]
-            # ties (a parent equal to its child after the max rule) go to the deeper code
-            best = np.lexsort((-depth, -np.round(sub, 12)))[0]
+            # ties (a parent equal to its child after the max rule, or within the float32
+            # precision of the fit, as when both heads learnt from the same segments) go to
+            # the deeper code
+            best = np.lexsort((-depth, -np.round(sub, 6)))[0]
             out.append(cols[best])
         return out
 
-    def _neighbours(self, E: np.ndarray, k: int) -> list[list[dict[str, Any]]]:
-        if not self.keep_examples or k <= 0 or getattr(self, "train_embeddings_", None) is None:
-            return [[] for _ in range(len(E))]
-        S = E @ self.train_embeddings_.T
-        k = min(k, S.shape[1])
-        top = np.argpartition(-S, k - 1, axis=1)[:, :k]
-        out = []
-        for i in range(len(E)):
-            order = top[i][np.argsort(-S[i, top[i]])]
-            out.append([{
-                "id": self.train_ids_[j],
-                "text": self.train_texts_[j],
+    def _similarities(self, E: np.ndarray) -> np.ndarray | None:
+        """(n, n_train) cosine similarities to the kept training segments (None without them)."""
+        T = getattr(self, "train_embeddings_", None) if self.keep_examples else None
+        if T is None or not len(T):
+            return None
+        return E @ self.train_embeddings_.T
+
+    def _example(self, j: int, similarity: float) -> dict[str, Any]:
+        """Training segment ``j`` as explanations show it."""
+        return {"id": self.train_ids_[j], "text": self.train_texts_[j],
                 "codes": [self.labels_[c] for c in np.nonzero(self.train_Y_[j])[0]],
-                "similarity": float(S[i, j]),
-            } for j in order])
+                "similarity": float(similarity)}
+
+    def _neighbours(self, S: np.ndarray | None, k: int, n: int) -> list[list[dict[str, Any]]]:
+        """The ``k`` most similar training segments of each of the ``n`` rows of ``S``, most similar first."""
+        if S is None or k <= 0:
+            return [[] for _ in range(n)]
+        return [[self._example(j, S[i, j]) for j in row] for i, row in enumerate(_top_k(S, k))]
+
+    def _code_examples(self, S: np.ndarray | None, D: np.ndarray, n_like: int
+                       ) -> list[dict[int, tuple[list[int], int | None]]]:
+        """Per segment and suggested code: the ``n_like`` most similar training segments that
+        carry the code and the most similar one that does not (training row indices).
+        One pass per code over the segments that got it (vectorised over them)."""
+        out: list[dict[int, tuple[list[int], int | None]]] = [{} for _ in range(len(D))]
+        if S is None:
+            return out
+        carries = np.asarray(self.train_Y_, dtype=bool)
+        for c in np.flatnonzero(D.any(0)):
+            rows = np.flatnonzero(D[:, c])
+            pos, neg = np.flatnonzero(carries[:, c]), np.flatnonzero(~carries[:, c])
+            like = (pos[_top_k(S[np.ix_(rows, pos)], n_like)] if len(pos) and n_like > 0
+                    else np.zeros((len(rows), 0), dtype=int))
+            unlike = neg[S[np.ix_(rows, neg)].argmax(1)] if len(neg) else None  # the first of equals, as _top_k
+            for r, i in enumerate(rows):
+                out[i][int(c)] = (like[r].tolist(), None if unlike is None else int(unlike[r]))
         return out
 
     def _head_column(self, label_col: int) -> int:
@@ -720,56 +767,83 @@ class CodeClassifier(BaseEstimator):
                 return s.start + cols.index(label_col)
         raise KeyError(label_col)
 
-    def _words(self, text: str, label_col: int, n_words: int, ctx_row=None, X: Design | None = None,
-               row: int = 0) -> list[tuple[str, float]]:
-        """Words that pushed the code up: each TF-IDF feature's ``value * coefficient``
-        credited to the word(s) it comes from (a bigram to both words, a char n-gram
-        to the words that contain it). ``X``: the segment's design row, already built."""
+    def _words(self, text: str, label_cols: Sequence[int], n_words: int, ctx_row=None, X: Design | None = None,
+               row: int = 0) -> dict[int, list[tuple[str, float]]]:
+        """Per code in ``label_cols``, the words that pushed it up: each TF-IDF feature's
+        ``value * coefficient`` credited to the word(s) it comes from (a bigram to both
+        words, a char n-gram to the words that contain it), all codes in one product.
+        ``X``: the segment's design row, already built."""
+        label_cols = list(label_cols)
         tf_blocks = [b for b in self.blocks_ if b != "embedding"]
         if not tf_blocks:
-            return self._occlusion_words(text, label_col, n_words, ctx_row)
+            return self._occlusion_words(text, label_cols, n_words, ctx_row)
         if X is None:
             E, Ec = self._embed_pair([text], None)
             X, row = self._design([text], None, E, Ec), 0
-        w = self.coef_[X.n_dense:, self._head_column(label_col)]
-        xs = X.sparse[row]
+        csr = X.sparse
+        lo_row, hi_row = csr.indptr[row], csr.indptr[row + 1]
+        indices, values = csr.indices[lo_row:hi_row], csr.data[lo_row:hi_row]  # the row, without slicing the matrix
         lw = {x.lower() for x in words_of(text)}
         bounds, off = [], 0
         for b in tf_blocks:  # the text's own TF-IDF blocks come first; context blocks are skipped
             n_terms = len(self.tfidf_[b].terms)
             bounds.append((off, off + n_terms, b))
             off += n_terms
-        contrib: Counter = Counter()
-        for j, v in zip(xs.indices, xs.data):
-            c = float(v * w[j])
+        index: dict[str, int] = {}
+        words_at, feats, shares = [], [], []
+        for k, j in enumerate(indices):
             for lo, hi, b in bounds:
                 if lo <= j < hi:
                     term = self.tfidf_[b].terms[j - lo]
-                    if b == "word":
-                        parts = term.split(" ")
-                    else:
-                        parts = [x for x in lw if term.strip() in x] or [term.strip()]
+                    parts = term.split(" ") if b == "word" else ([x for x in lw if term.strip() in x] or [term.strip()])
                     for p in parts:
-                        contrib[p] += c / len(parts)
+                        words_at.append(index.setdefault(p, len(index)))
+                        feats.append(k)
+                        shares.append(1.0 / len(parts))
                     break
-        return [(wd, float(v)) for wd, v in contrib.most_common() if v > 0][:n_words]
+        if not index:
+            return {c: [] for c in label_cols}
+        heads = [self._head_column(c) for c in label_cols]
+        contrib = values[:, None].astype(np.float64) * self.coef_[X.n_dense + indices][:, heads]  # (features, codes)
+        by_word = np.zeros((len(index), len(heads)))
+        np.add.at(by_word, np.asarray(words_at), contrib[feats] * np.asarray(shares)[:, None])
+        words = list(index)
+        order = np.argsort(-by_word, axis=0, kind="stable")[:n_words].T.tolist()  # per code, ties in text order
+        scores = by_word.T.tolist()
+        return {c: [(words[w], scores[k][w]) for w in order[k] if scores[k][w] > 0] for k, c in enumerate(label_cols)}
 
-    def _occlusion_words(self, text: str, label_col: int, n_words: int, ctx_row=None) -> list[tuple[str, float]]:
-        """Words whose removal lowers the code's score most (re-embeds each variant;
-        only for models without TF-IDF, where coefficients cannot say it)."""
+    def _occlusion_words(self, text: str, label_cols: Sequence[int], n_words: int, ctx_row=None
+                         ) -> dict[int, list[tuple[str, float]]]:
+        """Per code, the words whose removal lowers its score most (re-embeds each variant
+        once for all codes; only for models without TF-IDF, where coefficients cannot say it)."""
+        label_cols = list(label_cols)
         words = words_of(text)
         uniq = list(dict.fromkeys(w.lower() for w in words))[:40]
         if len(uniq) < 2:
-            return []
+            return {c: [] for c in label_cols}
         variants = [re.sub(rf"(?i)\b{re.escape(u)}\b", "", text) for u in uniq]
         emb = self._embedder()
         V = emb.encode_uncached([text] + variants)
         ctx = np.zeros((len(V), DIM), dtype=np.float32) if ctx_row is None else np.tile(ctx_row, (len(V), 1))
         X = self._design([text] + variants, None, V, ctx)
-        z = logits(X, self.coef_, self.intercept_)[:, self._head_column(label_col)]
+        z = logits(X, self.coef_, self.intercept_)[:, [self._head_column(c) for c in label_cols]]
         drops = z[0] - z[1:]
-        order = np.argsort(-drops)
-        return [(uniq[i], float(drops[i])) for i in order[:n_words] if drops[i] > 0]
+        out = {}
+        for k, c in enumerate(label_cols):
+            order = np.argsort(-drops[:, k], kind="stable")
+            out[c] = [(uniq[i], float(drops[i, k])) for i in order[:n_words] if drops[i, k] > 0]
+        return out
+
+
+def _top_k(S: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the ``k`` largest values of each row of ``S``, largest first (ties by index)."""
+    k = min(k, S.shape[1])
+    if k <= 0:
+        return np.zeros((S.shape[0], 0), dtype=int)
+    top = np.argpartition(-S, k - 1, axis=1)[:, :k] if k < S.shape[1] else np.tile(np.arange(S.shape[1]), (len(S), 1))
+    vals = np.take_along_axis(S, top, axis=1)
+    order = np.lexsort((top, -vals), axis=1)
+    return np.take_along_axis(top, order, axis=1)
 
 
 persist.register_model_class(CodeClassifier)  # persist.load_model finds it by the name in model.json

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection, CursorResult, Row
 from ..codebook import Code, Codebook, CodeGroup
 from ..errors import InputError
 from ..records import (
+    HUMAN_SOURCES,
     SOURCES,
     Coder,
     CodeSet,
@@ -611,6 +612,34 @@ class Store:
         """Segments that ``coder`` has coded (with or without a code)."""
         return {r[0] for r in self._x(
             "SELECT s.segment_id FROM seen s JOIN coders u ON u.id = s.coder_id WHERE u.name = ?", (coder,))}
+
+    def human_codings(self, segment_ids: Iterable[int], coders: Iterable[str] | None = None
+                      ) -> dict[int, tuple[str, dict[str, set[str]]]]:
+        """segment id -> (its text, {human coder who saw it: the code paths they applied}),
+        for the given segments (a coder who applied no code has an empty set); ``coders``
+        limits it to those coders."""
+        ids = list(dict.fromkeys(int(i) for i in segment_ids))
+        wanted = None if coders is None else list(coders)
+        out: dict[int, tuple[str, dict[str, set[str]]]] = {}
+        if wanted == []:
+            return out
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            sql = ("SELECT x.segment_id, s.text, u.name, k.path FROM seen x JOIN segments s ON s.id = x.segment_id"
+                   " JOIN coders u ON u.id = x.coder_id AND u.kind = 'human'"
+                   " LEFT JOIN codings c ON c.segment_id = x.segment_id AND c.coder_id = x.coder_id"
+                   f" AND c.source IN ({','.join('?' * len(HUMAN_SOURCES))})"
+                   " LEFT JOIN codes k ON k.id = c.code_id"
+                   f" WHERE x.segment_id IN ({','.join('?' * len(chunk))})")
+            args: list[Any] = [*HUMAN_SOURCES, *chunk]
+            if wanted is not None:
+                sql += f" AND u.name IN ({','.join('?' * len(wanted))})"
+                args.extend(wanted)
+            for seg, text, name, path in self._x(sql + " ORDER BY x.segment_id, u.id", args):
+                codes = out.setdefault(seg, (text, {}))[1].setdefault(name, set())
+                if path is not None:
+                    codes.add(path)
+        return out
 
     def set_codes(self, segment_id: int, coder: str, paths: Iterable[str], *, source: str = "human",
                   kind: str = "human", model_version: str | None = None,

@@ -291,9 +291,50 @@
     }
   }
 
+  function quoteItem(text, tail, title) {
+    const li = el("li");
+    li.appendChild(el("span", "quote", `“${text}”`));
+    li.appendChild(el("span", "codes", tail));
+    li.title = title || "Click to show all of this segment";
+    li.addEventListener("click", () => li.classList.toggle("open"));
+    return li;
+  }
+
+  const byWhom = (coders) => (coders && coders.length ? ` · ${coders.join(", ")}` : "");
+  const similarity = (x) => (isNum(x.similarity) ? ` (${pct(x.similarity)} similar)` : "");
+
+  // each ticked code: the words behind it, then on one row the two most similar coded segments
+  // that carry it (with who coded them) and the most similar one that does not
+  function renderEvidence(reason, s) {
+    const ev = s.evidence;
+    const box = el("div", "evidence");
+    const head = el("div", "head");
+    head.appendChild(el("span", "label", codeName(s.path)));
+    if (ev.words && ev.words.length) head.appendChild(el("span", "words", ` · words: ${ev.words.join(", ")}`));
+    box.appendChild(head);
+    const ul = el("ul", "similar");
+    for (const x of ev.like || []) ul.appendChild(quoteItem(x.text, byWhom(x.coders), `${pct(x.similarity)} similar, coded ${codeName(s.path)}: click to show all of it`));
+    if (ev.unlike) {
+      const u = ev.unlike;
+      const li = quoteItem(u.text, ` → ${(u.codes || []).join("; ") || "no code"}${byWhom(u.coders)}`,
+        `${pct(u.similarity)} similar, not coded ${codeName(s.path)}: click to show all of it`);
+      li.classList.add("unlike");
+      li.prepend(el("span", "not", "not:"));
+      ul.appendChild(li);
+    }
+    box.appendChild(ul);
+    reason.appendChild(box);
+  }
+
   function renderReasons(task) {
     const reason = $("reason");
     reason.textContent = "";
+    const explained = (task.suggestions || []).filter((s) => s.suggested && s.evidence);
+    if (explained.length) {
+      for (const s of explained) renderEvidence(reason, s);
+      reason.hidden = false;
+      return;
+    }
     if (task.words && task.words.length) {
       const w = el("div", "words");
       w.appendChild(el("span", "label", "Words behind the top suggestion: "));
@@ -304,13 +345,7 @@
       reason.appendChild(el("div", "label", "Most similar coded segments:"));
       const ul = el("ul", "similar");
       for (const s of task.similar) {
-        const li = el("li");
-        li.appendChild(el("span", "quote", `“${s.text}”`));
-        li.appendChild(el("span", "codes", `→ ${(s.codes || []).join("; ") || "no code"}`
-          + (isNum(s.similarity) ? ` (${pct(s.similarity)} similar)` : "")));
-        li.title = "Click to show all of this segment";
-        li.addEventListener("click", () => li.classList.toggle("open"));
-        ul.appendChild(li);
+        ul.appendChild(quoteItem(s.text, `→ ${(s.codes || []).join("; ") || "no code"}` + similarity(s)));
       }
       reason.appendChild(ul);
     }
