@@ -59,7 +59,7 @@ class Suggester:
     ``coders``: who coded the model's training segments (the driver reads it from the store)."""
 
     def __init__(self, files: list[Any], cache: str | None, codable: list[str], top_k: int | None, fmt: str,
-                 coders: list[Any] | None = None) -> None:
+                 coders: list[Any] | None = None, precision: str = "fp32") -> None:
         import ray
 
         self.folder = Path(tempfile.mkdtemp(prefix="autocode-model-"))
@@ -67,7 +67,7 @@ class Suggester:
             (self.folder / rel).parent.mkdir(parents=True, exist_ok=True)
             (self.folder / rel).write_bytes(data)
         vectors = EmbeddingCache(cache) if cache and os.access(cache, os.R_OK | os.W_OK) else None
-        self.model = load_from_disk(self.folder, embedder=Embedder(vectors))
+        self.model = load_from_disk(self.folder, embedder=Embedder(vectors, precision=precision))
         self.codable, self.top_k, self.fmt = set(codable), top_k, fmt
         self.coders = ray.get(coders[0]) if coders else None
 
@@ -111,7 +111,7 @@ def write_units(units: Any, path: Path) -> int:
 def ray_suggest(ws: Workspace, inputs: Sequence[str], out: Path, *, model: str | None = None,
                 group: str | None = None, top_k: int | None = None, fmt: str = "csv", chunk_size: int = CHUNK,
                 address: str | None = None, actors: int = 2, cpus_per_actor: float = 1,
-                progress: Callable[[int], None] | None = None) -> StreamResult:
+                progress: Callable[[int], None] | None = None, precision: str | None = None) -> StreamResult:
     """What :func:`.streaming.stream_suggest` writes, computed by ``actors`` Ray actors."""
     if fmt not in FORMATS:
         raise InputError(f"unknown suggestions format {fmt!r}", hint="use csv, jsonl or parquet")
@@ -125,6 +125,7 @@ def ray_suggest(ws: Workspace, inputs: Sequence[str], out: Path, *, model: str |
     # who coded the model's training segments goes to them with the model
     coders = model_coders(ws, name, load_model(ws, name))
     seg_config = ws.segmentation()
+    precision = ws.suggest_precision(precision)  # resolved here: every actor embeds as the local engine would
     codable = sorted(c.path for c in ws.store.codebook().codable())
     with tempfile.TemporaryDirectory(prefix="autocode-ray-") as tmp:
         units_path = Path(tmp) / "units.parquet"
@@ -140,7 +141,7 @@ def ray_suggest(ws: Workspace, inputs: Sequence[str], out: Path, *, model: str |
                 raise InputError(f"{actors} actors of {cpus_per_actor:g} CPUs leave no CPU of the cluster's {cpus:g} "
                                  "for reading the input", hint="use fewer --actors or a smaller --cpus-per-actor")
             return _run(ray, units_path, out, model_files(folder), str(ws.embedding_cache), codable, top_k, fmt,
-                        chunk_size, actors, cpus_per_actor, progress, coders)
+                        chunk_size, actors, cpus_per_actor, progress, coders, precision)
         finally:
             if started:
                 ray.shutdown()
@@ -148,13 +149,15 @@ def ray_suggest(ws: Workspace, inputs: Sequence[str], out: Path, *, model: str |
 
 def _run(ray: Any, units_path: Path, out: Path, files: dict[str, bytes], cache: str, codable: list[str],
          top_k: int | None, fmt: str, chunk_size: int, actors: int, cpus_per_actor: float,
-         progress: Callable[[int], None] | None, coders: dict[str, Any] | None = None) -> StreamResult:
+         progress: Callable[[int], None] | None, coders: dict[str, Any] | None = None,
+         precision: str = "fp32") -> StreamResult:
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False  # the CLI shows its own
     ds = ray.data.read_parquet(f"local://{units_path}").map_batches(
         Suggester, fn_constructor_kwargs={"files": [ray.put(files)], "cache": cache, "codable": codable,
-                                          "top_k": top_k, "fmt": fmt, "coders": [ray.put(coders or {})]},
+                                          "top_k": top_k, "fmt": fmt, "coders": [ray.put(coders or {})],
+                                          "precision": precision},
         batch_size=chunk_size, batch_format="numpy", concurrency=actors, num_cpus=cpus_per_actor)
     with RowWriter(out, fmt, output_columns(fmt)) as writer:
         for batch in ds.iter_batches(batch_size=chunk_size, batch_format="numpy"):

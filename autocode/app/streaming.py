@@ -68,7 +68,7 @@ def file_units(path: Path, seg_config: SegmentationConfig, group: str | None, ch
 
 def stream_suggest(ws: Workspace, inputs: Sequence[str], out: Path, *, model: str | None = None,
                    group: str | None = None, top_k: int | None = None, fmt: str = "csv", chunk_size: int = CHUNK,
-                   progress: Callable[[int], None] | None = None) -> StreamResult:
+                   progress: Callable[[int], None] | None = None, precision: str | None = None) -> StreamResult:
     """Suggestions for every codable row of ``inputs`` (CSV, JSONL or Parquet files) written to
     ``out`` chunk by chunk; a bad row anywhere stops the run with nothing written."""
     if fmt not in FORMATS:
@@ -77,7 +77,7 @@ def stream_suggest(ws: Workspace, inputs: Sequence[str], out: Path, *, model: st
         raise InputError("chunked suggestions read CSV, JSONL or Parquet files only",
                          hint="give transcripts and workspace groups without --chunk-size")
     name = model or ws.default_model()
-    clf = load_model(ws, name)
+    clf = load_model(ws, name, embedder=ws.embedder(ws.suggest_precision(precision)))
     codable = {c.path for c in ws.store.codebook().codable()}
     coders = model_coders(ws, name, clf)
     seg_config = ws.segmentation()

@@ -317,13 +317,14 @@ def ensure_model_codings(ws: Workspace, model_name: str, reference_coder: str, g
 
 def suggest(ws: Workspace, inputs: Sequence[str], *, model: str | None = None, group: str | None = None,
             save: bool = False, top_k: int | None = None, out: Path | None = None, fmt: str = "csv",
-            progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+            progress: Callable[[int, int], None] | None = None, precision: str | None = None) -> list[dict[str, Any]]:
     """Suggestions for every codable segment of ``inputs`` (files, or groups in the workspace):
-    stored as coder ``model:NAME`` with ``save``, written to ``out`` when given."""
+    stored as coder ``model:NAME`` with ``save``, written to ``out`` when given. ``precision``:
+    the encoder's (default: the workspace's ``[suggest] precision``, see :meth:`Workspace.suggest_precision`)."""
     if fmt not in FORMATS:
         raise InputError(f"unknown suggestions format {fmt!r}", hint="use csv, jsonl or parquet")
     name = model or ws.default_model()
-    clf = load_model(ws, name)
+    clf = load_model(ws, name, embedder=ws.embedder(ws.suggest_precision(precision)))
     units = resolve_inputs(ws, inputs, group, save)
     records = predict(clf, units, codable={c.path for c in ws.store.codebook().codable()}, top_k=top_k,
                       coders=model_coders(ws, name, clf),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..embeddings import Embedder
+from ..embeddings import Embedder, resolve_precision
 from ..errors import InputError, WorkspaceError
 from ..io import codebooks
 from ..io.segmentation import SegmentationConfig
@@ -39,6 +39,11 @@ code_moderator = {code_moderator}
 [model]
 # the model used by suggest/annotate/agreement when --model is not given
 default = "default"
+
+[suggest]
+# the encoder's precision for `autocode suggest`: auto (bf16 where the CPU computes it natively,
+# else fp32), fp32, bf16 or int8; training always embeds in fp32 (docs/benchmarks/speed.md)
+precision = "auto"
 """
 
 
@@ -115,9 +120,20 @@ class Workspace:
         given = os.environ.get(EMBEDDING_CACHE_ENV)
         return Path(given) if given else self.root / "models" / "embeddings.sqlite3"
 
-    def embedder(self) -> Embedder:
-        """The encoder over this workspace's embedding cache (models/embeddings.sqlite3)."""
-        return Embedder(EmbeddingCache(self.embedding_cache))
+    def embedder(self, precision: str = "fp32") -> Embedder:
+        """The encoder over this workspace's embedding cache (models/embeddings.sqlite3), at
+        ``precision`` (see :func:`autocode.embeddings.resolve_precision`)."""
+        return Embedder(EmbeddingCache(self.embedding_cache), precision=precision)
+
+    def suggest_precision(self, given: str | None = None) -> str:
+        """The encoder precision for suggestions: ``given``, else ``[suggest] precision`` in
+        autocode.toml, else ``auto``; resolved to one of fp32, bf16, int8."""
+        value = given or self.settings.get("suggest", {}).get("precision") or "auto"
+        try:
+            return resolve_precision(str(value))
+        except InputError as e:
+            where = "--precision" if given else f"{self.root / 'autocode.toml'}: [suggest] precision"
+            raise InputError(f"{where}: {e.message}", hint=e.hint) from None
 
     @property
     def door_dir(self) -> Path:

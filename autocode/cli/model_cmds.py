@@ -69,6 +69,7 @@ def suggest(
     address: Annotated[Optional[str], typer.Option("--address", help="Ray cluster to join: auto or HOST:PORT (default: a local one).")] = None,
     actors: Annotated[int, typer.Option("--actors", min=1, help="Ray actors, each with the model loaded once.")] = 2,
     cpus_per_actor: Annotated[float, typer.Option("--cpus-per-actor", min=0.1, help="CPUs Ray reserves for each actor.")] = 1.0,
+    precision: Annotated[Optional[str], typer.Option("--precision", help="The encoder's: auto (bf16 where the CPU has it natively, else fp32), fp32, bf16 or int8; default: autocode.toml's [suggest] precision, else auto.")] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Suggest codes, with confidence and a reason, for every codable segment."""
@@ -88,10 +89,11 @@ def suggest(
         with progress_bar("Suggesting") as bar:
             task = bar.add_task("suggest", total=None)
             options = {"model": name, "group": group, "top_k": top_k, "fmt": fmt, "chunk_size": chunk_size or CHUNK,
+                       "precision": precision,
                        "progress": lambda n: bar.update(task, advance=n)}
             result = (ray_suggest(ws, inputs, out, address=address, actors=actors, cpus_per_actor=cpus_per_actor,
                                   **options) if engine == "ray" else stream_suggest(ws, inputs, out, **options))
-        console.print(f"Wrote {result.count} suggestions to {out}.")
+        console.print(f"Wrote {result.count} suggestions to {out} (encoder {ws.suggest_precision(precision)}).")
         if result.head:
             show_suggestions(result.head, limit=None)
         if result.head and result.count > len(result.head):
@@ -101,13 +103,13 @@ def suggest(
         raise typer.BadParameter("parquet is a file format: give --out", param_hint="--format")
     with progress_bar("Suggesting") as bar:
         task = bar.add_task("suggest", total=None, visible=False)
-        records = suggest_codes(ws, inputs, model=name, group=group, save=save, top_k=top_k, out=out, fmt=fmt,
+        records = suggest_codes(ws, inputs, model=name, group=group, save=save, top_k=top_k, out=out, fmt=fmt, precision=precision,
                                 progress=lambda n, total: bar.update(task, advance=n, total=total, visible=total >= 200))
     if save:
         stored = sum(r["segment_id"] is not None for r in records)
         console.print(f"Stored suggestions for {stored} segments as coder {model_coder(name)}.")
     if out:
-        console.print(f"Wrote {len(records)} suggestions to {out}.")
+        console.print(f"Wrote {len(records)} suggestions to {out} (encoder {ws.suggest_precision(precision)}).")
     show_suggestions(records, limit=None if out is None else 12)
 
 
