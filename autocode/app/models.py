@@ -128,15 +128,47 @@ def settings(book: Codebook, features: str = "embedding+word", context: bool = T
 
 # ---------------------------------------------------------------------------- saved models
 
+#: models shipped with autocode: the repository's top-level models/ folder (scripts/train_shipped_model.py)
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "models"
+#: the shipped model for the default codebook (the study's frame), trained on the demo corpus
+SHIPPED_MODEL = "study-frame"
+
+
+def _holds_model(folder: Path) -> bool:
+    return (folder / "model.json").is_file()
+
+
+def shipped_model(ws: Workspace, name: str) -> Path | None:
+    """The shipped model that stands in for NAME, or None: only for the workspace's default model
+    while it has not been trained, and only while the workspace codes with the very codebook the
+    shipped model learnt (the untouched default frame); the first ``autocode train`` replaces it."""
+    if name != ws.default_model() or _holds_model(ws.model_dir(name)):
+        return None
+    folder = SHIPPED_DIR / SHIPPED_MODEL
+    if not _holds_model(folder) or read_card(folder).get("codebook_hash") != ws.store.codebook().hash():
+        return None
+    return folder
+
+
+def model_folder(ws: Workspace, name: str) -> Path:
+    """Where model NAME's files are: models/NAME of the workspace, or the shipped model that
+    stands in for it (:func:`shipped_model`)."""
+    return shipped_model(ws, name) or ws.model_dir(name)
+
+
 def model_card(ws: Workspace, name: str) -> dict[str, Any]:
     """A saved model's card (empty when it has none)."""
-    return read_card(ws.model_dir(name))
+    return read_card(model_folder(ws, name))
 
 
 def model_version(ws: Workspace, name: str) -> str:
-    """``NAME@date`` of a saved model, recorded with every suggestion and answer it gives."""
+    """``NAME@date`` of a saved model, recorded with every suggestion and answer it gives
+    (``NAME=study-frame@date`` while the shipped model stands in for it)."""
     card = model_card(ws, name)
-    return f"{name}@{card.get('date', '')}" if card else name
+    if not card:
+        return name
+    shipped = f"={card.get('name')}" if shipped_model(ws, name) else ""
+    return f"{name}{shipped}@{card.get('date', '')}"
 
 
 def trained_coders(ws: Workspace, name: str) -> str | None:
@@ -146,8 +178,9 @@ def trained_coders(ws: Workspace, name: str) -> str | None:
 
 
 def load_model(ws: Workspace, name: str, embedder: Embedder | None = None) -> CodeClassifier:
-    """A saved model of this workspace (weights and JSON only, never pickle)."""
-    folder = ws.model_dir(name)
+    """A saved model of this workspace (weights and JSON only, never pickle); for an untrained
+    default model, the shipped one that stands in for it (:func:`shipped_model`)."""
+    folder = model_folder(ws, name)
     if not (folder / "model.json").exists() and not any(folder.glob("*.json")):
         # not models/.scratch, where an annotation session's refits pass between processes
         known = sorted(p.name for p in ws.models_dir.iterdir()

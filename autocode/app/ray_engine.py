@@ -26,7 +26,7 @@ from ..errors import AutocodeError, InputError
 from ..io.rowstream import RowWriter
 from ..records import Unit
 from ..store.embedding_cache import EmbeddingCache
-from .models import load_model
+from .models import load_model, model_folder
 from .streaming import CHUNK, StreamResult, file_units, streamable
 from .suggestions import FORMATS, model_coders, output_columns, output_rows, predict
 from .workspace import Workspace
@@ -120,7 +120,7 @@ def ray_suggest(ws: Workspace, inputs: Sequence[str], out: Path, *, model: str |
                          hint="give transcripts and workspace groups to the local engine")
     ray = import_ray()
     name = model or ws.default_model()
-    folder = ws.model_dir(name)
+    folder = model_folder(ws, name)
     # (a missing model stops here with the local engine's one line) the actors have no store:
     # who coded the model's training segments goes to them with the model
     coders = model_coders(ws, name, load_model(ws, name))

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..app.models import evaluate as evaluate_model
+from ..app.models import SHIPPED_MODEL, shipped_model
 from ..app.models import train as train_model
 from ..app.ray_engine import ray_suggest
 from ..app.streaming import CHUNK, stream_suggest
@@ -78,6 +79,12 @@ def suggest(
         raise typer.BadParameter("use csv, jsonl or parquet", param_hint="--format")
     ws = open_workspace(workspace)
     name = model or ws.default_model()
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter("use local or ray", param_hint="--engine")
+    if shipped_model(ws, name):
+        console.print(f"No model trained in this workspace yet: suggesting with the shipped model '{SHIPPED_MODEL}' "
+                      "for the study's codebook (trained on text written for the autocode demo, not on real "
+                      "transcripts); `autocode train` replaces it with one trained on your coding.")
     if engine not in ("local", "ray"):
         raise typer.BadParameter("use local or ray", param_hint="--engine")
     chunked = (chunk_size is not None or engine == "ray"
