@@ -152,6 +152,11 @@ class Codebook:
     def codable(self) -> list[Code]:
         return [c for c in self.codes.values() if c.codable]
 
+    def prototypes(self) -> dict[str, str]:
+        """"name: description" of every code that has a description, by path: what the model
+        learns of a code from the codebook alone (``CodeClassifier.fit(prototypes=...)``)."""
+        return {c.path: f"{c.name}: {c.description}" for c in self.codes.values() if c.description.strip()}
+
     def level_name(self, code: Code) -> str | None:
         levels = self.group(code.group).levels
         return levels[code.depth - 1] if code.depth <= len(levels) else None

@@ -6,7 +6,7 @@ Plain dataclasses and pure functions only; this module imports nothing of autoco
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -168,6 +168,8 @@ class TrainingData:
     labels: list[str]
     exclusive: list[list[str]]
     coders: list[str]
+    #: "name: description" of the codebook's described codes, by path: learnt as a prior
+    prototypes: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.texts)

@@ -409,3 +409,32 @@ def test_explanations_of_a_model_without_examples_or_tfidf(embedder):
     by_code = {e["code"]: e for e in ex["evidence"]}
     assert FUND in by_code and by_code[FUND]["words"] == ex["words"]  # one occlusion pass serves every code
     assert all(FUND in x["codes"] for x in by_code[FUND]["like"]) and len(by_code[FUND]["like"]) == 2
+
+
+STAFF = "Opportunity/Implementation/Staff time"
+STAFF_PROTO = "Staff time: Paid staff and volunteers have no hours to spare; everyone is stretched and overworked."
+
+
+def test_prototypes_teach_a_code_that_no_segment_carries_yet(embedder):
+    """The codebook prior: a described code with no coded segment can still be suggested, for talk
+    like its description and not for the rest; prototypes are never examples nor counted."""
+    texts, Y, groups, ctx = _data()
+    labels = LABELS + [STAFF]
+    Y = np.c_[Y, np.zeros(len(Y), dtype=int)]
+    plain = CodeClassifier(embedder=embedder, valence=VALENCE).fit(texts, Y, labels, groups=groups, contexts=ctx)
+    prior = CodeClassifier(embedder=embedder, valence=VALENCE).fit(
+        texts, Y, labels, groups=groups, contexts=ctx, ids=list(range(len(texts))),
+        prototypes={STAFF: STAFF_PROTO, "Not a label": "ignored"})
+    new = ["Our staff are stretched so thin, nobody has any hours to spare for this",
+           "The grant only lasts a year and then we're scrambling again"]
+    c = prior.labels_.index(STAFF)
+    p_plain, p_prior = plain.predict_proba(new, ctx[:2])[:, c], prior.predict_proba(new, ctx[:2])[:, c]
+    assert p_prior[0] > p_plain[0] + 0.2 and p_prior[0] > p_prior[1] + 0.2
+    leaves = [prior.labels_.index(x) for x in (FUND, BENEFIT, REMIT, STAFF)]
+    assert prior.predict_proba(new, ctx[:2])[0, leaves].argmax() == 3  # the most probable sub-theme
+    assert STAFF not in {l for l, _ in plain.suggest(new, ctx[:2])[0]}
+    assert prior.thresholds_[c] == 0.5  # no out-of-fold positive to choose a threshold on
+    # a prior, not training data: no example, no count, nothing shown as evidence
+    assert prior.n_train_ == len(texts) and prior.n_prototypes_ == 1 and prior.label_counts_[STAFF] == 0
+    assert STAFF_PROTO not in prior.train_texts_ and len(prior.train_embeddings_) == len(texts)
+    assert prior.oof_proba_.shape[0] == len(texts)

@@ -82,7 +82,8 @@ def training_data(store: Store, coder: str | None = None, *, group: str | None =
                 Y[i, index[p]] = 1
     return TrainingData(
         segments=segments, texts=[s.text for s in segments], contexts=contexts_for(store, segments),
-        groups=[s.document for s in segments], Y=Y, labels=labels, exclusive=book.exclusive_sets(), coders=coders)
+        groups=[s.document for s in segments], Y=Y, labels=labels, exclusive=book.exclusive_sets(), coders=coders,
+        prototypes=book.prototypes())
 
 
 def check_trainable(data: TrainingData) -> None:
@@ -116,7 +117,8 @@ class ClassifierFactory:
         rows = list(range(len(data))) if keep is None else list(keep)
         return self.new().fit(
             [data.texts[i] for i in rows], data.Y[rows], data.labels, contexts=[data.contexts[i] for i in rows],
-            groups=[data.groups[i] for i in rows], exclusive=data.exclusive, ids=[data.segments[i].id for i in rows])
+            groups=[data.groups[i] for i in rows], exclusive=data.exclusive, ids=[data.segments[i].id for i in rows],
+            prototypes=data.prototypes)
 
 
 def settings(book: Codebook, features: str = "embedding+word", context: bool = True,
@@ -201,7 +203,7 @@ def cross_validate(data: TrainingData, factory: ClassifierFactory, *,
                          hint="code segments from another group, or skip with --no-evaluate")
     return group_cross_validate(factory.new, data.texts, data.Y, data.labels, data.groups, contexts=data.contexts,
                                 exclusive=data.exclusive, n_splits=None if n_groups <= 10 else 5,
-                                learning_curve=learning_curve)
+                                learning_curve=learning_curve, prototypes=data.prototypes)
 
 
 def train(ws: Workspace, name: str | None = None, *, coder: str | None = None, features: str = "embedding+word",

@@ -198,7 +198,8 @@ class AnnotationSession:
             return None
         return TrainingData(segments=segs, texts=[s.text for s in segs], contexts=[self._contexts[s.id] for s in segs],
                             groups=[s.document for s in segs], Y=Y, labels=self.labels,
-                            exclusive=self.book.exclusive_sets(), coders=[self.coder])
+                            exclusive=self.book.exclusive_sets(), coders=[self.coder],
+                            prototypes=self.book.prototypes())
 
     @property
     def _params(self) -> dict[str, Any]:

@@ -9,7 +9,7 @@ each exclusive set accuracy and multi-class kappa; and optionally a learning cur
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
@@ -106,12 +106,14 @@ def cross_validate(
     context_embeddings: np.ndarray | None = None,
     learning_curve: Sequence[float] | None = None,
     random_state: int = 0,
+    prototypes: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Cross-validates ``make_model()`` (a fresh, unfitted :class:`CodeClassifier`).
 
     ``n_splits=None`` is leave-one-group-out; otherwise k folds of whole groups.
     ``learning_curve``: fractions of the training groups (e.g. (0.1, 0.25, 0.5, 1.0))
-    at which to refit and score macro/micro F1 on the same held-out folds.
+    at which to refit and score macro/micro F1 on the same held-out folds. ``prototypes``: as in
+    :meth:`CodeClassifier.fit`, given to every fold's fit.
     Returns a JSON-ready dict (metrics over the closed label set of the model).
     """
     texts = list(texts)
@@ -136,7 +138,7 @@ def cross_validate(
             tr = train_sel(tr)
             m = make_model().fit(sub(texts, tr), Y[tr], labels, contexts=sub(contexts, tr), groups=g[tr],
                                  exclusive=exclusive, embeddings=subarr(embeddings, tr),
-                                 context_embeddings=subarr(context_embeddings, tr))
+                                 context_embeddings=subarr(context_embeddings, tr), prototypes=prototypes)
             order = [m.labels_.index(l) for l in space.labels]
             p = m.predict_proba(sub(texts, te), sub(contexts, te), embeddings=subarr(embeddings, te),
                                 context_embeddings=subarr(context_embeddings, te))

@@ -21,7 +21,7 @@ import tempfile
 import weakref
 from collections import Counter
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -255,6 +255,7 @@ class CodeClassifier(BaseEstimator):
         ids: Sequence[Any] | None = None,
         embeddings: np.ndarray | None = None,
         context_embeddings: np.ndarray | None = None,
+        prototypes: Mapping[str, str] | None = None,
     ) -> "CodeClassifier":
         """Trains on coded segments.
 
@@ -264,7 +265,11 @@ class CodeClassifier(BaseEstimator):
         transcript) of each segment; internal cross-validation never splits one.
         ``exclusive``: label sets of which a segment carries at most one (multinomial
         head). ``ids``: segment ids reported by :meth:`explain`. ``embeddings``: the
-        texts' embeddings when the caller has them already.
+        texts' embeddings when the caller has them already. ``prototypes``: a text for some
+        labels (the codebook's "name: description"), each learnt as one more segment that
+        carries that label alone, in a group of its own, without context: a prior that helps
+        codes with few examples (scripts/bench_codebook.py); labels not in ``labels`` are ignored,
+        and prototypes are never shown as examples nor counted as training segments.
         """
         texts = self._check_texts(texts, "fit")
         n = len(texts)
@@ -279,6 +284,11 @@ class CodeClassifier(BaseEstimator):
         contexts = self._check_contexts(contexts, n, "fit")
         if groups is not None and len(groups) != n:
             raise InputError(f"CodeClassifier.fit: {len(groups)} groups for {n} texts", hint="give one group per segment")
+        n_coded = n
+        if prototypes:
+            texts, Y, contexts, groups, embeddings, context_embeddings = self._with_prototypes(
+                prototypes, list(labels), texts, Y, contexts, groups, embeddings, context_embeddings)
+            n = len(texts)
         self.blocks_ = _parse_blocks(self.features, "features")
         if not self.blocks_:
             raise InputError("CodeClassifier(features=None): no features", hint="use e.g. 'embedding+word'")
@@ -356,9 +366,14 @@ class CodeClassifier(BaseEstimator):
                 # warm start from the full fit; calibration needs no more than a loose optimum
                 Wf, bf = fit_linear(X[tr], self.heads_, *sel, C=self.C, init=(W, b), max_iter=min(self.max_iter, FOLD_MAX_ITER), tol=1e-5)
                 Z[te] = logits(X[te], Wf, bf)
+            # a code that only its prototype teaches (fewer than 2 coded segments carry it) has no
+            # out-of-fold positives to calibrate or choose a threshold on: its raw probability and
+            # 0.5 decide, as for a code with no prior at all
+            unseen = {c for c in range(k) if Yc[:n_coded, c].sum() < 2 and Yc[:, c].sum() > Yc[:n_coded, c].sum()}
             if self.calibrate:
                 for j in range(len(self.binary_cols_)):
-                    self.platt_[j] = platt_fit(Z[:, j], Yb[:, j])
+                    if self.binary_cols_[j] not in unseen:
+                        self.platt_[j] = platt_fit(Z[:, j], Yb[:, j])
                 for g, s in enumerate(self.heads_.slices()):
                     self.group_scaling_[g] = vector_scaling_fit(Z[:, s], ygroups[g])
             P = space.consistent_proba(self._proba_from_logits(Z))
@@ -371,20 +386,43 @@ class CodeClassifier(BaseEstimator):
                     self.class_scales_[g] = class_scales(Pg, ygroups[g], len(cols))
                 ex = {c for cols in self.group_cols_ for c in cols}
                 for c in range(k):
-                    if c not in ex:
+                    if c not in ex and c not in unseen:
                         self.thresholds_[c] = best_f1_threshold(P[:, c], Yc[:, c])
 
         vcols = set(space.valence_columns())
         coded = Yc[:, [c for c in range(k) if c not in vcols]].any(1) if len(vcols) < k else Yc.any(1)
         self.abstains_ = bool(self.abstain) if self.abstain != "auto" else bool((~coded).any())
-        self.n_train_ = n
-        self.label_counts_ = {l: int(Yc[:, i].sum()) for i, l in enumerate(self.labels_)}
+        self.n_train_ = n_coded
+        self.n_prototypes_ = n - n_coded
+        self.label_counts_ = {l: int(Yc[:n_coded, i].sum()) for i, l in enumerate(self.labels_)}
+        if self.oof_proba_ is not None:
+            self.oof_proba_ = self.oof_proba_[:n_coded]
         if self.keep_examples:
-            self.train_embeddings_ = E.astype(np.float32)
-            self.train_Y_ = Yc
-            self.train_texts_ = texts
-            self.train_ids_ = list(ids) if ids is not None else list(range(n))
+            self.train_embeddings_ = E[:n_coded].astype(np.float32)
+            self.train_Y_ = Yc[:n_coded]
+            self.train_texts_ = texts[:n_coded]
+            self.train_ids_ = list(ids) if ids is not None else list(range(n_coded))
         return self
+
+    def _with_prototypes(self, prototypes, labels, texts, Y, contexts, groups, embeddings, context_embeddings):
+        """The training rows with one row per prototype of a label in ``labels`` appended."""
+        items = [(labels.index(l), str(t)) for l, t in prototypes.items() if l in labels and str(t).strip()]
+        if not items:
+            return texts, Y, contexts, groups, embeddings, context_embeddings
+        k = len(items)
+        extra = np.zeros((k, Y.shape[1]), dtype=Y.dtype)
+        extra[np.arange(k), [j for j, _ in items]] = 1
+        ptexts = [t for _, t in items]
+        if groups is None:
+            groups = [f"\0row{i}" for i in range(len(texts))]  # folds of rows, as without prototypes
+        groups = list(groups) + ["\0codebook"] * k
+        if embeddings is not None:
+            embeddings = np.vstack([embeddings, (self.embedder or Embedder(None)).embed(ptexts)])
+        if context_embeddings is not None:
+            context_embeddings = np.vstack([context_embeddings, np.zeros((k, context_embeddings.shape[1]),
+                                                                         dtype=context_embeddings.dtype)])
+        return (texts + ptexts, np.vstack([Y, extra]), None if contexts is None else contexts + [""] * k, groups,
+                embeddings, context_embeddings)
 
     def _tune(self, texts: list[str], Yc: np.ndarray) -> None:
         params = dict(self.tuning_params or {})
