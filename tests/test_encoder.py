@@ -89,7 +89,7 @@ def test_precisions_never_share_cached_vectors():
 
 
 def test_auto_precision_follows_the_cpu():
-    assert resolve_precision("auto") == ("bf16" if native_bf16() else "int8")
+    assert resolve_precision("auto") == ("bf16" if native_bf16() else "fp32")
     assert [resolve_precision(p) for p in ("fp32", "bf16", "int8")] == ["fp32", "bf16", "int8"]
     with pytest.raises(InputError, match="unknown encoder precision 'fp16'"):
         resolve_precision("fp16")

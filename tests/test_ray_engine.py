@@ -48,9 +48,9 @@ def read(path, fmt):
 def test_ray_rows_equal_local_rows(suggest_ws, cluster, tmp_path, fmt):
     src = many_rows(tmp_path / "in.csv")
     local, distributed = tmp_path / f"local.{fmt}", tmp_path / f"ray.{fmt}"
-    r = suggest_ws("suggest", src, "--out", local, "--format", fmt, "--chunk-size", 64)
+    r = suggest_ws("suggest", src, "--out", local, "--format", fmt, "--chunk-size", 64, "--precision", "fp32")
     assert r.exit_code == 0, r.output
-    r = suggest_ws("suggest", src, "--out", distributed, "--format", fmt, "--chunk-size", 64, "--engine", "ray",
+    r = suggest_ws("suggest", src, "--out", distributed, "--format", fmt, "--chunk-size", 64, "--precision", "fp32", "--engine", "ray",
                    "--actors", 2, "--cpus-per-actor", 0.5)  # one of the two CPUs stays free for reading
     assert r.exit_code == 0, r.output
     want, got = read(local, fmt), read(distributed, fmt)

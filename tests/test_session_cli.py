@@ -7,6 +7,10 @@ import pytest
 from conftest import DEMO
 
 
+# one embedding cache for the module's workspaces and servers (conftest.py, shared_embedding_cache)
+pytestmark = pytest.mark.usefixtures("shared_embedding_cache")
+
+
 @pytest.fixture
 def coded(cli):
     cli("init", cli.root, workspace=False)

@@ -20,6 +20,10 @@ from autocode.refi.mapping import suggestion_note
 from autocode.refi.qdpx_read import read_qdpx
 
 
+# one embedding cache for the module's workspaces and servers (conftest.py, shared_embedding_cache)
+pytestmark = pytest.mark.usefixtures("shared_embedding_cache")
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """Two demo groups coded by coder_a and by coder_b; a model of their consensus; Focus Group 7

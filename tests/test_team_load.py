@@ -1,6 +1,7 @@
 """A team server under load, the real ``autocode serve`` in its own process, on SQLite and on
 PostgreSQL: 8 coders answering 50 segments each at once over HTTP (loopback, bounded loops),
-and a kill -9 in the middle of a load."""
+and a kill -9 in the middle of a load. The kill test runs first; the server it restarts after the
+kill carries the load test (one server start less per database)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ PASSWORD = "correct horse battery"
 def project(tmp_path_factory, module_database, shared_embeddings):
     """The demo's focus groups 1-2 coded; the texts of groups 3-6 (ours, written for the demo) as
     uncoded transcripts, with groups 7-8: a pool of some 800 segments. 8 coder accounts. One per
-    database for the module: the load test codes 400 of its segments, the kill test more."""
+    database for the module: the kill test codes 40 and more of its segments, then the load test 400."""
     tmp = tmp_path_factory.mktemp("team")
     root = tmp / "team"
     patch = pytest.MonkeyPatch()  # for the module's servers too: the texts are embedded once
@@ -109,8 +110,59 @@ def code_away(base: str, name: str, answers: int, acknowledged: list[str], given
     client.close()
 
 
-def test_eight_coders_at_once_lose_nothing_and_never_share_a_segment_outside_the_overlap(project):
+@pytest.fixture(scope="module")
+def handed_on(project):
+    """The kill test's restarted server, handed on to the load test (which runs after it on the same
+    database) instead of being stopped and another started; stopped here if the load test did not run."""
+    held: dict[str, Server] = {}
+    yield held
+    if "server" in held:
+        held.pop("server").stop()
+
+
+def test_kill_9_mid_load_keeps_every_acknowledged_answer(project, handed_on):
     server = Server(project, "--overlap", "20%")
+    acknowledged: list[str] = []
+    given: list[tuple[str, int]] = []
+    stop = threading.Event()
+    threads = [threading.Thread(target=code_away, args=(server.base, f"coder{i}", 200, acknowledged, given, stop))
+               for i in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 300
+    while len(acknowledged) < 40 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    children = subprocess.run(["pgrep", "-P", str(server.proc.pid)], capture_output=True, text=True).stdout.split()
+    assert children, "the server runs its suggester's worker process"
+    server.proc.send_signal(signal.SIGKILL)  # mid-load: requests are in flight
+    server.proc.wait(timeout=60)
+    stop.set()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(acknowledged) >= 40
+    deadline = time.monotonic() + 10  # the worker notices its parent has gone and ends too
+    while any(Path(f"/proc/{pid}").exists() for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in children), "an orphaned worker lives on"
+    again = Server(project, "--overlap", "20%")
+    try:
+        ws = Workspace.find(project)
+        stored = ws.store.client_answer_ids()
+        ws.close()
+        assert set(acknowledged) <= stored
+        # and the team carries on: a coder who was cut off gets a segment again
+        client, csrf = log_in(again.base, "coder0")
+        assert client.get("/api/state").json()["task"] is not None
+        client.close()
+    except BaseException:
+        again.stop()
+        raise
+    handed_on["server"] = again  # the load test goes on with it (and stops it); else `handed_on` stops it
+
+
+def test_eight_coders_at_once_lose_nothing_and_never_share_a_segment_outside_the_overlap(project, handed_on):
+    # the kill test's restarted server when it ran just before (one start less per database), else a fresh one
+    server = handed_on.pop("server", None) or Server(project, "--overlap", "20%")
     acknowledged: list[str] = []
     given: list[tuple[str, int]] = []
     try:
@@ -142,41 +194,3 @@ def test_eight_coders_at_once_lose_nothing_and_never_share_a_segment_outside_the
             assert all(seg in store.seen(x["coder"]) for x in slots[seg])
     finally:
         ws.close()
-
-
-def test_kill_9_mid_load_keeps_every_acknowledged_answer(project):
-    server = Server(project, "--overlap", "20%")
-    acknowledged: list[str] = []
-    given: list[tuple[str, int]] = []
-    stop = threading.Event()
-    threads = [threading.Thread(target=code_away, args=(server.base, f"coder{i}", 200, acknowledged, given, stop))
-               for i in range(4)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 300
-    while len(acknowledged) < 40 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    children = subprocess.run(["pgrep", "-P", str(server.proc.pid)], capture_output=True, text=True).stdout.split()
-    assert children, "the server runs its suggester's worker process"
-    server.proc.send_signal(signal.SIGKILL)  # mid-load: requests are in flight
-    server.proc.wait(timeout=60)
-    stop.set()
-    for t in threads:
-        t.join(timeout=120)
-    assert len(acknowledged) >= 40
-    deadline = time.monotonic() + 10  # the worker notices its parent has gone and ends too
-    while any(Path(f"/proc/{pid}").exists() for pid in children) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not any(Path(f"/proc/{pid}").exists() for pid in children), "an orphaned worker lives on"
-    again = Server(project)
-    try:
-        ws = Workspace.find(project)
-        stored = ws.store.client_answer_ids()
-        ws.close()
-        assert set(acknowledged) <= stored
-        # and the team carries on: a coder who was cut off gets a segment again
-        client, csrf = log_in(again.base, "coder0")
-        assert client.get("/api/state").json()["task"] is not None
-        client.close()
-    finally:
-        again.stop()

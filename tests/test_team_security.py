@@ -28,6 +28,10 @@ from autocode.app.team import Team
 from autocode.app.workspace import Workspace
 from autocode.web.team import create_team_app
 
+# one embedding cache for the module's workspaces and servers (conftest.py, shared_embedding_cache)
+pytestmark = pytest.mark.usefixtures("shared_embedding_cache")
+
+
 PORT = 8777
 BASE = f"http://127.0.0.1:{PORT}"
 PASSWORD = "correct horse battery"

@@ -25,6 +25,10 @@ from autocode.web.requests import MAX_BODY_BYTES, MAX_MEMO_CHARS
 from autocode.web.server import create_app, new_token, remembered_door
 from conftest import DEMO
 
+# one embedding cache for the module's workspaces and servers (conftest.py, shared_embedding_cache)
+pytestmark = pytest.mark.usefixtures("shared_embedding_cache")
+
+
 PORT = 8766
 POOL = ("Moderator: What gets in the way?\n"
         "Participant 1: The funding stops in March and nobody tells us.\n"

@@ -18,6 +18,10 @@ from autocode.app.imports import import_files
 from autocode.app.session import AnnotationSession
 from autocode.app.workspace import Workspace
 
+# one embedding cache for the module's workspaces and servers (conftest.py, shared_embedding_cache)
+pytestmark = pytest.mark.usefixtures("shared_embedding_cache")
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-quic"]

@@ -42,7 +42,7 @@ default = "default"
 
 [suggest]
 # the encoder's precision for `autocode suggest`: auto (bf16 where the CPU computes it natively,
-# else int8), fp32, bf16 or int8; training always embeds in fp32 (docs/benchmarks/speed.md)
+# else fp32), fp32, bf16 or int8; training always embeds in fp32 (docs/benchmarks/speed.md)
 precision = "auto"
 """
 

@@ -70,7 +70,7 @@ def suggest(
     address: Annotated[Optional[str], typer.Option("--address", help="Ray cluster to join: auto or HOST:PORT (default: a local one).")] = None,
     actors: Annotated[int, typer.Option("--actors", min=1, help="Ray actors, each with the model loaded once.")] = 2,
     cpus_per_actor: Annotated[float, typer.Option("--cpus-per-actor", min=0.1, help="CPUs Ray reserves for each actor.")] = 1.0,
-    precision: Annotated[Optional[str], typer.Option("--precision", help="The encoder's: auto (bf16 where the CPU has it natively, else int8), fp32, bf16 or int8; default: autocode.toml's [suggest] precision, else auto.")] = None,
+    precision: Annotated[Optional[str], typer.Option("--precision", help="The encoder's: auto (bf16 where the CPU has it natively, else fp32), fp32, bf16 or int8; default: autocode.toml's [suggest] precision, else auto.")] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Suggest codes, with confidence and a reason, for every codable segment."""
