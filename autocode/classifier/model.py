@@ -19,7 +19,6 @@ import re
 import shutil
 import tempfile
 import weakref
-from collections import Counter
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
