@@ -146,11 +146,6 @@ class Embedder:
         self._model = None
         self._memory: dict[str, np.ndarray] = {}
 
-    @property
-    def encoder_id(self) -> str:
-        """The id of the encoder at this embedder's precision."""
-        return encoder_id(self.precision)
-
     def _load(self):
         """The stock encoder, its files checked, at this embedder's precision."""
         from sentence_transformers import SentenceTransformer

@@ -50,7 +50,7 @@ class Design:
             raise ValueError("empty design")
         self.n_dense = 0 if self.dense is None else self.dense.shape[1]
         self.n_sparse = 0 if self.sparse is None else self.sparse.shape[1]
-        self._sparse_T = None
+        self._sparse_T: sp.csr_matrix | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -60,6 +60,13 @@ class Design:
     def __getitem__(self, rows) -> "Design":
         return Design(None if self.dense is None else self.dense[rows],
                       None if self.sparse is None else self.sparse[rows])
+
+    @property
+    def sparse_T(self) -> sp.csr_matrix:
+        """The sparse block transposed (CSR), made once."""
+        if self._sparse_T is None:
+            self._sparse_T = self.sparse.T.tocsr()
+        return self._sparse_T
 
     def dot(self, W: np.ndarray) -> np.ndarray:
         W = W.astype(np.float32)
@@ -76,9 +83,7 @@ class Design:
         if self.dense is not None:
             parts.append(self.dense.T @ G)
         if self.sparse is not None:
-            if self._sparse_T is None:
-                self._sparse_T = self.sparse.T.tocsr()
-            parts.append(np.asarray(self._sparse_T @ G))
+            parts.append(np.asarray(self.sparse_T @ G))
         return np.asarray(np.vstack(parts) if len(parts) > 1 else parts[0], dtype=np.float64)
 
 
@@ -98,11 +103,13 @@ def fit_linear(
     binary columns; ``ygroups[g]``: class index per segment, ``wgroups[g]``: weights.
 
     The optimiser is torch's L-BFGS (strong Wolfe line search) over a loss whose gradient
-    is written out here, in float32, on one thread. scipy's L-BFGS-B spent 40 ms a step in
-    its Fortran bookkeeping on the 800,000 weights of a 10,000-segment model with 45 codes,
-    more than the loss itself (torch's autograd through the sparse product was slower still);
-    this steps in about 15 ms (scripts/bench_speed.py). It stops after ``max_iter`` steps, when
-    the largest gradient entry falls below ``tol * n``, or when the loss stops changing.
+    is written out here, in float32. scipy's L-BFGS-B spent 40 ms a step in its Fortran
+    bookkeeping alone on the 810,000 weights of a 10,000-segment model with 45 codes, more than
+    the loss itself (torch's autograd through the sparse product was slower still); here a whole
+    step, loss and line search included, takes about 40 ms on one thread, and with the
+    preconditioner below far fewer steps are needed (scripts/bench_speed.py). It stops after
+    ``max_iter`` steps, when the largest gradient entry falls below ``tol * n``, or when the loss
+    stops changing.
     """
     import torch  # heavy: only where a model is fitted
 
@@ -133,7 +140,7 @@ def fit_linear(
             Xs = XsT = None
             if X.sparse is not None:
                 Xs = _torch_csr(X.sparse)
-                XsT = _torch_csr(X.sparse.T.tocsr())
+                XsT = _torch_csr(X.sparse_T)
             nb = heads.n_binary
             Ybt = torch.from_numpy(np.asarray(Yb, dtype=np.float32).reshape(n, nb))
             Wbt = torch.from_numpy(np.asarray(Wb, dtype=np.float32).reshape(n, nb))
@@ -155,7 +162,7 @@ def fit_linear(
             if Xd is not None:
                 torch.mm(Xd.T.pow(2), rowWt, out=H[:nd])
             if XsT is not None:
-                H[nd:] = torch.sparse.mm(_torch_csr(X.sparse.T.tocsr().power(2)), rowWt)
+                H[nd:] = torch.sparse.mm(_torch_csr(X.sparse_T.power(2)), rowWt)
             P = (0.25 * H + reg).pow_(-0.15)
             Pb = (0.25 * rowWt.sum(0) + 1e-3).pow_(-0.15)
             V = torch.tensor(np.asarray(W0), dtype=torch.float32) / P

@@ -763,7 +763,7 @@ class CodeClassifier(BaseEstimator):
         T = getattr(self, "train_embeddings_", None) if self.keep_examples else None
         if T is None or not len(T):
             return None
-        return E @ self.train_embeddings_.T
+        return E @ T.T
 
     def _example(self, j: int, similarity: float) -> dict[str, Any]:
         """Training segment ``j`` as explanations show it."""

@@ -81,12 +81,11 @@ def suggest(
     name = model or ws.default_model()
     if engine not in ("local", "ray"):
         raise typer.BadParameter("use local or ray", param_hint="--engine")
+    precision = ws.suggest_precision(precision)  # a bad value stops here, before anything is read
     if shipped_model(ws, name):
         console.print(f"No model trained in this workspace yet: suggesting with the shipped model '{SHIPPED_MODEL}' "
                       "for the study's codebook (trained on text written for the autocode demo, not on real "
                       "transcripts); `autocode train` replaces it with one trained on your coding.")
-    if engine not in ("local", "ray"):
-        raise typer.BadParameter("use local or ray", param_hint="--engine")
     chunked = (chunk_size is not None or engine == "ray"
                or (any(Path(i).suffix.lower() == ".parquet" for i in inputs) and not save))
     if chunked:
@@ -100,7 +99,7 @@ def suggest(
                        "progress": lambda n: bar.update(task, advance=n)}
             result = (ray_suggest(ws, inputs, out, address=address, actors=actors, cpus_per_actor=cpus_per_actor,
                                   **options) if engine == "ray" else stream_suggest(ws, inputs, out, **options))
-        console.print(f"Wrote {result.count} suggestions to {out} (encoder {ws.suggest_precision(precision)}).")
+        console.print(f"Wrote {result.count} suggestions to {out} (encoder {precision}).")
         if result.head:
             show_suggestions(result.head, limit=None)
         if result.head and result.count > len(result.head):
@@ -116,7 +115,7 @@ def suggest(
         stored = sum(r["segment_id"] is not None for r in records)
         console.print(f"Stored suggestions for {stored} segments as coder {model_coder(name)}.")
     if out:
-        console.print(f"Wrote {len(records)} suggestions to {out} (encoder {ws.suggest_precision(precision)}).")
+        console.print(f"Wrote {len(records)} suggestions to {out} (encoder {precision}).")
     show_suggestions(records, limit=None if out is None else 12)
 
 
