@@ -199,7 +199,7 @@ def test_metrics():
 
 def test_stopping_signal_stabilises_when_predictions_stop_changing():
     rng = np.random.default_rng(0)
-    stop = StabilizingPredictions(window=3, threshold=0.99, every=10, min_labels=30)
+    stop = StabilizingPredictions(window=3, threshold=0.99, every=10, min_labels=30, min_checks=0)
     pred = np.eye(4, dtype=np.int8)[rng.integers(4, size=500)]
     d = stop.update(pred, 10)
     assert not d.stop and d.message.startswith("keep going")
@@ -222,14 +222,24 @@ def test_stopping_signal_stabilises_when_predictions_stop_changing():
     assert not stop.update(np.eye(4, dtype=np.int8)[rng.integers(4, size=500)], 100).stop
 
 
-def test_stopping_respects_min_labels_and_cv_kappa():
+def test_stopping_waits_for_enough_random_checks_and_min_kappa():
     fixed = np.eye(3, dtype=np.int8)[np.arange(300) % 3]
-    stop = StabilizingPredictions(window=2, every=1, min_labels=50, min_cv_kappa=0.6)
+    stop = StabilizingPredictions(window=2, every=1, min_labels=50, min_checks=10, min_kappa=0.6)
     for n in range(1, 10):
         assert not stop.update(fixed, n).stop  # too few answers
     for n in range(50, 53):
         d = stop.update(fixed, n)
-    assert not d.stop  # no cross-validated kappa yet
-    stop.set_cv_kappa(0.7)
+    assert not d.stop  # stable, but no random checks yet
+    assert "0 of 10 random checks answered" in d.message
+    stop.set_estimate(0.8, 0.55, 0.9, n_checks=12)
+    assert not stop.decision().stop  # the interval's lower end is under min_kappa
+    stop.set_estimate(0.8, 0.65, 0.9, n_checks=9)
+    assert not stop.decision().stop  # too few checks
+    stop.set_estimate(0.8, 0.65, 0.9, n_checks=12)
     assert stop.decision().stop
-    assert "cross-validated kappa 0.70" in stop.decision().message
+    assert "kappa 0.80 (0.65-0.90) on 12 random checks" in stop.decision().message
+    # without random checks (min_checks=0) stability alone decides
+    plain = StabilizingPredictions(window=2, every=1, min_labels=50, min_checks=0)
+    for n in range(50, 53):
+        d = plain.update(fixed, n)
+    assert d.stop

@@ -9,13 +9,22 @@
     decision.message    # "keep going: ..." / "predictions have stabilised: ..."
     learner.forget_ids([seg])                # undo
     learner.status()                         # the stopping signal now
+    learner.estimate()                       # agreement on the random checks, per code
+
+A share of the questions (``check_share``, 1 in 10 by default) are *random checks*: a
+segment drawn uniformly from those not yet coded, whatever the strategy would have asked.
+:meth:`is_check` says which rows those are (the session records it with the answer).
+Agreement between the researcher's answers to them and the model's out-of-fold
+predictions is an unbiased estimate of how the model codes the rest
+(:mod:`.estimate`); it, not a cross-validation over the strategy's picks, drives the
+stopping signal.
 
 Every :meth:`Learner.teach` refits the fast model synchronously (a warm-started
 logistic regression) and rescores the pool, so the next :meth:`next` already reflects
 the answer. With ``refit_max_iter`` the refit is a bounded continuation from the last
 weights (``partial_fit``), which keeps its cost flat as the codebook and the answers
-grow. Slower work never blocks an answer: the cross-validated kappa for the stopping
-signal, and, if a ``heavy_model_factory`` is given, a heavier model fitted on a
+grow. Slower work never blocks an answer: the out-of-fold predictions behind the random-check
+estimate (one warm-started model per fold of the answers), and, if a ``heavy_model_factory`` is given, a heavier model fitted on a
 snapshot of the answers that is swapped in for choosing segments when it finishes
 (while it is at most ``heavy_max_lag`` answers behind the fast model). It is run by
 one background thread, in this process or, given an ``executor`` (a process pool),
@@ -30,7 +39,7 @@ from typing import Any, Hashable, Sequence
 
 import numpy as np
 
-from .metrics import cross_val_kappa
+from .estimate import CheckEstimate, code_kappas, code_progress
 from .models import ModelFactory, default_model_factory, is_exclusive, predict_labels, single_blas_thread
 from .stopping import StabilizingPredictions, StopDecision
 from .strategies import DEFAULT_STRATEGY, QueryStrategy, get_strategy
@@ -49,8 +58,13 @@ class Learner:
     instance is refitted after each answer, so a warm-starting model gets faster.
     ``exclusive``: True when each segment takes exactly one code; None infers it from
     the answers. ``initial``: how many segments the cold start asks about (chosen by the
-    strategy before any model exists). ``background``: run the cross-validated kappa and
-    the heavy model on a background thread (False: never; simulations use False).
+    strategy before any model exists). ``background``: run the random-check estimate and
+    the heavy model on a background thread (False: only when :meth:`estimate` is asked
+    for; simulations use False). ``check_share``: the share of questions that are random
+    checks (0 turns them off). ``estimate_every``: refresh the estimate every this many
+    answers; ``folds``: the out-of-fold models behind it. ``prototypes``: (k, d) embedded
+    code descriptions, handed to the strategy (codebook-seeded discovery).
+    ``target_kappa`` / ``min_positives``: what a code's progress is measured against.
     ``executor``: where that thread sends the work (a one-process pool: the work and the
     factories must pickle); None runs it on the thread. ``refit_max_iter``: bound the refit
     after each answer to this many iterations from the last weights (models with
@@ -71,12 +85,16 @@ class Learner:
         stopping: StabilizingPredictions | None = None,
         seed: int | None = 0,
         background: bool = True,
-        cv_every: int = 10,
-        cv_folds: int = 5,
+        estimate_every: int = 10,
+        folds: int = 5,
         heavy_max_lag: int = 20,
         stop_set_size: int = 2000,
         executor: Executor | None = None,
         refit_max_iter: int | None = None,
+        check_share: float = 0.1,
+        prototypes: np.ndarray | None = None,
+        target_kappa: float = 0.6,
+        min_positives: int = 5,
     ) -> None:
         self.X = np.ascontiguousarray(X, dtype=np.float32)
         if self.X.ndim != 2:
@@ -101,8 +119,13 @@ class Learner:
         self.initial = max(0, int(initial))
         self.rng = np.random.default_rng(seed)
         self.background = background
-        self.cv_every = cv_every
-        self.cv_folds = cv_folds
+        self.estimate_every = estimate_every
+        self.folds = max(2, int(folds))
+        if not 0.0 <= check_share < 1.0:
+            raise ValueError(f"check_share must be in [0, 1), not {check_share!r}")
+        self.check_share = float(check_share)
+        self.target_kappa = float(target_kappa)
+        self.min_positives = int(min_positives)
         self.heavy_max_lag = heavy_max_lag
         self.executor = executor
         self.refit_max_iter = refit_max_iter
@@ -115,6 +138,19 @@ class Learner:
         self.version = 0  # bumped on every teach
 
         self.stopping = stopping or StabilizingPredictions(exclusive=exclusive)
+        if self.check_share == 0:
+            self.stopping.min_checks = 0
+        # random checks: rows answered as one, rows offered as one and not answered yet
+        self.check_mask = np.zeros(self.N, dtype=bool)
+        self._held_checks: list[int] = []
+        self._since_check = 0
+        # out-of-fold models: each labelled row's fold, fixed when it is first answered
+        self._fold = np.full(self.N, -1, dtype=np.int64)
+        self._n_folded = 0
+        self._fold_models: list[Any] = [None] * self.folds
+        self._curves: list[tuple[int, np.ndarray]] = []  # (answers, per-code out-of-fold kappa)
+        self._estimate: CheckEstimate | None = None
+        self._estimate_version = -1
         self._stop_rows = self.rng.permutation(self.N)[: min(stop_set_size, self.N)]
         self._decision = self.stopping.decision()
         self._cold_queue: list[int] | None = None
@@ -125,9 +161,9 @@ class Learner:
         self._bg_wake = threading.Condition(self._lock)
         self._bg_pending = False
         self._bg_busy = False
-        self._bg_last_cv_n = 0
+        self._bg_last_estimate_n = 0
         self._closed = False
-        self.strategy.prepare(self.X, self.rng)
+        self.strategy.prepare(self.X, self.rng, prototypes=prototypes)
 
     # -- asking ------------------------------------------------------------------
     @property
@@ -150,21 +186,68 @@ class Learner:
             return heavy["probas"]
         return self.probas
 
-    def next(self, n: int = 1) -> np.ndarray:
-        """Indices of the next ``n`` segments to ask about (fewer if the pool runs out)."""
+    def next(self, n: int = 1, exclude: Sequence[int] = ()) -> np.ndarray:
+        """Indices of the next ``n`` segments to ask about (fewer if the pool runs out), never
+        one of ``exclude`` (e.g. segments the researcher skipped). Every ``1 / check_share``-th
+        question is a random check (:meth:`is_check`), offered until it is answered."""
         with self._lock:
-            candidates = np.flatnonzero(~self.labelled_mask)
-            n = min(int(n), len(candidates))
+            excluded = np.zeros(self.N, dtype=bool)
+            excluded[np.asarray(list(exclude), dtype=int)] = True
+            open_rows = ~self.labelled_mask & ~excluded
+            n = min(int(n), int(open_rows.sum()))
             if n <= 0:
                 return np.zeros(0, dtype=int)
-            probas = self._query_probas()
-            if probas is None or self.n_labelled < self.initial:
-                return self._cold_start(n)
-            labels = self.labels  # rows outside labelled_mask are zero
-            picked = np.asarray(
-                self.strategy.query(probas, self.X, self.labelled_mask, n, self.rng, labels=labels), dtype=int
-            )
-            return picked
+            slots = self._check_slots(n)
+            checks = self._checks(len(slots), open_rows)
+            rest = n - len(checks)
+            picked: list[int] = []
+            if rest:
+                busy = set(checks)
+                want = rest + int(excluded.sum()) + len(busy)
+                probas = self._query_probas()
+                if probas is None or self.n_labelled < self.initial:
+                    ranked = self._cold_start(min(want, int((~self.labelled_mask).sum())))
+                else:
+                    labels = self.labels  # rows outside labelled_mask are zero
+                    ranked = self.strategy.query(probas, self.X, self.labelled_mask,
+                                                 min(want, int((~self.labelled_mask).sum())), self.rng, labels=labels)
+                picked = [int(i) for i in ranked if open_rows[i] and int(i) not in busy][:rest]
+                if len(picked) < rest:  # the strategy ran short of allowed rows: top up at random
+                    spare = np.setdiff1d(np.flatnonzero(open_rows), picked + checks)
+                    picked += [int(i) for i in self.rng.choice(spare, min(rest - len(picked), len(spare)), replace=False)]
+            out = list(picked)
+            for slot, row in zip(slots, checks):
+                out.insert(min(slot, len(out)), row)
+            return np.array(out, dtype=int)
+
+    def _check_slots(self, n: int) -> list[int]:
+        """Positions among the next ``n`` questions that are random checks."""
+        if self.check_share <= 0:
+            return []
+        period = max(2, int(round(1.0 / self.check_share)))
+        slots, since = [], self._since_check
+        for i in range(n):
+            if since >= period - 1:
+                slots.append(i)
+                since = 0
+            else:
+                since += 1
+        return slots
+
+    def _checks(self, m: int, open_rows: np.ndarray) -> list[int]:
+        """``m`` random checks: those already offered and still open first, then fresh uniform draws."""
+        self._held_checks = [i for i in self._held_checks if not self.labelled_mask[i]]
+        out = [i for i in self._held_checks if open_rows[i]][:m]
+        if len(out) < m:
+            spare = np.setdiff1d(np.flatnonzero(open_rows), out)
+            fresh = [int(i) for i in self.rng.choice(spare, min(m - len(out), len(spare)), replace=False)]
+            self._held_checks += fresh
+            out += fresh
+        return out
+
+    def is_check(self, row: int) -> bool:
+        """True when pool row ``row`` is a random check (offered as one, or answered as one)."""
+        return bool(self.check_mask[row]) or int(row) in self._held_checks
 
     def _cold_start(self, n: int) -> np.ndarray:
         """Serve the strategy's cold-start choice in order, topped up if more is asked."""
@@ -178,11 +261,11 @@ class Learner:
             out += [int(i) for i in self.rng.choice(rest, n - len(out), replace=False)]
         return np.array(out, dtype=int)
 
-    def next_ids(self, n: int = 1) -> list:
-        """Segment ids of the next ``n`` segments to ask about."""
+    def next_ids(self, n: int = 1, exclude: Sequence[Hashable] = ()) -> list:
+        """Segment ids of the next ``n`` segments to ask about, never one of ``exclude``."""
         if self.ids is None:
             raise ValueError("this learner was made without ids")
-        return [self.ids[i] for i in self.next(n)]
+        return [self.ids[i] for i in self.next(n, exclude=self.rows(exclude))]
 
     # -- answering ---------------------------------------------------------------
     def _label_matrix(self, labels: Any, m: int) -> np.ndarray:
@@ -218,27 +301,51 @@ class Learner:
         except KeyError:
             raise ValueError(f"unknown code {name!r}") from None
 
-    def teach(self, indices: Sequence[int], labels: Any) -> StopDecision:
+    def teach(self, indices: Sequence[int], labels: Any, *, checks: Sequence[bool] | None = None) -> StopDecision:
         """Record answers for pool rows ``indices`` and refit (answers to answered rows
         replace the old ones: corrections). ``labels``: an (m, k) 0/1 matrix, or per
         segment a code name, a list of code names, a class index, or a 0/1 row.
+        ``checks``: which of them answer random checks (default: those :meth:`next` offered
+        as one; a resumed session passes what the store recorded).
         Returns the stopping signal after the refit."""
         idx = np.atleast_1d(np.asarray(indices, dtype=int))
         if len(idx) and (idx.min() < 0 or idx.max() >= self.N):
             raise IndexError("segment index outside the pool")
-        return self._update(idx, self._label_matrix(labels, len(idx)), answered=True)
+        Y = self._label_matrix(labels, len(idx))
+        with self._lock:
+            if checks is None:
+                held = set(self._held_checks)
+                flags = np.array([int(i) in held for i in idx], dtype=bool)
+            else:
+                flags = np.asarray(checks, dtype=bool)
+                if flags.shape != idx.shape:
+                    raise ValueError(f"{len(flags)} check flags for {len(idx)} answers")
+            for row, flag in zip(idx, flags):
+                if flag:
+                    self._since_check = 0
+                elif not self.labelled_mask[row]:
+                    self._since_check += 1
+            self.check_mask[idx] = flags | (self.check_mask[idx] & self.labelled_mask[idx])
+            self._held_checks = [i for i in self._held_checks if i not in set(idx.tolist())]
+            new = idx[self._fold[idx] < 0]
+            self._fold[new] = (self._n_folded + np.arange(len(new))) % self.folds
+            self._n_folded += len(new)
+            return self._update(idx, Y, answered=True)
 
     def _update(self, idx: np.ndarray, Y: np.ndarray | int, answered: bool) -> StopDecision:
         """Record (or take back) answers for rows ``idx``, refit, and return the stopping signal."""
         with self._lock:
             self.labels[idx] = Y
             self.labelled_mask[idx] = answered
+            if not answered:
+                self.check_mask[idx] = False
             self.version += 1
             self._refit()
-            decision = self._decision
             if self.background:
                 self._schedule()
-        return decision
+            elif self._estimate_due(self.n_labelled):  # no background thread: the same work, here
+                self._refresh_estimate(*self._snapshot())
+            return self._decision
 
     def rows(self, ids: Sequence[Hashable]) -> list[int]:
         """Pool rows of segment ids."""
@@ -303,7 +410,7 @@ class Learner:
 
     def status(self) -> StopDecision:
         """The stopping signal ("keep going" / "predictions have stabilised"), with the
-        latest cross-validated kappa from the background thread."""
+        latest random-check estimate from the background thread."""
         with self._lock:
             self._decision = self.stopping.decision()
             return self._decision
@@ -313,15 +420,55 @@ class Learner:
         heavy = self._heavy
         return None if heavy is None else heavy["model"]
 
+    # -- the random-check estimate ---------------------------------------------------
+    def estimate(self, refresh: bool = False) -> CheckEstimate | None:
+        """Agreement on the random checks and every code's progress (:mod:`.estimate`), as of
+        the last refresh (every ``estimate_every`` answers). ``refresh``: recompute now if
+        answers changed since."""
+        if refresh:
+            with self._lock:
+                stale = self._estimate_version != self.version
+                snapshot = self._snapshot() if stale else None
+            if snapshot is not None:
+                self._refresh_estimate(*snapshot)
+        with self._lock:
+            return self._estimate
+
+    def _snapshot(self) -> tuple:
+        lab = np.flatnonzero(self.labelled_mask)
+        return (lab, self.labels[lab].copy(), self._fold[lab].copy(), self.check_mask[lab].copy(), self.version,
+                self._effective_exclusive(), self._at_least_one(), int((~self.labelled_mask).sum()))
+
+    def _refresh_estimate(self, lab, Yl, fold, checks, version, exclusive, at_least_one, remaining) -> None:
+        """Out-of-fold predictions for every answer (one warm-started model per fold, never shown
+        its fold), then the estimate; runs on the background thread (or inline)."""
+        if len(lab) < 2 * self.folds or Yl.sum() == 0:
+            return
+        models, oof = self._run(_out_of_fold, self.model_factory, list(self._fold_models), self.X[lab], Yl, fold,
+                                exclusive, at_least_one, self.refit_max_iter)
+        with self._lock:
+            self._fold_models = models
+            if self._curves and self._curves[-1][0] >= len(lab):  # an undo: the curve restarts there
+                self._curves = [c for c in self._curves if c[0] < len(lab)]
+            self._curves.append((len(lab), code_kappas(Yl, oof)))
+            curves = [[(n, float(k[j])) for n, k in self._curves] for j in range(self.k)]
+            est = code_progress(self.codes, Yl, oof, checks, exclusive=exclusive, curves=curves,
+                                target=self.target_kappa, min_positives=self.min_positives, remaining=remaining)
+            if self._estimate_version <= version:
+                self._estimate, self._estimate_version = est, version
+                self.stopping.set_estimate(est.kappa, est.low, est.high, est.n_checks)
+                self._decision = self.stopping.decision()
+            self._bg_last_estimate_n = len(lab)
+
     # -- background work -----------------------------------------------------------
-    def _cv_due(self, n: int) -> bool:
-        """First as soon as there are 2 x folds answers, then every ``cv_every`` answers."""
-        if self.cv_every <= 0 or n < 2 * self.cv_folds:
+    def _estimate_due(self, n: int) -> bool:
+        """First as soon as there are 2 x folds answers, then every ``estimate_every`` answers."""
+        if self.estimate_every <= 0 or n < 2 * self.folds:
             return False
-        return self._bg_last_cv_n == 0 or n - self._bg_last_cv_n >= self.cv_every
+        return self._bg_last_estimate_n == 0 or abs(n - self._bg_last_estimate_n) >= self.estimate_every
 
     def _schedule(self) -> None:
-        if not (self._cv_due(self.n_labelled) or self.heavy_model_factory is not None):
+        if not (self._estimate_due(self.n_labelled) or self.heavy_model_factory is not None):
             return
         self._bg_pending = True
         if self._bg_thread is None or not self._bg_thread.is_alive():
@@ -338,22 +485,18 @@ class Learner:
                     return
                 self._bg_pending = False
                 self._bg_busy = True
-                lab = np.flatnonzero(self.labelled_mask)
-                Xl, Yl = self.X[lab], self.labels[lab].copy()
-                version, n = self.version, len(lab)
-                do_cv = self._cv_due(n)
-                exclusive = self._effective_exclusive()
+                snapshot = self._snapshot()
+                lab, Yl, version = snapshot[0], snapshot[1], snapshot[4]
+                n = len(lab)
+                due = self._estimate_due(n)
             try:
                 if self.heavy_model_factory is not None:
-                    heavy, probas = self._run(_fit_heavy, self.heavy_model_factory, Xl, Yl, self.X)
+                    heavy, probas = self._run(_fit_heavy, self.heavy_model_factory, self.X[lab], Yl, self.X)
                     with self._lock:
                         if self._heavy is None or self._heavy["version"] < version:
                             self._heavy = {"model": heavy, "probas": probas, "n_labels": n, "version": version}
-                if do_cv:
-                    cv = self._run(_cv_kappa, self.model_factory, Xl, Yl, self.cv_folds, exclusive)
-                    with self._lock:
-                        self.stopping.set_cv_kappa(cv)
-                        self._bg_last_cv_n = n
+                if due:
+                    self._refresh_estimate(*snapshot)
             except Exception as e:  # never let the thread die silently with the lock held
                 with self._lock:
                     self.last_error = f"background: {type(e).__name__}: {e}"
@@ -396,6 +539,28 @@ def _fit_heavy(factory: ModelFactory, X: np.ndarray, Y: np.ndarray, X_pool: np.n
         return heavy, np.asarray(heavy.predict_proba(X_pool), dtype=np.float64)
 
 
-def _cv_kappa(factory: ModelFactory, X: np.ndarray, Y: np.ndarray, folds: int, exclusive: bool) -> float | None:
+def _out_of_fold(factory: ModelFactory, models: list, X: np.ndarray, Y: np.ndarray, fold: np.ndarray,
+                 exclusive: bool, at_least_one: bool, max_iter: int | None) -> tuple[list, np.ndarray]:
+    """Refit each fold's model on the answers outside its fold (warm-started from its last
+    weights, which never saw the fold either: a row's fold is fixed when it is first
+    answered) and predict the fold. Returns the models and the (n, k) out-of-fold codes."""
+    oof = np.zeros(Y.shape, dtype=np.int8)
+    out = []
     with single_blas_thread():
-        return cross_val_kappa(factory, X, Y, folds=folds, exclusive=exclusive)
+        for f, model in enumerate(models):
+            test = fold == f
+            train = ~test
+            if not test.any() or not train.any() or Y[train].sum() == 0:
+                out.append(model)
+                continue
+            if model is None:
+                model = factory()
+                if getattr(model, "exclusive", False) is None:
+                    model.exclusive = exclusive
+            if max_iter and hasattr(model, "partial_fit"):
+                model.partial_fit(X[train], Y[train], max_iter=max(30, 5 * max_iter))
+            else:
+                model.fit(X[train], Y[train])
+            oof[test] = predict_labels(model.predict_proba(X[test]), exclusive, at_least_one=at_least_one)
+            out.append(model)
+    return out, oof

@@ -9,6 +9,14 @@ is refitted after every answer). Every ``step`` answers, up to ``budget``, the m
 is scored on the held-out documents: macro-F1 and Cohen's kappa against the coder,
 plus where the stopping signal would have said stop.
 A model trained on the whole pool gives the ceiling the curves are compared with.
+
+Discovery is measured too: the answers until every code has ``min_positives`` confirmed
+examples (``labels_to_min_positives``; codes with fewer examples than that in the
+seed's whole pool cannot get there and are left out) and until 90% of those codes have
+(``labels_to_share``). The learner takes ``check_share`` of its questions as random
+checks; at every checkpoint its random-check estimate (kappa with a 95% interval) is
+recorded beside the model's true kappa on the held-out documents and on the pool's
+uncoded rest, so that the estimate's coverage can be checked (:meth:`SimulationResult.coverage`).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .estimate import overall_kappa
 from .metrics import kappa, macro_f1
 from .models import ModelFactory, default_model_factory, is_exclusive, predict_labels
 from .learner import Learner
@@ -38,6 +47,11 @@ class StrategyCurve:
     stop_at: list[int | None] = field(default_factory=list)  # labels when the stopping signal fired
     stability: list[list[float | None]] = field(default_factory=list)  # stopping signal's kappa per point
     seconds: float = 0.0  # total time spent (fits + queries + evaluation), all seeds
+    # per seed: answers until every findable code (90% of them) had min_positives examples; None: not within budget
+    to_min_positives: list[int | None] = field(default_factory=list)
+    to_share: list[int | None] = field(default_factory=list)
+    # per seed, per point: the random-check estimate and the true kappas it estimates
+    estimates: list[list[dict]] = field(default_factory=list)
 
     def mean(self, metric: str = "f1") -> list[float]:
         return np.mean(np.asarray(getattr(self, metric)), axis=0).tolist()
@@ -90,10 +104,47 @@ class SimulationResult:
                     "final_f1": float(np.mean(np.asarray(curve.f1)[:, -1])),
                     "final_kappa": float(np.mean(np.asarray(curve.kappa)[:, -1])),
                     "stop_at": stops,
+                    "labels_to_min_positives": curve.to_min_positives,
+                    "labels_to_share": curve.to_share,
                     "seconds": round(curve.seconds, 2),
+                    **({"vs_random": self.paired_difference(name)} if name != "random" and "random" in self.curves else {}),
                 }
             )
         return rows
+
+    def paired_difference(self, strategy: str, baseline: str = "random", n_boot: int = 2000, seed: int = 0) -> dict:
+        """Mean macro-F1 over the curve, ``strategy`` minus ``baseline``, paired by seed, with a
+        95% bootstrap interval over the seeds; and the same for the labels to ``min_positives``
+        (as a ratio of medians, seeds where either did not get there within budget left out)."""
+        a = np.asarray(self.curves[strategy].f1).mean(axis=1)
+        b = np.asarray(self.curves[baseline].f1).mean(axis=1)
+        d = a - b
+        rng = np.random.default_rng(seed)
+        boot = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
+        lo, hi = np.percentile(boot, [2.5, 97.5])
+        out = {"mean_f1_difference": float(d.mean()), "low": float(lo), "high": float(hi),
+               "per_seed": [float(x) for x in d]}
+        for key in ("to_min_positives", "to_share"):
+            pairs = [(x, y) for x, y in zip(getattr(self.curves[strategy], key), getattr(self.curves[baseline], key))
+                     if x is not None and y is not None]
+            out[f"{key}_ratio"] = (float(np.median([x for x, _ in pairs]) / np.median([y for _, y in pairs]))
+                                   if pairs else None)
+        return out
+
+    def coverage(self, strategy: str, against: str = "test") -> dict:
+        """How often the random-check estimate's interval held the true kappa (``against``:
+        "test", the held-out documents, or "rest", the pool's uncoded segments), over the
+        checkpoints where there was an estimate."""
+        hits, n, err = 0, 0, []
+        for seed_points in self.curves[strategy].estimates:
+            for e in seed_points:
+                if e.get("low") is None or e.get(against) is None:
+                    continue
+                n += 1
+                hits += e["low"] <= e[against] <= e["high"]
+                err.append(e["kappa"] - e[against])
+        return {"checkpoints": n, "covered": hits, "coverage": hits / n if n else None,
+                "mean_error": float(np.mean(err)) if err else None}
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -150,6 +201,11 @@ def simulate(
     stopping: Callable[[], StabilizingPredictions] | None = None,
     stop_set_size: int = 1000,
     progress: Callable[[str], None] | None = None,
+    min_positives: int = 5,
+    share: float = 0.9,
+    check_share: float = 0.1,
+    prototypes: np.ndarray | None = None,
+    refit_max_iter: int | None = None,
 ) -> SimulationResult:
     """Replay active learning for each strategy and seed; see the module docstring.
 
@@ -158,6 +214,8 @@ def simulate(
     instances (an instance is reused across seeds: pass names for a fresh one each run).
     Curves are sampled at ``initial, initial + step, ...`` up to ``budget`` answers
     (capped at the pool size); ``batch`` answers are asked between refits.
+    ``prototypes``: (k, d) embedded code descriptions for strategies that use them;
+    ``refit_max_iter``: bound each refit as a session does (None: refit to convergence).
     """
     if batch < 1 or step < 1:
         raise ValueError(f"simulate: batch ({batch}) and step ({step}) must be at least 1")
@@ -179,8 +237,11 @@ def simulate(
     ref_f1, ref_kappa, pool_sizes, test_sizes = [], [], [], []
     n_list: list[int] | None = None
 
+    def predict(model, Xs):
+        return predict_labels(model.predict_proba(Xs), exclusive, at_least_one=at_least_one)
+
     def evaluate(model, Xt, Yt) -> tuple[float, float]:
-        pred = predict_labels(model.predict_proba(Xt), exclusive, at_least_one=at_least_one)
+        pred = predict(model, Xt)
         return macro_f1(Yt, pred, exclusive), kappa(Yt, pred, exclusive)
 
     for seed in seeds:
@@ -195,23 +256,35 @@ def simulate(
         cap = min(budget, len(pool))
         seed_n = list(range(initial, cap + 1, step))
         n_list = seed_n if n_list is None else [n for n in n_list if n in set(seed_n)]
+        findable = Yp.sum(axis=0) >= min_positives
         if progress:
-            progress(f"seed {seed}: pool {len(pool)}, test {len(test)}, whole-pool macro-F1 {f:.3f}")
+            progress(f"seed {seed}: pool {len(pool)}, test {len(test)}, whole-pool macro-F1 {f:.3f}, "
+                     f"{int(findable.sum())} of {Y.shape[1]} codes with {min_positives}+ examples in the pool")
 
         for spec, name in zip(strategies, names):
             t0 = time.perf_counter()
             learner = Learner(
                 Xp, Y.shape[1], strategy=get_strategy(spec), model_factory=factory,
                 exclusive=exclusive, initial=initial, stopping=make_stop(), seed=seed,
-                background=False, stop_set_size=stop_set_size,
+                background=False, stop_set_size=stop_set_size, check_share=check_share,
+                prototypes=prototypes, refit_max_iter=refit_max_iter, min_positives=min_positives,
+                estimate_every=step if check_share > 0 else 0,
             )
-            f1s, kappas, stab, stop_at = [], [], [], None
+            f1s, kappas, stab, points, stop_at = [], [], [], [], None
+            found = np.zeros(Y.shape[1], dtype=int)
+            to_all = to_share = None
             for target in seed_n:
                 while (need := min(batch, target - learner.n_labelled)) > 0:
                     q = learner.next(need)
                     if len(q) != need or learner.labelled_mask[q].any() or len(np.unique(q)) != len(q):
                         raise RuntimeError(f"strategy {name!r} returned invalid indices")
                     decision = learner.teach(q, Yp[q])
+                    found += Yp[q].sum(axis=0)
+                    reached = (found >= min_positives)[findable]
+                    if to_all is None and reached.all():
+                        to_all = learner.n_labelled
+                    if to_share is None and reached.mean() >= share:
+                        to_share = learner.n_labelled
                     if decision.stop and stop_at is None:
                         stop_at = learner.n_labelled
                 if learner.model is None:
@@ -220,19 +293,33 @@ def simulate(
                 f1s.append(f)
                 kappas.append(k)
                 stab.append(learner.status().agreement)
+                est = learner.estimate(refresh=True) if check_share > 0 else None
+                point = {"n_labels": learner.n_labelled, "test": overall_kappa(Yt, predict(learner.model, Xt), exclusive)}
+                rest = ~learner.labelled_mask
+                point["rest"] = overall_kappa(Yp[rest], predict(learner.model, Xp[rest]), exclusive) if rest.any() else None
+                if est is not None and est.ready:
+                    point.update(kappa=est.kappa, low=est.low, high=est.high, n_checks=est.n_checks)
+                points.append({key: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                               for key, v in point.items()})
             curves[name].f1.append(f1s)
             curves[name].stability.append(stab)
             curves[name].kappa.append(kappas)
             curves[name].stop_at.append(stop_at)
+            curves[name].to_min_positives.append(to_all)
+            curves[name].to_share.append(to_share)
+            curves[name].estimates.append(points)
             curves[name].seconds += time.perf_counter() - t0
             if progress:
-                progress(f"  {name:<18} F1 {f1s[0]:.3f} -> {f1s[-1]:.3f} ({time.perf_counter() - t0:.1f}s)")
+                progress(f"  {name:<18} F1 {f1s[0]:.3f} -> {f1s[-1]:.3f}, every code {min_positives}+ at "
+                         f"{to_all or '>' + str(cap)}, {share:.0%} of codes at {to_share or '>' + str(cap)} "
+                         f"({time.perf_counter() - t0:.1f}s)")
 
     assert n_list is not None
     for c in curves.values():  # align seeds on the common label counts
         c.f1 = [row[: len(n_list)] for row in c.f1]
         c.kappa = [row[: len(n_list)] for row in c.kappa]
         c.stability = [row[: len(n_list)] for row in c.stability]
+        c.estimates = [row[: len(n_list)] for row in c.estimates]
     return SimulationResult(
         n_labels=n_list,
         seeds=list(seeds),
@@ -246,6 +333,7 @@ def simulate(
         codes=list(codes) if codes is not None else None,
         settings={
             "budget": budget, "step": step, "batch": batch, "initial": initial, "test_size": test_size,
-            "stop_set_size": stop_set_size,
+            "stop_set_size": stop_set_size, "min_positives": min_positives, "share": share,
+            "check_share": check_share, "refit_max_iter": refit_max_iter,
         },
     )

@@ -44,7 +44,7 @@ __all__ = [
 
 _REGISTRY: dict[str, type["QueryStrategy"]] = {}
 
-DEFAULT_STRATEGY = "cluster_margin"  # chosen by measurement: docs/benchmarks/active.md
+DEFAULT_STRATEGY = "discover"  # chosen by measurement: docs/benchmarks/active.md
 
 
 def register(name: str) -> Callable[[type], type]:
@@ -178,8 +178,9 @@ class QueryStrategy:
     ) -> np.ndarray:
         raise NotImplementedError
 
-    def prepare(self, X: np.ndarray, rng: np.random.Generator) -> None:
-        """Optional one-off work on the pool (clustering, densities) when a session starts."""
+    def prepare(self, X: np.ndarray, rng: np.random.Generator, prototypes: np.ndarray | None = None) -> None:
+        """Optional one-off work on the pool (clustering, densities) when a session starts;
+        ``prototypes``: (k, d) embedded code names and descriptions, where the codebook has them."""
 
     def _start(self, probas, X, labelled_mask, n, rng):
         """(labelled mask, unlabelled candidates, how many to pick, done): ``done`` is the answer
@@ -270,7 +271,7 @@ class DensityMargin(ScoreStrategy):
         self._X: np.ndarray | None = None
         self._density: np.ndarray | None = None
 
-    def prepare(self, X: np.ndarray, rng: np.random.Generator | None = None) -> None:
+    def prepare(self, X: np.ndarray, rng: np.random.Generator | None = None, prototypes: np.ndarray | None = None) -> None:
         self._density = knn_density(X, self.n_neighbours)
         self._X = X
 
@@ -361,7 +362,7 @@ class ClusterMargin(QueryStrategy):
         self._X: np.ndarray | None = None
         self._assign: np.ndarray | None = None
 
-    def prepare(self, X: np.ndarray, rng: np.random.Generator) -> None:
+    def prepare(self, X: np.ndarray, rng: np.random.Generator, prototypes: np.ndarray | None = None) -> None:
         """Cluster the pool once (the Learner calls this when the session starts)."""
         if self.n_clusters == "auto":  # one cluster per ~10 segments, at most 200
             k = min(200, max(2, len(X) // 10))
@@ -462,3 +463,130 @@ class RareCode(ScoreStrategy):
         w = w / w.max()
         rare = (P * w).max(axis=1)
         return self.mix * rare + (1 - self.mix) * uncertainty(P, "margin")
+
+
+@register("discover")
+class Discover(QueryStrategy):
+    """Find every code early, then learn (the default strategy).
+
+    While some code has fewer than ``min_positives`` confirmed examples, each question
+    aims at the code with the fewest (rare-first): the unlabelled segment the model gives
+    the highest probability for it or, before the code has a single example, the one most
+    similar to its embedded name and description (the codebook's prototypes; without them,
+    the segment least like anything answered). A code whose questions keep missing loses
+    priority (``patience`` examples' worth per miss in a row) and is set aside after
+    ``give_up`` misses in a row, so one unfindable code cannot hold the session. Once
+    every code has its examples (or is set aside), the questions go to ``then``
+    (cluster margin: uncertainty spread over k-means clusters). Throughout, a share
+    ``random_share`` of questions is drawn at random, which keeps the answers from
+    skewing towards what the strategy looks for. The cold start takes, for half its
+    questions, the segment nearest each code's prototype, and k-means typical segments
+    for the rest.
+
+    Shaped on AnnoMI, Taguette and NHS comments, checked on the demo corpus and fresh
+    seeds: docs/benchmarks/active.md.
+    """
+
+    cold_start = "representative"
+
+    def __init__(self, min_positives: int = 5, random_share: float = 0.1, patience: float = 0.5,
+                 give_up: int = 25, then: str = "cluster_margin") -> None:
+        self.min_positives = min_positives
+        self.random_share = random_share
+        self.patience = patience
+        self.give_up = give_up
+        self.then = then
+        self._then: QueryStrategy | None = None
+        self._similarity: np.ndarray | None = None  # (N, k) cosine to each code's prototype
+        self._misses: np.ndarray | None = None
+        self._aimed: dict[int, int] = {}  # row asked about -> the code it was aimed at
+
+    def prepare(self, X: np.ndarray, rng: np.random.Generator, prototypes: np.ndarray | None = None) -> None:
+        self._then = get_strategy(self.then)
+        self._then.prepare(X, rng)
+        self._similarity = None
+        if prototypes is not None and len(prototypes):
+            P = np.asarray(prototypes, dtype=np.float32)
+            P = P / np.maximum(np.linalg.norm(P, axis=1, keepdims=True), 1e-12)
+            self._similarity = np.asarray(X, dtype=np.float32) @ P.T
+        self._misses = None
+        self._aimed = {}
+
+    def initial(self, X, candidates, n, rng):
+        if self._similarity is None:
+            return representative_sample(X, candidates, n, rng)
+        picked: list[int] = []
+        sim = self._similarity[candidates]
+        for c in rng.permutation(sim.shape[1])[: n // 2]:  # half: the segment nearest a code's description
+            order = np.argsort(-sim[:, c])
+            j = next((int(candidates[i]) for i in order if int(candidates[i]) not in picked), None)
+            if j is not None:
+                picked.append(j)
+        rest = np.setdiff1d(candidates, picked)
+        if n > len(picked) and len(rest):
+            picked += [int(i) for i in representative_sample(X, rest, min(n - len(picked), len(rest)), rng)]
+        return np.array(picked, dtype=int)
+
+    def _record_misses(self, labels: np.ndarray, labelled_mask: np.ndarray, k: int) -> None:
+        if self._misses is None or len(self._misses) != k:
+            self._misses = np.zeros(k, dtype=int)
+        for row, c in list(self._aimed.items()):
+            if labelled_mask[row]:
+                self._misses[c] = 0 if labels[row, c] else self._misses[c] + 1
+                del self._aimed[row]
+
+    def query(self, probas, X, labelled_mask, n, rng, *, labels=None):
+        labelled_mask, candidates, n, done = self._start(probas, X, labelled_mask, n, rng)
+        if done is not None:
+            return done
+        if self._then is None:
+            self.prepare(X, rng)
+        P = np.asarray(probas, dtype=np.float64)
+        k = P.shape[1]
+        if labels is None:  # no answers given: read them off the model (a weaker signal)
+            labels = (P >= 0.5).astype(np.int8)
+        labels = np.asarray(labels)
+        self._record_misses(labels, labelled_mask, k)
+        counts = labels[labelled_mask].sum(axis=0).astype(float)
+        taken = labelled_mask.copy()
+        picked: list[int] = []
+        novelty: np.ndarray | None = None
+        while len(picked) < n:
+            avail = np.flatnonzero(~taken)
+            if not len(avail):
+                break
+            needy = (counts < self.min_positives) & (self._misses < self.give_up)
+            if rng.random() < self.random_share or not needy.any():
+                if not needy.any():  # every code found (or set aside): the learning phase
+                    rest = self._then.query(P, X, taken, n - len(picked), rng, labels=labels)
+                    picked += [int(i) for i in rest]
+                    break
+                j = int(rng.choice(avail))
+            else:
+                priority = np.where(needy, counts + self.patience * self._misses, np.inf)
+                tied = np.flatnonzero(priority <= priority.min() + 1e-12)
+                c = int(rng.choice(tied))
+                if counts[c] > 0:
+                    score = P[:, c]
+                elif self._similarity is not None:
+                    score = self._similarity[:, c]
+                else:  # nothing known of the code: the segment least like anything answered
+                    if novelty is None:
+                        novelty = _novelty(X, taken)
+                    score = novelty
+                j = int(avail[np.argmax(score[avail] + rng.random(len(avail)) * 1e-9)])
+                self._aimed[j] = c
+            picked.append(j)
+            taken[j] = True
+            if novelty is not None:
+                novelty = np.minimum(novelty, 1.0 - X @ X[j])
+        return np.array(picked, dtype=int)
+
+
+def _novelty(X: np.ndarray, labelled_mask: np.ndarray, block: int = 1024) -> np.ndarray:
+    """1 - the highest cosine similarity of each row to any labelled row."""
+    lab = np.flatnonzero(labelled_mask)
+    best = np.full(len(X), -1.0, dtype=np.float64)
+    for s in range(0, len(lab), block):
+        best = np.maximum(best, (X @ X[lab[s : s + block]].T).max(axis=1))
+    return 1.0 - best

@@ -1,0 +1,242 @@
+"""Where the model stands: agreement on random checks, and how much more each code needs.
+
+A session asks a fixed share of its questions (say 1 in 10) about a segment drawn at
+random from those not yet coded: a *random check*. The strategy's own picks are chosen
+because they are unusual (rare codes, uncertain segments), so agreement on them says
+little about the rest of the corpus; agreement on the random checks is an unbiased
+estimate of it. The learner keeps one model per fold of its answers, each never shown
+its fold, so every answer has an out-of-fold prediction; the random checks' out-of-fold
+predictions against the researcher's answers give Cohen's kappa (overall and per code)
+with a percentile bootstrap interval over the checks (:func:`kappa_interval`).
+
+The same out-of-fold predictions over *all* answers, taken as answers accumulate, give
+each code's learning curve; :func:`answers_needed` fits ``1 - kappa = a * n ** -b`` to
+it (a power law: learning curves of linear models on fixed features are close to one)
+and reads off how many more answers would bring the code to the target kappa. That
+curve is fitted on selectively sampled answers, so it is a rough projection and says so.
+
+Overall kappa: for mutually exclusive codes, Cohen's kappa of the one code per segment;
+otherwise kappa over all (segment, code) yes/no decisions pooled, which stays defined
+and steady when a rare code is absent from a small sample of checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from autocode.agreement.stats import kappa_from_counts, kappa_from_table
+
+__all__ = [
+    "CheckEstimate",
+    "CodeProgress",
+    "overall_kappa",
+    "code_kappas",
+    "kappa_interval",
+    "answers_needed",
+    "code_progress",
+    "MIN_CHECKS",
+]
+
+#: Fewest random checks before an estimate is given (below, the interval spans most of [0, 1]).
+MIN_CHECKS = 10
+#: Bootstrap resamples for the intervals.
+N_BOOT = 1000
+
+
+def _counts(W: np.ndarray, A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per replicate (rows of ``W``) and code: units both coded, a coded, b coded, units."""
+    A = A.astype(np.float64)
+    B = B.astype(np.float64)
+    return W @ (A * B), W @ A, W @ B, W.sum(axis=1, keepdims=True)
+
+
+def _kappas(W: np.ndarray, A: np.ndarray, B: np.ndarray, exclusive: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(overall kappa per replicate, per-code kappa per replicate) for resampling weights ``W``."""
+    both, na, nb, n = _counts(W, A, B)
+    per_code = kappa_from_counts(both, na, nb, n)
+    if exclusive:
+        k = A.shape[1]
+        pairs = (A.argmax(axis=1) * k + B.argmax(axis=1))
+        onehot = np.zeros((len(A), k * k))
+        onehot[np.arange(len(A)), pairs] = 1.0
+        overall = kappa_from_table((W @ onehot).reshape(len(W), k, k))
+    else:
+        overall = kappa_from_counts(both.sum(axis=1), na.sum(axis=1), nb.sum(axis=1), n[:, 0] * A.shape[1])
+    return overall, per_code
+
+
+def overall_kappa(Y_true: np.ndarray, Y_pred: np.ndarray, exclusive: bool) -> float:
+    """Overall kappa as this module reads it (see the module docstring); NaN if undefined."""
+    A, B = np.atleast_2d(Y_true), np.atleast_2d(Y_pred)
+    return float(_kappas(np.ones((1, len(A))), A, B, exclusive)[0][0])
+
+
+def code_kappas(Y_true: np.ndarray, Y_pred: np.ndarray) -> np.ndarray:
+    """Per-code yes/no kappa; NaN where a code is undefined (neither side ever used it, or both always)."""
+    A, B = np.atleast_2d(Y_true), np.atleast_2d(Y_pred)
+    return _kappas(np.ones((1, len(A))), A, B, False)[1][0]
+
+
+def kappa_interval(
+    Y_true: np.ndarray, Y_pred: np.ndarray, exclusive: bool, *, n_boot: int = N_BOOT,
+    confidence: float = 0.95, seed: int = 0,
+) -> dict:
+    """Kappa with a percentile bootstrap interval, overall and per code.
+
+    The rows are independent draws (random checks), so single rows are resampled. Returns
+    ``{"kappa", "low", "high", "codes": [{"kappa", "low", "high"}, ...]}``; NaN where undefined
+    (a code's interval: over the resamples where it is defined, NaN if under half are).
+    Written here rather than with ``scipy.stats.bootstrap`` because every code and the overall
+    figure must share one set of resamples, computed at once from multinomial weights."""
+    A = np.asarray(Y_true)
+    B = np.asarray(Y_pred)
+    m, k = A.shape
+    overall, per_code = _kappas(np.ones((1, m)), A, B, exclusive)
+    out = {"kappa": float(overall[0]), "low": float("nan"), "high": float("nan"),
+           "codes": [{"kappa": float(v), "low": float("nan"), "high": float("nan")} for v in per_code[0]]}
+    if m < 2 or n_boot <= 0:
+        return out
+    rng = np.random.default_rng(seed)
+    W = rng.multinomial(m, np.full(m, 1.0 / m), size=n_boot).astype(np.float64)
+    boot_overall, boot_codes = _kappas(W, A, B, exclusive)
+    tail = 100 * (1 - confidence) / 2
+
+    def bounds(values: np.ndarray) -> tuple[float, float]:
+        values = values[np.isfinite(values)]
+        if len(values) < n_boot / 2:
+            return float("nan"), float("nan")
+        lo, hi = np.percentile(values, [tail, 100 - tail])
+        return float(lo), float(hi)
+
+    out["low"], out["high"] = bounds(boot_overall)
+    for j in range(k):
+        out["codes"][j]["low"], out["codes"][j]["high"] = bounds(boot_codes[:, j])
+    return out
+
+
+def answers_needed(curve: list[tuple[int, float]], target: float, *, min_points: int = 3) -> float | None:
+    """Answers in all at which a code's learning curve reaches kappa ``target``.
+
+    ``curve``: (answers so far, out-of-fold kappa) points, oldest first. Fits
+    ``log(1 - kappa) = log a - b log n`` by least squares over the points with a defined
+    kappa below 1; None when there are fewer than ``min_points`` of them or the curve is
+    not rising (b <= 0). Returns the current count when the last point already reaches the target.
+    """
+    pts = [(n, k) for n, k in curve if n > 0 and k is not None and np.isfinite(k)]
+    if pts and pts[-1][1] >= target:
+        return float(pts[-1][0])
+    pts = [(n, min(k, 0.999)) for n, k in pts]
+    if len(pts) < min_points or len({n for n, _ in pts}) < 2:
+        return None
+    n = np.log([p[0] for p in pts])
+    y = np.log([1.0 - p[1] for p in pts])
+    slope, intercept = np.polyfit(n, y, 1)
+    b = -slope
+    if b <= 1e-3:
+        return None
+    return float(np.exp((intercept - np.log(1.0 - target)) / b))
+
+
+@dataclass
+class CodeProgress:
+    """One code's standing, as the page and ``autocode progress`` show it."""
+
+    code: str
+    positives: int  # answers that carry the code (the researcher's, confirmed)
+    checks_with: int  # random checks that carry it
+    kappa: float | None  # on the random checks (None: undefined there)
+    low: float | None
+    high: float | None
+    cv_kappa: float | None  # out-of-fold on every answer (selectively sampled: optimistic or not)
+    needs: int | None  # about how many more answers to reach the target (None: cannot tell yet)
+    status: str  # "never seen", "3 of 5 examples", "reached", "about N more", "cannot tell yet"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class CheckEstimate:
+    """Agreement on the random checks, and every code's progress."""
+
+    n_labels: int
+    n_checks: int
+    kappa: float | None
+    low: float | None
+    high: float | None
+    exclusive: bool
+    target: float
+    min_positives: int
+    codes: list[CodeProgress] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        return self.kappa is not None and self.n_checks >= MIN_CHECKS
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def sentence(self) -> str:
+        """The estimate in words."""
+        if not self.ready:
+            return (f"{self.n_checks} random check{'s' if self.n_checks != 1 else ''} answered; "
+                    f"an estimate needs {MIN_CHECKS}")
+        interval = "" if self.low is None else f" (95% interval {self.low:.2f}-{self.high:.2f})"
+        return f"kappa {self.kappa:.2f}{interval} on {self.n_checks} random checks"
+
+
+def _num(v: float) -> float | None:
+    return None if v is None or not np.isfinite(v) else round(float(v), 4)
+
+
+def code_progress(
+    codes: list[str], Y: np.ndarray, oof: np.ndarray, checks: np.ndarray, *, exclusive: bool,
+    curves: list[list[tuple[int, float]]] | None = None, target: float = 0.6, min_positives: int = 5,
+    remaining: int | None = None, seed: int = 0,
+) -> CheckEstimate:
+    """The estimate from answers ``Y`` (n, k), their out-of-fold predictions ``oof`` (n, k) and
+    the mask of rows that are random checks; ``curves``: per code, the learning-curve points
+    for :func:`answers_needed`. ``remaining``: segments left to code (caps the projection).
+    Codes never seen come first, then by fewest positives."""
+    Y = np.asarray(Y)
+    oof = np.asarray(oof)
+    checks = np.asarray(checks, dtype=bool)
+    n = len(Y)
+    positives = Y.sum(axis=0).astype(int)
+    cv = code_kappas(Y, oof) if n else np.full(len(codes), np.nan)
+    m = int(checks.sum())
+    if m >= 2:
+        est = kappa_interval(Y[checks], oof[checks], exclusive, seed=seed)
+    else:
+        est = {"kappa": float("nan"), "low": float("nan"), "high": float("nan"),
+               "codes": [{"kappa": float("nan"), "low": float("nan"), "high": float("nan")} for _ in codes]}
+    with_checks = Y[checks].sum(axis=0).astype(int) if m else np.zeros(len(codes), dtype=int)
+    rows = []
+    for j, code in enumerate(codes):
+        p = int(positives[j])
+        needs: int | None = None
+        if p == 0:
+            status = "never seen"
+        elif p < min_positives:
+            status = f"{p} of {min_positives} examples"
+        else:
+            reach = answers_needed(curves[j], target) if curves is not None else None
+            if reach is None:
+                status = "cannot tell yet"
+            elif reach <= n:
+                status, needs = "reached", 0
+            else:
+                needs = int(np.ceil(reach - n))
+                if remaining is not None and needs > remaining:
+                    status = "more than remain"
+                else:
+                    status = f"about {needs} more"
+        c = est["codes"][j]
+        rows.append(CodeProgress(code=code, positives=p, checks_with=int(with_checks[j]), kappa=_num(c["kappa"]),
+                                 low=_num(c["low"]), high=_num(c["high"]), cv_kappa=_num(cv[j]), needs=needs,
+                                 status=status))
+    rows.sort(key=lambda r: (r.positives >= min_positives, r.positives > 0, r.positives))
+    return CheckEstimate(n_labels=n, n_checks=m, kappa=_num(est["kappa"]), low=_num(est["low"]), high=_num(est["high"]),
+                         exclusive=bool(exclusive), target=target, min_positives=min_positives, codes=rows)
