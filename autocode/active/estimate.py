@@ -4,16 +4,19 @@ A session asks a fixed share of its questions (say 1 in 10) about a segment draw
 random from those not yet coded: a *random check*. The strategy's own picks are chosen
 because they are unusual (rare codes, uncertain segments), so agreement on them says
 little about the rest of the corpus; agreement on the random checks is an unbiased
-estimate of it. The learner keeps one model per fold of its answers, each never shown
-its fold, so every answer has an out-of-fold prediction; the random checks' out-of-fold
-predictions against the researcher's answers give Cohen's kappa (overall and per code)
-with a percentile bootstrap interval over the checks (:func:`kappa_interval`).
+estimate of it. The learner splits the checks into folds and keeps one model per fold,
+trained on every answer but that fold's checks (so on nearly everything the current
+model knows); the checks' out-of-fold predictions against the researcher's answers give
+Cohen's kappa (overall and per code) with a percentile bootstrap interval over the
+checks (:func:`kappa_interval`).
 
-The same out-of-fold predictions over *all* answers, taken as answers accumulate, give
-each code's learning curve; :func:`answers_needed` fits ``1 - kappa = a * n ** -b`` to
-it (a power law: learning curves of linear models on fixed features are close to one)
-and reads off how many more answers would bring the code to the target kappa. That
-curve is fitted on selectively sampled answers, so it is a rough projection and says so.
+Every answer also has the prediction the model made for it *before* it was given (the
+model never saw it): over the last answers, per code, that is each code's recent
+agreement, and taken as answers accumulate, its learning curve. :func:`answers_needed`
+fits ``1 - kappa = a * n ** -b`` to the curve (a power law: learning curves of linear
+models on fixed features are close to one) and reads off how many more answers would
+bring the code to the target kappa. The strategy chose most of those answers, so the
+curve is a rough projection and is called one.
 
 Overall kappa: for mutually exclusive codes, Cohen's kappa of the one code per segment;
 otherwise kappa over all (segment, code) yes/no decisions pooled, which stays defined
@@ -122,7 +125,8 @@ def answers_needed(curve: list[tuple[int, float]], target: float, *, min_points:
     ``curve``: (answers so far, out-of-fold kappa) points, oldest first. Fits
     ``log(1 - kappa) = log a - b log n`` by least squares over the points with a defined
     kappa below 1; None when there are fewer than ``min_points`` of them or the curve is
-    not rising (b <= 0). Returns the current count when the last point already reaches the target.
+    not rising (b <= 0); infinity when the curve rises too slowly to get there in any number
+    that fits a float. Returns the current count when the last point already reaches the target.
     """
     pts = [(n, k) for n, k in curve if n > 0 and k is not None and np.isfinite(k)]
     if pts and pts[-1][1] >= target:
@@ -136,7 +140,9 @@ def answers_needed(curve: list[tuple[int, float]], target: float, *, min_points:
     b = -slope
     if b <= 1e-3:
         return None
-    return float(np.exp((intercept - np.log(1.0 - target)) / b))
+    with np.errstate(over="ignore"):
+        reach = float(np.exp((intercept - np.log(1.0 - target)) / b))
+    return reach if np.isfinite(reach) else float("inf")
 
 
 @dataclass
@@ -149,7 +155,7 @@ class CodeProgress:
     kappa: float | None  # on the random checks (None: undefined there)
     low: float | None
     high: float | None
-    cv_kappa: float | None  # out-of-fold on every answer (selectively sampled: optimistic or not)
+    recent_kappa: float | None  # on the last answers, as the model stood before each (the strategy's picks)
     needs: int | None  # about how many more answers to reach the target (None: cannot tell yet)
     status: str  # "never seen", "3 of 5 examples", "reached", "about N more", "cannot tell yet"
 
@@ -192,27 +198,25 @@ def _num(v: float) -> float | None:
 
 
 def code_progress(
-    codes: list[str], Y: np.ndarray, oof: np.ndarray, checks: np.ndarray, *, exclusive: bool,
-    curves: list[list[tuple[int, float]]] | None = None, target: float = 0.6, min_positives: int = 5,
-    remaining: int | None = None, seed: int = 0,
+    codes: list[str], positives: np.ndarray, check_truth: np.ndarray, check_pred: np.ndarray, *, n_labels: int,
+    exclusive: bool, recent: np.ndarray | None = None, curves: list[list[tuple[int, float]]] | None = None,
+    target: float = 0.6, min_positives: int = 5, remaining: int | None = None, seed: int = 0,
 ) -> CheckEstimate:
-    """The estimate from answers ``Y`` (n, k), their out-of-fold predictions ``oof`` (n, k) and
-    the mask of rows that are random checks; ``curves``: per code, the learning-curve points
-    for :func:`answers_needed`. ``remaining``: segments left to code (caps the projection).
+    """The estimate from the random checks' answers ``check_truth`` (m, k) and out-of-fold
+    predictions ``check_pred``; ``positives``: per code, answers that carry it; ``recent``: per
+    code, the recent before-the-answer kappa; ``curves``: per code, learning-curve points for
+    :func:`answers_needed`; ``remaining``: segments left to code (caps the projection).
     Codes never seen come first, then by fewest positives."""
-    Y = np.asarray(Y)
-    oof = np.asarray(oof)
-    checks = np.asarray(checks, dtype=bool)
-    n = len(Y)
-    positives = Y.sum(axis=0).astype(int)
-    cv = code_kappas(Y, oof) if n else np.full(len(codes), np.nan)
-    m = int(checks.sum())
+    positives = np.asarray(positives).astype(int)
+    check_truth = np.asarray(check_truth).reshape(-1, len(codes))
+    check_pred = np.asarray(check_pred).reshape(-1, len(codes))
+    m = len(check_truth)
     if m >= 2:
-        est = kappa_interval(Y[checks], oof[checks], exclusive, seed=seed)
+        est = kappa_interval(check_truth, check_pred, exclusive, seed=seed)
     else:
         est = {"kappa": float("nan"), "low": float("nan"), "high": float("nan"),
                "codes": [{"kappa": float("nan"), "low": float("nan"), "high": float("nan")} for _ in codes]}
-    with_checks = Y[checks].sum(axis=0).astype(int) if m else np.zeros(len(codes), dtype=int)
+    with_checks = check_truth.sum(axis=0).astype(int)
     rows = []
     for j, code in enumerate(codes):
         p = int(positives[j])
@@ -225,18 +229,18 @@ def code_progress(
             reach = answers_needed(curves[j], target) if curves is not None else None
             if reach is None:
                 status = "cannot tell yet"
-            elif reach <= n:
+            elif reach <= n_labels:
                 status, needs = "reached", 0
+            elif (remaining is not None and reach - n_labels > remaining) or not np.isfinite(reach):
+                status = "more than remain"  # at this rate the uncoded segments run out first
             else:
-                needs = int(np.ceil(reach - n))
-                if remaining is not None and needs > remaining:
-                    status = "more than remain"
-                else:
-                    status = f"about {needs} more"
+                needs = int(np.ceil(reach - n_labels))
+                status = f"about {needs} more"
         c = est["codes"][j]
         rows.append(CodeProgress(code=code, positives=p, checks_with=int(with_checks[j]), kappa=_num(c["kappa"]),
-                                 low=_num(c["low"]), high=_num(c["high"]), cv_kappa=_num(cv[j]), needs=needs,
-                                 status=status))
+                                 low=_num(c["low"]), high=_num(c["high"]),
+                                 recent_kappa=None if recent is None else _num(recent[j]), needs=needs, status=status))
     rows.sort(key=lambda r: (r.positives >= min_positives, r.positives > 0, r.positives))
-    return CheckEstimate(n_labels=n, n_checks=m, kappa=_num(est["kappa"]), low=_num(est["low"]), high=_num(est["high"]),
-                         exclusive=bool(exclusive), target=target, min_positives=min_positives, codes=rows)
+    return CheckEstimate(n_labels=int(n_labels), n_checks=m, kappa=_num(est["kappa"]), low=_num(est["low"]),
+                         high=_num(est["high"]), exclusive=bool(exclusive), target=target, min_positives=min_positives,
+                         codes=rows)

@@ -144,11 +144,15 @@ class Learner:
         self.check_mask = np.zeros(self.N, dtype=bool)
         self._held_checks: list[int] = []
         self._since_check = 0
-        # out-of-fold models: each labelled row's fold, fixed when it is first answered
+        # out-of-fold models: each random check's fold, fixed when it is answered (-1: not a check)
         self._fold = np.full(self.N, -1, dtype=np.int64)
         self._n_folded = 0
         self._fold_models: list[Any] = [None] * self.folds
-        self._curves: list[tuple[int, np.ndarray]] = []  # (answers, per-code out-of-fold kappa)
+        # each answer's prediction before it was given, and the order answers came in
+        self._prior = np.zeros((self.N, self.k), dtype=np.int8)
+        self._prior_known = np.zeros(self.N, dtype=bool)
+        self._answer_order: list[int] = []
+        self._curves: list[tuple[int, np.ndarray]] = []  # (answers, per-code recent kappa)
         self._estimate: CheckEstimate | None = None
         self._estimate_version = -1
         self._stop_rows = self.rng.permutation(self.N)[: min(stop_set_size, self.N)]
@@ -327,9 +331,17 @@ class Learner:
                     self._since_check += 1
             self.check_mask[idx] = flags | (self.check_mask[idx] & self.labelled_mask[idx])
             self._held_checks = [i for i in self._held_checks if i not in set(idx.tolist())]
-            new = idx[self._fold[idx] < 0]
+            # a new check joins the next fold, round-robin (other answers are in every fold's training)
+            new = idx[(self._fold[idx] < 0) & flags]
             self._fold[new] = (self._n_folded + np.arange(len(new))) % self.folds
             self._n_folded += len(new)
+            # what the model said of each new answer before it was given (None before any model)
+            fresh = [int(i) for i in idx if not self.labelled_mask[i] and not self._prior_known[i]]
+            if fresh and self.probas is not None:
+                self._prior[fresh] = predict_labels(self.probas[fresh], self._effective_exclusive(),
+                                                    at_least_one=self._at_least_one())
+                self._prior_known[fresh] = True
+            self._answer_order += fresh
             return self._update(idx, Y, answered=True)
 
     def _update(self, idx: np.ndarray, Y: np.ndarray | int, answered: bool) -> StopDecision:
@@ -337,8 +349,12 @@ class Learner:
         with self._lock:
             self.labels[idx] = Y
             self.labelled_mask[idx] = answered
-            if not answered:
+            if not answered:  # taken back: no longer a check, its old prediction forgotten
                 self.check_mask[idx] = False
+                self._fold[idx] = -1
+                self._prior_known[idx] = False
+                gone = set(idx.tolist())
+                self._answer_order = [i for i in self._answer_order if i not in gone]
             self.version += 1
             self._refit()
             if self.background:
@@ -436,24 +452,36 @@ class Learner:
 
     def _snapshot(self) -> tuple:
         lab = np.flatnonzero(self.labelled_mask)
-        return (lab, self.labels[lab].copy(), self._fold[lab].copy(), self.check_mask[lab].copy(), self.version,
+        return (lab, self.labels[lab].copy(), self._fold[lab].copy(), self.version,
                 self._effective_exclusive(), self._at_least_one(), int((~self.labelled_mask).sum()))
 
-    def _refresh_estimate(self, lab, Yl, fold, checks, version, exclusive, at_least_one, remaining) -> None:
-        """Out-of-fold predictions for every answer (one warm-started model per fold, never shown
-        its fold), then the estimate; runs on the background thread (or inline)."""
+    def _recent_kappa(self, window: int = 100) -> np.ndarray | None:
+        """Per code: kappa between the last ``window`` answers and what the model said of each
+        before it was given (answers still standing, with a prediction)."""
+        rows = [i for i in self._answer_order if self.labelled_mask[i] and self._prior_known[i]][-window:]
+        if len(rows) < 10:
+            return None
+        return code_kappas(self.labels[rows], self._prior[rows])
+
+    def _refresh_estimate(self, lab, Yl, fold, version, exclusive, at_least_one, remaining) -> None:
+        """Out-of-fold predictions for the random checks (one warm-started model per fold of
+        the checks), then the estimate; runs on the background thread (or inline)."""
         if len(lab) < 2 * self.folds or Yl.sum() == 0:
             return
-        models, oof = self._run(_out_of_fold, self.model_factory, list(self._fold_models), self.X[lab], Yl, fold,
-                                exclusive, at_least_one, self.refit_max_iter)
+        models, pred = self._run(_out_of_fold, self.model_factory, list(self._fold_models), self.X[lab], Yl, fold,
+                                 exclusive, at_least_one, self.refit_max_iter)
+        checks = fold >= 0
         with self._lock:
             self._fold_models = models
+            recent = self._recent_kappa()
             if self._curves and self._curves[-1][0] >= len(lab):  # an undo: the curve restarts there
                 self._curves = [c for c in self._curves if c[0] < len(lab)]
-            self._curves.append((len(lab), code_kappas(Yl, oof)))
+            if recent is not None:
+                self._curves.append((len(lab), recent))
             curves = [[(n, float(k[j])) for n, k in self._curves] for j in range(self.k)]
-            est = code_progress(self.codes, Yl, oof, checks, exclusive=exclusive, curves=curves,
-                                target=self.target_kappa, min_positives=self.min_positives, remaining=remaining)
+            est = code_progress(self.codes, Yl.sum(axis=0), Yl[checks], pred[checks], n_labels=len(lab),
+                                exclusive=exclusive, recent=recent, curves=curves, target=self.target_kappa,
+                                min_positives=self.min_positives, remaining=remaining)
             if self._estimate_version <= version:
                 self._estimate, self._estimate_version = est, version
                 self.stopping.set_estimate(est.kappa, est.low, est.high, est.n_checks)
@@ -486,7 +514,7 @@ class Learner:
                 self._bg_pending = False
                 self._bg_busy = True
                 snapshot = self._snapshot()
-                lab, Yl, version = snapshot[0], snapshot[1], snapshot[4]
+                lab, Yl, version = snapshot[0], snapshot[1], snapshot[3]
                 n = len(lab)
                 due = self._estimate_due(n)
             try:
@@ -541,16 +569,17 @@ def _fit_heavy(factory: ModelFactory, X: np.ndarray, Y: np.ndarray, X_pool: np.n
 
 def _out_of_fold(factory: ModelFactory, models: list, X: np.ndarray, Y: np.ndarray, fold: np.ndarray,
                  exclusive: bool, at_least_one: bool, max_iter: int | None) -> tuple[list, np.ndarray]:
-    """Refit each fold's model on the answers outside its fold (warm-started from its last
-    weights, which never saw the fold either: a row's fold is fixed when it is first
-    answered) and predict the fold. Returns the models and the (n, k) out-of-fold codes."""
-    oof = np.zeros(Y.shape, dtype=np.int8)
+    """Refit each fold's model on every answer but that fold's random checks (``fold``: -1 for
+    an answer that is not a check), warm-started from its last weights (which never saw the
+    fold either: a check's fold is fixed when it is answered), and predict the fold.
+    Returns the models and the (n, k) predictions (zero outside the checks)."""
+    pred = np.zeros(Y.shape, dtype=np.int8)
     out = []
     with single_blas_thread():
         for f, model in enumerate(models):
             test = fold == f
             train = ~test
-            if not test.any() or not train.any() or Y[train].sum() == 0:
+            if not test.any() or Y[train].sum() == 0:
                 out.append(model)
                 continue
             if model is None:
@@ -561,6 +590,6 @@ def _out_of_fold(factory: ModelFactory, models: list, X: np.ndarray, Y: np.ndarr
                 model.partial_fit(X[train], Y[train], max_iter=max(30, 5 * max_iter))
             else:
                 model.fit(X[train], Y[train])
-            oof[test] = predict_labels(model.predict_proba(X[test]), exclusive, at_least_one=at_least_one)
+            pred[test] = predict_labels(model.predict_proba(X[test]), exclusive, at_least_one=at_least_one)
             out.append(model)
-    return out, oof
+    return out, pred
