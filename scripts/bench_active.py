@@ -239,7 +239,7 @@ def _replay(task: tuple) -> dict:
 
 def discovery_key(sim: dict) -> str:
     """The discovery measure the corpus is judged on (NHS: 90% of codes)."""
-    return "to_share" if sim["share_target"] < 1 else "to_min_positives"
+    return "labels_to_share" if sim["share_target"] < 1 else "labels_to_min_positives"
 
 
 def verdict(sim: dict, strategy: str = DEFAULT_STRATEGY) -> dict:
@@ -364,7 +364,7 @@ def _median(values: list, budget: int) -> str:
 def sim_lines(sim: dict) -> list[str]:
     budget = sim["budget"]
     key = discovery_key(sim)
-    what = "90% of codes" if key == "to_share" else "every code"
+    what = "90% of codes" if key == "labels_to_share" else "every code"
     lines = [f"## {sim['corpus']}", "", sim["description"] + ".", "",
              f"{sim['findable']} of {sim['n_codes']} codes have {MIN_POSITIVES}+ examples in the whole corpus; per seed, "
              f"codes with fewer in that seed's pool cannot get there and are left out. {len(sim['seeds'])} seeds, "
@@ -385,7 +385,7 @@ def sim_lines(sim: dict) -> list[str]:
         diff = ("" if "mean_f1_difference" not in vs else
                 f"{vs['mean_f1_difference']:+.3f} ({vs['low']:+.3f} to {vs['high']:+.3f})")
         name = f"**{s}** (default)" if s == DEFAULT_STRATEGY else s
-        found = r["labels_" + key]
+        found = r[key]
         lines.append(f"| {name} | {_median(found, budget)} | {'' if ratio is None else f'{ratio:.2f}'} | "
                      f"{', '.join(_n(v, budget) for v in found)} | "
                      f"{_median(r['labels_to_min_positives'], budget)} | {r['mean_f1']:.3f} | {diff} | "
@@ -535,8 +535,8 @@ def merge(parts: list[dict]) -> dict:
             c.stability += [[row[i] for i in keep] for row in pc["stability"]]
             c.estimates += [[row[i] for i in keep] for row in pc["estimates"]]
             c.stop_at += pc["stop_at"]
-            c.to_min_positives += pc["to_min_positives"]
-            c.to_share += pc["to_share"]
+            c.labels_to_min_positives += pc["labels_to_min_positives"]
+            c.labels_to_share += pc["labels_to_share"]
             c.seconds += pc["seconds"]
         curves[s] = c
     res = SimulationResult(n_labels=n_labels, seeds=[s for p in parts for s in p["seeds"]], curves=curves,

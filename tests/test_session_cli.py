@@ -23,10 +23,16 @@ def test_simulate_reports_curves_beside_random(coded):
     r = coded("simulate", "--coder", "coder_a", "--budget", "60", "--step", "20", "--seeds", "0", "--json")
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
-    assert set(data["curves"]) == {"cluster_margin", "random"}
+    assert set(data["curves"]) == {"discover", "random"}
     assert data["n_labels"][0] == 20 and data["n_labels"][-1] <= 60
     assert all(0 <= f <= 1 for f in data["curves"]["random"]["mean_f1"])
-    assert {row["strategy"] for row in data["summary"]} == {"cluster_margin", "random"}
+    rows = {row["strategy"]: row for row in data["summary"]}
+    assert set(rows) == {"discover", "random"}
+    # discovery per seed (None: not within the 60-answer budget), the paired difference to random
+    assert len(rows["discover"]["labels_to_min_positives"]) == 1
+    assert all(n is None or 20 <= n <= 60 for n in rows["discover"]["labels_to_share"])
+    vs = rows["discover"]["vs_random"]
+    assert vs["low"] <= vs["mean_f1_difference"] <= vs["high"]
     r = coded("simulate", "--coder", "coder_a", "--strategy", "nonsense")
     assert r.exit_code == 2 and "unknown strategy" in r.output
 

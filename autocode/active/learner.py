@@ -152,7 +152,6 @@ class Learner:
         self._prior = np.zeros((self.N, self.k), dtype=np.int8)
         self._prior_known = np.zeros(self.N, dtype=bool)
         self._answer_order: list[int] = []
-        self._curves: list[tuple[int, np.ndarray]] = []  # (answers, per-code recent kappa)
         self._estimate: CheckEstimate | None = None
         self._estimate_version = -1
         self._stop_rows = self.rng.permutation(self.N)[: min(stop_set_size, self.N)]
@@ -305,17 +304,26 @@ class Learner:
         except KeyError:
             raise ValueError(f"unknown code {name!r}") from None
 
-    def teach(self, indices: Sequence[int], labels: Any, *, checks: Sequence[bool] | None = None) -> StopDecision:
+    def teach(self, indices: Sequence[int], labels: Any, *, checks: Sequence[bool] | None = None,
+              before: Any = None) -> StopDecision:
         """Record answers for pool rows ``indices`` and refit (answers to answered rows
         replace the old ones: corrections). ``labels``: an (m, k) 0/1 matrix, or per
         segment a code name, a list of code names, a class index, or a 0/1 row.
         ``checks``: which of them answer random checks (default: those :meth:`next` offered
-        as one; a resumed session passes what the store recorded).
+        as one; a resumed session passes what the store recorded). ``before``: what the
+        researcher was shown before answering (same forms as ``labels``; a row of None: no
+        suggestion was shown), the model's prediction for the learning curve; default: the
+        learner's own prediction at this moment.
         Returns the stopping signal after the refit."""
         idx = np.atleast_1d(np.asarray(indices, dtype=int))
         if len(idx) and (idx.min() < 0 or idx.max() >= self.N):
             raise IndexError("segment index outside the pool")
         Y = self._label_matrix(labels, len(idx))
+        shown: np.ndarray | None = None
+        if before is not None:
+            before = list(before) if not isinstance(before, np.ndarray) else before
+            known = np.array([b is not None for b in before], dtype=bool)
+            shown = self._label_matrix([b if b is not None else [] for b in before], len(idx))
         with self._lock:
             if checks is None:
                 held = set(self._held_checks)
@@ -336,12 +344,17 @@ class Learner:
             self._fold[new] = (self._n_folded + np.arange(len(new))) % self.folds
             self._n_folded += len(new)
             # what the model said of each new answer before it was given (None before any model)
-            fresh = [int(i) for i in idx if not self.labelled_mask[i] and not self._prior_known[i]]
-            if fresh and self.probas is not None:
+            is_new = np.array([not self.labelled_mask[i] and not self._prior_known[i] for i in idx], dtype=bool)
+            if shown is not None:
+                use = is_new & known
+                self._prior[idx[use]] = shown[use]
+                self._prior_known[idx[use]] = True
+            elif is_new.any() and self.probas is not None:
+                fresh = idx[is_new]
                 self._prior[fresh] = predict_labels(self.probas[fresh], self._effective_exclusive(),
                                                     at_least_one=self._at_least_one())
                 self._prior_known[fresh] = True
-            self._answer_order += fresh
+            self._answer_order += [int(i) for i in idx[is_new] if self._prior_known[i]]
             return self._update(idx, Y, answered=True)
 
     def _update(self, idx: np.ndarray, Y: np.ndarray | int, answered: bool) -> StopDecision:
@@ -373,8 +386,9 @@ class Learner:
             raise ValueError(f"unknown segment id {e.args[0]!r}") from None
         return idx
 
-    def teach_ids(self, ids: Sequence[Hashable], labels: Any) -> StopDecision:
-        return self.teach(self.rows(ids), labels)
+    def teach_ids(self, ids: Sequence[Hashable], labels: Any, **kwargs: Any) -> StopDecision:
+        """:meth:`teach` by segment ids (``checks``, ``before`` as there)."""
+        return self.teach(self.rows(ids), labels, **kwargs)
 
     def forget(self, indices: Sequence[int]) -> StopDecision:
         """Take answers back (undo): the rows return to the pool and the model is refitted."""
@@ -455,13 +469,23 @@ class Learner:
         return (lab, self.labels[lab].copy(), self._fold[lab].copy(), self.version,
                 self._effective_exclusive(), self._at_least_one(), int((~self.labelled_mask).sum()))
 
-    def _recent_kappa(self, window: int = 100) -> np.ndarray | None:
-        """Per code: kappa between the last ``window`` answers and what the model said of each
-        before it was given (answers still standing, with a prediction)."""
-        rows = [i for i in self._answer_order if self.labelled_mask[i] and self._prior_known[i]][-window:]
+    def _learning_curves(self, window: int = 100, step: int = 20) -> tuple[np.ndarray | None, list]:
+        """(per-code recent kappa, per-code learning curves) from what the model said of each
+        answer before it was given: kappa over the ``window`` answers up to each ``step``-th
+        answer (the curve's x: answers in all at that point). None before 10 such answers."""
+        rows = [i for i in self._answer_order if self.labelled_mask[i] and self._prior_known[i]]
         if len(rows) < 10:
-            return None
-        return code_kappas(self.labels[rows], self._prior[rows])
+            return None, [[] for _ in range(self.k)]
+        before = self.n_labelled - len(rows)  # answers taught without a prediction (the start)
+        ends = list(range(min(step, len(rows)), len(rows) + 1, step))
+        if ends[-1] != len(rows):
+            ends.append(len(rows))
+        points = []
+        for end in ends:
+            sl = rows[max(0, end - window):end]
+            points.append((before + end, code_kappas(self.labels[sl], self._prior[sl])))
+        curves = [[(n, float(k[j])) for n, k in points] for j in range(self.k)]
+        return points[-1][1], curves
 
     def _refresh_estimate(self, lab, Yl, fold, version, exclusive, at_least_one, remaining) -> None:
         """Out-of-fold predictions for the random checks (one warm-started model per fold of
@@ -473,12 +497,7 @@ class Learner:
         checks = fold >= 0
         with self._lock:
             self._fold_models = models
-            recent = self._recent_kappa()
-            if self._curves and self._curves[-1][0] >= len(lab):  # an undo: the curve restarts there
-                self._curves = [c for c in self._curves if c[0] < len(lab)]
-            if recent is not None:
-                self._curves.append((len(lab), recent))
-            curves = [[(n, float(k[j])) for n, k in self._curves] for j in range(self.k)]
+            recent, curves = self._learning_curves()
             est = code_progress(self.codes, Yl.sum(axis=0), Yl[checks], pred[checks], n_labels=len(lab),
                                 exclusive=exclusive, recent=recent, curves=curves, target=self.target_kappa,
                                 min_positives=self.min_positives, remaining=remaining)

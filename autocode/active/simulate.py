@@ -48,8 +48,8 @@ class StrategyCurve:
     stability: list[list[float | None]] = field(default_factory=list)  # stopping signal's kappa per point
     seconds: float = 0.0  # total time spent (fits + queries + evaluation), all seeds
     # per seed: answers until every findable code (90% of them) had min_positives examples; None: not within budget
-    to_min_positives: list[int | None] = field(default_factory=list)
-    to_share: list[int | None] = field(default_factory=list)
+    labels_to_min_positives: list[int | None] = field(default_factory=list)
+    labels_to_share: list[int | None] = field(default_factory=list)
     # per seed, per point: the random-check estimate and the true kappas it estimates
     estimates: list[list[dict]] = field(default_factory=list)
 
@@ -104,8 +104,8 @@ class SimulationResult:
                     "final_f1": float(np.mean(np.asarray(curve.f1)[:, -1])),
                     "final_kappa": float(np.mean(np.asarray(curve.kappa)[:, -1])),
                     "stop_at": stops,
-                    "labels_to_min_positives": curve.to_min_positives,
-                    "labels_to_share": curve.to_share,
+                    "labels_to_min_positives": curve.labels_to_min_positives,
+                    "labels_to_share": curve.labels_to_share,
                     "seconds": round(curve.seconds, 2),
                     **({"vs_random": self.paired_difference(name)} if name != "random" and "random" in self.curves else {}),
                 }
@@ -124,7 +124,7 @@ class SimulationResult:
         lo, hi = np.percentile(boot, [2.5, 97.5])
         out = {"mean_f1_difference": float(d.mean()), "low": float(lo), "high": float(hi),
                "per_seed": [float(x) for x in d]}
-        for key in ("to_min_positives", "to_share"):
+        for key in ("labels_to_min_positives", "labels_to_share"):
             pairs = [(x, y) for x, y in zip(getattr(self.curves[strategy], key), getattr(self.curves[baseline], key))
                      if x is not None and y is not None]
             out[f"{key}_ratio"] = (float(np.median([x for x, _ in pairs]) / np.median([y for _, y in pairs]))
@@ -272,7 +272,7 @@ def simulate(
             )
             f1s, kappas, stab, points, stop_at = [], [], [], [], None
             found = np.zeros(Y.shape[1], dtype=int)
-            to_all = to_share = None
+            to_all = labels_to_share = None
             for target in seed_n:
                 while (need := min(batch, target - learner.n_labelled)) > 0:
                     q = learner.next(need)
@@ -283,8 +283,8 @@ def simulate(
                     reached = (found >= min_positives)[findable]
                     if to_all is None and reached.all():
                         to_all = learner.n_labelled
-                    if to_share is None and reached.mean() >= share:
-                        to_share = learner.n_labelled
+                    if labels_to_share is None and reached.mean() >= share:
+                        labels_to_share = learner.n_labelled
                     if decision.stop and stop_at is None:
                         stop_at = learner.n_labelled
                 if learner.model is None:
@@ -305,13 +305,13 @@ def simulate(
             curves[name].stability.append(stab)
             curves[name].kappa.append(kappas)
             curves[name].stop_at.append(stop_at)
-            curves[name].to_min_positives.append(to_all)
-            curves[name].to_share.append(to_share)
+            curves[name].labels_to_min_positives.append(to_all)
+            curves[name].labels_to_share.append(labels_to_share)
             curves[name].estimates.append(points)
             curves[name].seconds += time.perf_counter() - t0
             if progress:
                 progress(f"  {name:<18} F1 {f1s[0]:.3f} -> {f1s[-1]:.3f}, every code {min_positives}+ at "
-                         f"{to_all or '>' + str(cap)}, {share:.0%} of codes at {to_share or '>' + str(cap)} "
+                         f"{to_all or '>' + str(cap)}, {share:.0%} of codes at {labels_to_share or '>' + str(cap)} "
                          f"({time.perf_counter() - t0:.1f}s)")
 
     assert n_list is not None

@@ -40,6 +40,7 @@ from ..records import HUMAN_SOURCES, Segment, TrainingData, Unit
 from ..classifier import load_model as load_model_folder
 from . import background as bg
 from .models import ClassifierFactory, consensus_codes, contexts_for, human_coders, load_model
+from .progress import progress_view
 from .suggestions import content_words, evidence_ids, name_coders, predict, specific, training_coders
 from .workspace import Workspace
 
@@ -51,13 +52,84 @@ CONTEXT_TURNS = 2
 REFIT_MAX_ITER = 6
 #: What the stopping signal measures, in a sentence for the page.
 SIGNAL_MEASURE = ("Do new answers still change what the model would code? Every {every} answers the model's "
-                  "codes for a fixed sample of segments are compared with the last check (Cohen's kappa).")
+                  "codes for a fixed sample of segments are compared with the last check (Cohen's kappa). "
+                  "It also waits for enough random checks (1 question in 10 is drawn at random) to say how well "
+                  "the model agrees with you.")
 
 
 def _idle_event() -> threading.Event:
     event = threading.Event()
     event.set()
     return event
+
+
+@dataclass
+class SessionPlan:
+    """What a session (or ``autocode progress``) learns from and asks about, read from the store."""
+
+    book: Codebook
+    labels: list[str]  # the codable codes, one learner column each
+    labelled: list[Segment]  # coded already: training data
+    rows: list[list[str]]  # their codes (closed upward: a sub-theme brings its theme)
+    pool: list[Segment]  # what is left to ask about
+    answers: list[dict] = field(default_factory=list)  # the coder's session answers, oldest first
+
+
+def closed(book: Codebook, codes) -> list[str]:
+    """Codes plus their codable ancestors (a sub-theme implies its theme), as the learner's labels."""
+    return [p for p in book.close_upward(codes or ()) if book.codes[p].codable]
+
+
+def plan_session(ws: Workspace, coder: str, group: str | None = None) -> SessionPlan:
+    """The pool: with ``group``, every codable segment of that group that ``coder`` has not coded
+    (so a second coder can double-code it); without, every codable segment nobody has coded.
+    Every other coded segment is training data (``coder``'s own codes where they exist, else the
+    other coders' consensus)."""
+    store = ws.store
+    if group is not None:
+        store.document(group)
+    book = store.codebook()
+    labels = [c.path for c in book.codable()]
+    coders = [c for c in dict.fromkeys([coder, *human_coders(store)]) if store.seen(c)]
+    known, seen_any = consensus_codes(store, coders) if coders else ({}, set())
+    own = store.codings(coder, sources=HUMAN_SOURCES)
+    own_seen = store.seen(coder)
+    if group is not None:  # a group: everything in it this coder has not coded (double coding included)
+        pool = [s for s in store.segments(document=group, codable_only=True) if s.id not in own_seen]
+    else:  # the whole workspace: what nobody has coded yet
+        pool = [s for s in store.segments(codable_only=True) if s.id not in seen_any]
+    pool_ids = {s.id for s in pool}
+    labelled = [s for s in store.segments(codable_only=True) if s.id in seen_any and s.id not in pool_ids]
+    rows = [closed(book, own.get(s.id) if s.id in own_seen else known.get(s.id, ())) for s in labelled]
+    return SessionPlan(book=book, labels=labels, labelled=labelled, rows=rows, pool=pool,
+                       answers=store.coder_answers(coder) if coder else [])
+
+
+def build_learner(ws: Workspace, plan: SessionPlan, *, strategy: str = DEFAULT_STRATEGY, seed: int = 0,
+                  background: bool = False, executor: Executor | None = None, embedder: Any = None) -> Learner:
+    """The learner over ``plan.labelled + plan.pool``, taught what is coded: first what others
+    coded, then the coder's own session answers in the order given, each with what the model
+    suggested before it and whether it was a random check (so a resumed session, or ``autocode
+    progress``, has the same learning curve and random-check estimate as the session had).
+    The codebook's names and descriptions, embedded, are the strategy's prototypes."""
+    embedder = embedder or ws.embedder()
+    segments = plan.labelled + plan.pool
+    X = embedder.embed([s.text for s in segments])
+    protos = plan.book.prototypes()
+    P = embedder.embed([protos.get(p, plan.book.codes[p].name) for p in plan.labels])
+    learner = Learner(X, plan.labels, ids=[s.id for s in segments], strategy=strategy,
+                      initial=0 if plan.labelled else 10, seed=seed, background=background,
+                      executor=executor, refit_max_iter=REFIT_MAX_ITER, prototypes=P)
+    rows = dict(zip([s.id for s in plan.labelled], plan.rows))
+    answers = {a["segment_id"]: a for a in plan.answers if a["segment_id"] in rows}  # the last answer stands
+    rest = [sid for sid in rows if sid not in answers]
+    if rest:
+        learner.teach_ids(rest, [rows[sid] for sid in rest])
+    if answers:
+        ids = list(answers)
+        learner.teach_ids(ids, [rows[sid] for sid in ids], checks=[answers[sid]["random_check"] for sid in ids],
+                          before=[closed(plan.book, answers[sid]["suggested"]) for sid in ids])
+    return learner
 
 
 @dataclass
@@ -106,52 +178,33 @@ class AnnotationSession:
     def start(cls, ws: Workspace, coder: str, *, strategy: str | None = None, group: str | None = None,
               model: str | None = None, retrain_every: int = 10, seed: int = 0,
               background: bool = True) -> "AnnotationSession":
-        """Open a session. The pool: with ``group``, every codable segment of that group that
-        ``coder`` has not coded (so a second coder can double-code it); without, every codable
-        segment nobody has coded. Every other coded segment is training data (``coder``'s own
-        codes where they exist, else the other coders' consensus). Running it again resumes
+        """Open a session over :func:`plan_session`'s pool and training data. Running it again resumes
         where the coder left off: what they answered is never asked again; a session whose
         process was killed (never ended) is resumed. ``background``: heavy refits in a worker
         process (False: inline, for tests)."""
         strategy = strategy or DEFAULT_STRATEGY
         if strategy not in available_strategies():
             raise InputError(f"unknown strategy {strategy!r}", hint=f"use one of {', '.join(available_strategies())}")
-        store = ws.store
-        if group is not None:
-            store.document(group)
-        book = store.codebook()
-        labels = [c.path for c in book.codable()]
-        coders = [c for c in dict.fromkeys([coder, *human_coders(store)]) if store.seen(c)]
-        known, seen_any = consensus_codes(store, coders) if coders else ({}, set())
-        own = store.codings(coder, sources=HUMAN_SOURCES)
-        own_seen = store.seen(coder)
-        if group is not None:  # a group: everything in it this coder has not coded (double coding included)
-            pool = [s for s in store.segments(document=group, codable_only=True) if s.id not in own_seen]
-        else:  # the whole workspace: what nobody has coded yet
-            pool = [s for s in store.segments(codable_only=True) if s.id not in seen_any]
-        pool_ids = {s.id for s in pool}
-        labelled = [s for s in store.segments(codable_only=True) if s.id in seen_any and s.id not in pool_ids]
-        segments = labelled + pool
-        if not pool:
+        plan = plan_session(ws, coder, group)
+        if not plan.pool:
             raise InputError(f"nothing left for {coder!r} to code" + (f" in {group!r}" if group else ""),
                              hint="import more transcripts, or pick another group")
         params = {"group": group, "model": model}
+        store = ws.store
         session_id = store.unended_session(coder, strategy, params) or store.start_session(coder, strategy, params)
         session = cls(ws=ws, coder=coder, strategy=strategy, group=group, retrain_every=retrain_every, seed=seed,
-                      session_id=session_id, book=book, labels=labels, segments=segments)
-        rows = [session._closed(own.get(s.id) if s.id in own_seen else known.get(s.id, ())) for s in labelled]
-        session._build(labelled, rows, model=model, background=background)
+                      session_id=session_id, book=plan.book, labels=plan.labels, segments=plan.labelled + plan.pool)
+        session._build(plan, model=model, background=background)
         return session
 
-    def _build(self, labelled: list[Segment], rows: list[list[str]], *, model: str | None, background: bool) -> None:
-        """Embed ``self.segments`` (the ``labelled`` ones first, taught ``rows``), build the learner,
-        fit the first suggester, start the worker."""
-        session, ws, segments, labels, strategy, seed = self, self.ws, self.segments, self.labels, self.strategy, self.seed
+    def _build(self, plan: SessionPlan, *, model: str | None, background: bool) -> None:
+        """Embed the segments, build the learner (taught what is coded), fit the first suggester,
+        start the worker."""
+        session, ws, segments = self, self.ws, self.segments
         store = ws.store
         session._by_id = {s.id: s for s in segments}
         session._scope = set(session._by_id)
         embedder = ws.embedder()
-        X = embedder.embed([s.text for s in segments])
         session._embedder = embedder
         session._contexts = dict(zip([s.id for s in segments], contexts_for(store, segments)))
         # every context now, so that no answer ever waits for the encoder
@@ -160,11 +213,8 @@ class AnnotationSession:
         if background:  # start the worker now (its imports take seconds), while the first model trains here
             session._worker = bg.worker()
             warming = session._worker.submit(bg.warm_up)
-        session.learner = Learner(X, labels, ids=[s.id for s in segments], strategy=strategy,
-                                  initial=0 if labelled else 10, seed=seed, background=background,
-                                  executor=session._worker, refit_max_iter=REFIT_MAX_ITER)
-        if labelled:
-            session.learner.teach_ids([s.id for s in labelled], rows)
+        session.learner = build_learner(ws, plan, strategy=self.strategy, seed=self.seed, background=background,
+                                        executor=session._worker, embedder=embedder)
         session._fit_suggester(model_name=model)
         content_words(["warm"])  # the stop-word list's first import (spaCy) costs seconds: not in an answer
         if warming is not None:
@@ -184,7 +234,7 @@ class AnnotationSession:
 
     def _closed(self, codes) -> list[str]:
         """Codes plus their codable ancestors (a sub-theme implies its theme), as the learner's labels."""
-        return [p for p in self.book.close_upward(codes or ()) if self.book.codes[p].codable]
+        return closed(self.book, codes)
 
     # ------------------------------------------------------------------ models
     def _training_rows(self) -> tuple[list[Segment], np.ndarray]:
@@ -291,7 +341,7 @@ class AnnotationSession:
         if not remaining:
             self._current = None
             return None
-        for seg_id in self.learner.next_ids(len(skipped) + 1):
+        for seg_id in self.learner.next_ids(1, exclude=skipped & self._scope):
             if seg_id in remaining:
                 return self._task(seg_id)
         return self._task(next(iter(remaining)))
@@ -394,9 +444,10 @@ class AnnotationSession:
             action = "accept" if sorted(codes) == suggested else "correct"
         self._commit(seg_id, action, codes=codes, suggested=suggested, memo=memo,
                      probabilities={s["path"]: s["probability"] for s in task["suggestions"]},
-                     model_version=task["model_version"], answer_id=answer_id)
+                     model_version=task["model_version"], answer_id=answer_id,
+                     random_check=self.learner.is_check(self.learner.rows([seg_id])[0]))
         if action != "skip":
-            self._learn(seg_id, codes)
+            self._learn(seg_id, codes, suggested)
         return {"saved": _saved(answer_id, seg_id, action, sorted(codes)), "source": _SOURCE[action], "duplicate": False, "task": self.next_task(),
                 "progress": self.progress()}
 
@@ -404,9 +455,10 @@ class AnnotationSession:
         """Commit one answer to the store (one transaction)."""
         self.ws.store.record_answer(self.session_id, seg_id, self.coder, action, **answer)
 
-    def _learn(self, seg_id: int, codes: list[str]) -> None:
-        """The learner learns an answer; the suggester is retrained when due."""
-        self.learner.teach_ids([seg_id], [self._closed(codes)])
+    def _learn(self, seg_id: int, codes: list[str], suggested: list[str]) -> None:
+        """The learner learns an answer (with what the page suggested before it); the suggester is
+        retrained when due."""
+        self.learner.teach_ids([seg_id], [self._closed(codes)], before=[self._closed(suggested)])
         self._maybe_retrain()
 
     def undo(self) -> dict:
@@ -429,14 +481,16 @@ class AnnotationSession:
         answered, skipped = self.ws.store.session_tally(self.session_id)
         remaining = int((~self.learner.labelled_mask).sum()) - len(skipped)
         rule = self.learner.stopping
+        est = decision.estimate or {}
         signal = {"measure": SIGNAL_MEASURE.format(every=rule.every), "stability": decision.agreement,
                   "target": rule.threshold, "comparisons": min(len(decision.history), rule.window),
                   "needed": rule.window, "every": rule.every, "min_labels": rule.min_labels,
-                  "cv_kappa": decision.cv_kappa, "stop": bool(decision.stop),
+                  "check_kappa": est.get("kappa"), "check_low": est.get("low"), "check_high": est.get("high"),
+                  "checks": est.get("n_checks", 0), "min_checks": rule.min_checks, "stop": bool(decision.stop),
                   "verdict": STABILISED if decision.stop else KEEP_GOING, "message": decision.message}
         return {"session_answered": answered, "coder_answered": self.ws.store.coder_tally(self.coder),
                 "remaining": remaining, "skipped": len(skipped), "training": int(self.learner.n_labelled),
-                "signal": signal}
+                "signal": signal, "estimate": progress_view(self.learner.estimate(), self.book)}
 
     def state(self) -> dict:
         """Everything the page needs on load."""

@@ -37,7 +37,7 @@ from ..agreement.stats import gwet_ac1_binary
 from ..records import Segment
 from ..store import now
 from .models import consensus_codes, human_coders
-from .session import _SOURCE, AnnotationSession
+from .session import _SOURCE, AnnotationSession, SessionPlan
 from .workspace import Workspace
 
 #: How long a coder holds a segment they were given and have not answered (seconds).
@@ -94,9 +94,9 @@ class TeamCoder(AnnotationSession):
         assert self.team is not None
         self.team._changed(seg_id)
 
-    def _learn(self, seg_id: int, codes: list[str]) -> None:
+    def _learn(self, seg_id: int, codes: list[str], suggested: list[str]) -> None:
         assert self.team is not None
-        self.team._teach_when_complete(seg_id, self)
+        self.team._teach_when_complete(seg_id, self, suggested)
 
     def undo(self) -> dict:
         """Take back this coder's last answer; its segment is theirs again (their lease renewed)."""
@@ -172,8 +172,9 @@ class Team:
         engine = AnnotationSession(ws=ws, coder="", strategy=strategy or DEFAULT_STRATEGY,
                                    retrain_every=retrain_every, seed=seed, book=book,
                                    labels=[c.path for c in book.codable()], segments=labelled + pool)
-        rows = [engine._closed(known.get(s.id, ())) for s in labelled]
-        engine._build(labelled, rows, model=None, background=background)
+        plan = SessionPlan(book=book, labels=engine.labels, labelled=labelled, pool=pool,
+                           rows=[engine._closed(known.get(s.id, ())) for s in labelled])
+        engine._build(plan, model=None, background=background)
         team.engine = engine
         return team
 
@@ -296,14 +297,16 @@ class Team:
         else:
             self._slots.pop(seg_id, None)
 
-    def _teach_when_complete(self, seg_id: int, view: TeamCoder) -> None:
+    def _teach_when_complete(self, seg_id: int, view: TeamCoder, suggested: list[str]) -> None:
         """Teach the learner a segment once all its coders have answered (blind double coding):
-        with the one coder's codes, or the two coders' consensus."""
+        with the one coder's codes, or the two coders' consensus (and what the model suggested
+        to the last of them, for the learning curve)."""
         if not self._complete(seg_id):
             return
         coders = [s["coder"] for s in self._slots.get(seg_id, [])] or [view.coder]
         known, _ = consensus_codes(self.ws.store, coders)
-        self.engine.learner.teach_ids([seg_id], [self.engine._closed(known.get(seg_id, ()))])
+        self.engine.learner.teach_ids([seg_id], [self.engine._closed(known.get(seg_id, ()))],
+                                      before=[self.engine._closed(suggested)])
         self._taught += 1
         view._maybe_retrain()
 

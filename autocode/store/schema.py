@@ -113,9 +113,9 @@ MIGRATIONS: list[str] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4]
 SCHEMA_VERSION = len(MIGRATIONS)
 BASELINE = "0001"
 #: The newest Alembic revision: what every store is migrated to when it is opened.
-HEAD = "0002"
+HEAD = "0003"
 #: Every revision this autocode knows, oldest first (a store at another one is newer than this autocode).
-REVISIONS = ("0001", "0002")
+REVISIONS = ("0001", "0002", "0003")
 
 
 def statements(script: str) -> list[str]:

@@ -784,11 +784,13 @@ class Store:
     def record_answer(self, session_id: int, segment_id: int, coder: str, action: str, *,
                       codes: Iterable[str] = (), suggested: Iterable[str] = (),
                       probabilities: dict[str, float] | None = None, memo: str | None = None,
-                      model_version: str | None = None, answer_id: str | None = None) -> None:
+                      model_version: str | None = None, answer_id: str | None = None,
+                      random_check: bool = False) -> None:
         """Commit one answer of a session, in one transaction: the answer itself and, unless it is
         a skip, the coder's codes on the segment (source accepted/corrected, with the suggestion's
         probabilities and model version) and their memo. ``answer_id``: the id the client made for
-        the answer (unique; see :meth:`answer_by_client_id`)."""
+        the answer (unique; see :meth:`answer_by_client_id`). ``random_check``: the segment was
+        drawn at random, not chosen by the strategy (see :meth:`random_checks`)."""
         if action not in ("accept", "correct", "skip"):
             raise InputError(f"unknown answer action {action!r}", hint="use accept, correct or skip")
         codes = sorted(codes)
@@ -803,9 +805,9 @@ class Store:
                         (segment_id, self.coder_id(coder), memo, now()))
             self._x(
                 "INSERT INTO answers (session_id, segment_id, action, suggested, answered, memo, model_version,"
-                " created_at, answer_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, answer_id, random_check) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (session_id, segment_id, action, json.dumps(sorted(suggested)), json.dumps(codes), memo,
-                 model_version, now(), answer_id))
+                 model_version, now(), answer_id, int(bool(random_check))))
 
     def answer_by_client_id(self, answer_id: str) -> dict[str, Any] | None:
         """The answer recorded under the client's ``answer_id`` (any session), or None."""
@@ -858,6 +860,17 @@ class Store:
             " AND NOT EXISTS (SELECT 1 FROM answers b WHERE b.session_id=a.session_id AND b.segment_id=a.segment_id"
             " AND b.id > a.id AND b.action != 'undo')", (session_id,))}
         return answered, skipped
+
+    def coder_answers(self, coder: str) -> list[dict[str, Any]]:
+        """``coder``'s session answers that stand (accepted or corrected, not taken back), over all
+        their sessions, oldest first: ``segment_id``, ``suggested`` (what the model ticked before
+        the answer), ``answered``, ``random_check`` (the segment was drawn at random), ``created_at``."""
+        rows = self._x(
+            "SELECT a.segment_id, a.suggested, a.answered, a.random_check, a.created_at FROM answers a"
+            " JOIN sessions s ON s.id = a.session_id JOIN coders u ON u.id = s.coder_id"
+            " WHERE u.name=? AND a.undone=0 AND a.action IN ('accept', 'correct') ORDER BY a.id", (coder,))
+        return [{"segment_id": r.segment_id, "suggested": json.loads(r.suggested), "answered": json.loads(r.answered),
+                 "random_check": bool(r.random_check), "created_at": r.created_at} for r in rows]
 
     def coder_tally(self, coder: str) -> int:
         """How many of ``coder``'s session answers (accepted or corrected) stand, over all their sessions."""
