@@ -234,7 +234,7 @@ def code_progress(
             elif (remaining is not None and reach - n_labels > remaining) or not np.isfinite(reach):
                 status = "more than remain"  # at this rate the uncoded segments run out first
             else:
-                needs = int(np.ceil(reach - n_labels))
+                needs = int(np.ceil(round(reach - n_labels, 6)))  # 300.0000001 is 300
                 status = f"about {needs} more"
         c = est["codes"][j]
         rows.append(CodeProgress(code=code, positives=p, checks_with=int(with_checks[j]), kappa=_num(c["kappa"]),

@@ -1,4 +1,5 @@
-"""``autocode annotate`` (the local web page) and ``autocode simulate`` (active learning replayed)."""
+"""``autocode annotate`` (the local web page), ``autocode progress`` (how far the model has come)
+and ``autocode simulate`` (active learning replayed)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from ..app.progress import coder_progress
 from ..app.session import AnnotationSession
 from ..app.simulation import simulate as replay
 from ..web import server
@@ -71,7 +73,60 @@ def simulate(
     for i, n_lab in enumerate(result.n_labels):
         table.add_row(str(n_lab), *[f"{means[n][i]:.2f}" for n in names])
     console.print(table)
+    last = result.n_labels[-1]
+
+    def answers(values: list) -> str:
+        return ", ".join("more than " + str(last) if v is None else str(v) for v in values)
+
     for row in result.summary():
         reach = row["labels_to_target"]
         console.print(f"{row['strategy']}: reaches 95% of the whole-pool F1 after "
-                      f"{reach if reach is not None else 'more than ' + str(result.n_labels[-1])} answers")
+                      f"{reach if reach is not None else 'more than ' + str(last)} answers; every code has 5 "
+                      f"examples after {answers(row['labels_to_min_positives'])} (per seed)")
+        vs = row.get("vs_random")
+        if vs:
+            console.print(f"  mean macro-F1 over the curve {vs['mean_f1_difference']:+.3f} against random "
+                          f"(95% interval over seeds {vs['low']:+.3f} to {vs['high']:+.3f})")
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+@app.command()
+def progress(
+    coder: Annotated[str, typer.Option(help="Whose progress: the coder's answers and random checks.")],
+    group: Annotated[Optional[str], typer.Option(help="Only this focus group's pool (as annotate --group).")] = None,
+    workspace: WorkspaceOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """How far has the model come? Agreement on the random checks, and per code its examples, its
+    estimated kappa and about how many more answers it needs. Reads the store; writes nothing."""
+    ws = open_workspace(workspace)
+    with console.status("Rebuilding the model from your answers..."):
+        report = coder_progress(ws, coder, group)
+    if json_out:
+        console.print_json(json.dumps(report, default=float))
+        return
+    est = report["estimate"]
+    if est is None:
+        console.print(f"{coder} has nothing coded yet: {report['remaining']} segments to code. "
+                      "Run autocode annotate to start.")
+        return
+    console.print(f"[bold]{coder}[/]: {report['answers']} answers in sessions, {report['coded']} coded segments in "
+                  f"all, {report['remaining']} left to code.")
+    console.print(f"Agreement with you on random checks: {est['sentence']}. 1 question in 10 is a segment drawn "
+                  "at random, so this estimates how the model codes the rest.")
+    for title, rows in (("Codes", est["codes"]), ("Valence", est["valence"])):
+        if not rows:
+            continue
+        table = Table("code", "examples", "kappa on random checks (95%)", "recent kappa", "needs",
+                      title=f"{title} (never seen first; target kappa {est['target']:.1f}, "
+                            f"{est['min_positives']} examples to start)")
+        for r in rows:
+            interval = "" if r["low"] is None else f" ({_fmt(r['low'])}-{_fmt(r['high'])})"
+            table.add_row(r["code"], str(r["positives"]), _fmt(r["kappa"]) + interval, _fmt(r["recent_kappa"]),
+                          r["status"])
+        console.print(table)
+    console.print("'recent kappa': the model's suggestions against your answers over your last 100 answers "
+                  "(segments the strategy chose); 'needs': a rough projection from how that has grown.")

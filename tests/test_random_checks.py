@@ -1,0 +1,206 @@
+"""Issue 15: the discover strategy finds rare codes first; a share of questions are random checks
+whose agreement estimates how the model codes the rest; each code's progress; all of it kept in the
+store and rebuilt after a restart, and shown by ``autocode progress``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import cohen_kappa_score
+
+from autocode.active import Learner, predict_labels
+from autocode.active.estimate import answers_needed, code_progress, kappa_interval, overall_kappa
+from autocode.app.imports import import_files
+from autocode.app.progress import coder_progress
+from autocode.app.session import AnnotationSession
+from autocode.app.workspace import Workspace
+from conftest import DEMO, store_digest
+
+
+# ---------------------------------------------------------------- the engine
+
+
+def _rare_corpus(n=3000, d=24, seed=0):
+    """Six codes, exclusive; two of them rare (1% and 2%); prototypes near each code's centre."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(6, d)) * 2.0
+    y = rng.choice(6, size=n, p=[0.37, 0.3, 0.2, 0.1, 0.02, 0.01])
+    X = centres[y] + rng.normal(size=(n, d)) * 1.2
+    X = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+    P = centres + rng.normal(size=centres.shape) * 0.8  # a description is near, not at, the code's centre
+    return X, y, P
+
+
+def _answers_until_found(X, y, P, strategy, seed, min_positives=5, budget=600):
+    with Learner(X, codes=6, strategy=strategy, initial=10, background=False, seed=seed, prototypes=P,
+                 exclusive=True) as learner:
+        found = np.zeros(6, dtype=int)
+        while learner.n_labelled < budget:
+            q = learner.next(1)
+            learner.teach(q, [int(y[q[0]])])
+            found[y[q[0]]] += 1
+            if (found >= min_positives).all():
+                return learner.n_labelled
+    return budget
+
+
+def test_discover_finds_every_code_sooner_than_random():
+    X, y, P = _rare_corpus()
+    seeds = range(4)
+    discover = [_answers_until_found(X, y, P, "discover", s) for s in seeds]
+    rand = [_answers_until_found(X, y, P, "random", s) for s in seeds]
+    # random needs ~5 / 1% = 500 answers for the rarest code; discovery aims at it
+    assert np.median(discover) <= 0.5 * np.median(rand), (discover, rand)
+
+
+def test_random_checks_are_a_fixed_share_drawn_uniformly_and_kept_apart():
+    X, y, _ = _rare_corpus(n=800)
+    with Learner(X, codes=6, strategy="margin", initial=10, background=False, seed=1, check_share=0.1) as learner:
+        skipped = set()
+        for i in range(100):
+            q = learner.next(1, exclude=sorted(skipped))
+            assert int(q[0]) not in skipped
+            if i == 5:  # a skipped question is never asked again, and another is drawn in its place
+                skipped.add(int(q[0]))
+                continue
+            learner.teach(q, [int(y[q[0]])])
+        assert learner.check_mask.sum() == 9  # every 10th of 99 answers
+        # the checks are not the strategy's picks: margin asks near the boundary, checks anywhere
+        margin = 1 - np.abs(np.diff(np.sort(learner.predict_proba(), axis=1)[:, -2:], axis=1))[:, 0]
+        chosen = learner.labelled_mask & ~learner.check_mask
+        assert margin[learner.check_mask].mean() < margin[chosen].mean()
+        # undo takes a check back
+        row = int(np.flatnonzero(learner.check_mask)[0])
+        learner.forget([row])
+        assert learner.check_mask.sum() == 8 and not learner.is_check(row)
+
+
+def test_kappa_interval_is_cohens_kappa_with_an_interval_around_it():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 2, size=(200, 3))
+    noisy = np.where(rng.random(truth.shape) < 0.2, 1 - truth, truth)
+    out = kappa_interval(truth, noisy, exclusive=False)
+    for j in range(3):
+        k = cohen_kappa_score(truth[:, j], noisy[:, j])
+        c = out["codes"][j]
+        assert c["kappa"] == pytest.approx(k, abs=1e-12) and c["low"] < k < c["high"]
+    pooled = cohen_kappa_score(truth.ravel(), noisy.ravel())
+    assert out["kappa"] == pytest.approx(pooled, abs=1e-12) and out["low"] < pooled < out["high"]
+    one_hot = np.eye(4, dtype=int)[rng.integers(0, 4, 150)]
+    guess = np.eye(4, dtype=int)[np.where(rng.random(150) < 0.3, rng.integers(0, 4, 150), one_hot.argmax(1))]
+    assert overall_kappa(one_hot, guess, exclusive=True) == pytest.approx(
+        cohen_kappa_score(one_hot.argmax(1), guess.argmax(1)), abs=1e-12)
+
+
+def test_answers_needed_reads_a_power_law_learning_curve():
+    curve = [(n, 1 - 2.0 * n ** -0.5) for n in (50, 100, 200, 300)]  # kappa 0.6 at n = 25
+    assert answers_needed(curve, 0.5) == pytest.approx(300)  # reached already: where it stands
+    curve = [(n, 1 - 4.0 * n ** -0.5) for n in (50, 100, 200)]  # 0.72 at 200; 0.8 at 400
+    assert answers_needed(curve, 0.8) == pytest.approx(400, rel=1e-6)
+    assert answers_needed([(50, 0.5), (100, 0.5), (200, 0.49)], 0.6) is None  # not rising: cannot tell
+    crawl = [(n, 1 - 0.7 * n ** -0.002) for n in (50, 100, 200)]  # rising, but would need ~10^920 answers
+    assert answers_needed(crawl, 0.99) == float("inf")
+    assert answers_needed([(50, 0.3), (100, 0.4)], 0.6) is None  # too few points
+
+
+def test_code_progress_lists_unseen_codes_first_and_projects_the_rest():
+    truth = np.array([[1, 0, 0]] * 8 + [[0, 1, 0]] * 4)
+    est = code_progress(["common", "rare", "unseen"], np.array([40, 3, 0]), truth, truth, n_labels=100,
+                        exclusive=False, curves=[[(n, 1 - 4.0 * n ** -0.5) for n in (25, 50, 100)], [], []],
+                        remaining=1000, target=0.8)
+    assert [c.code for c in est.codes] == ["unseen", "rare", "common"]
+    assert [c.status for c in est.codes] == ["never seen", "3 of 5 examples", "about 300 more"]
+    assert est.codes[2].needs == 300 and est.ready  # 12 checks
+    small = code_progress(["common", "rare", "unseen"], np.array([40, 3, 0]), truth, truth, n_labels=100,
+                          exclusive=False, curves=[[(n, 1 - 4.0 * n ** -0.5) for n in (25, 50, 100)], [], []],
+                          remaining=100, target=0.8)
+    assert small.codes[2].status == "more than remain" and small.codes[2].needs is None
+
+
+def test_the_random_check_estimate_holds_the_true_kappa_on_the_rest():
+    """Coverage: over seeds and checkpoints the 95% interval holds the model's kappa on the uncoded rest."""
+    held, total = 0, 0
+    for seed in range(6):
+        X, y, _ = _rare_corpus(n=1500, seed=seed)
+        Y = np.eye(6, dtype=np.int8)[y]
+        with Learner(X, codes=6, strategy="discover", initial=10, background=False, seed=seed, exclusive=True,
+                     estimate_every=20) as learner:
+            while learner.n_labelled < 400:
+                q = learner.next(1)
+                learner.teach(q, Y[q])
+                if learner.n_labelled % 100 == 0:
+                    est = learner.estimate(refresh=True)
+                    rest = ~learner.labelled_mask
+                    true = overall_kappa(Y[rest], predict_labels(learner.predict_proba()[rest], True), True)
+                    total += 1
+                    held += est.low <= true <= est.high
+    assert total == 24 and held >= 20, f"{held} of {total}"
+
+
+# ---------------------------------------------------------------- sessions, store, CLI
+
+pytestmark = pytest.mark.usefixtures("shared_embedding_cache")
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    ws = Workspace.init(tmp_path_factory.mktemp("checks") / "ws")
+    import_files(ws, [DEMO / "coded" / "focus-group-1.csv", DEMO / "coded" / "focus-group-2.csv"])
+    import_files(ws, [DEMO / "uncoded" / "focus-group-7.txt"], group="Focus Group 7")
+    yield ws
+    ws.close()
+
+
+def test_random_checks_are_stored_rebuilt_on_restart_and_reported(workspace):
+    store = workspace.store
+    session = AnnotationSession.start(workspace, "checker", group="Focus Group 7", background=False)
+    task = session.state()["task"]
+    for _ in range(25):
+        ticked = [s["path"] for s in task["suggestions"] if s["suggested"]]
+        reply = session.answer({"segment_id": task["segment_id"], "action": "accept" if ticked else "none",
+                                "codes": ticked})
+        task = reply["task"]
+    progress = reply["progress"]
+    session.close()
+    answers = store.coder_answers("checker")
+    assert len(answers) == 25
+    checks = [a["segment_id"] for a in answers if a["random_check"]]
+    assert len(checks) == 3  # the first question, then 1 in 10
+    # the estimate is refreshed every 10 answers: at the 20th, two checks were in
+    assert progress["estimate"]["checks"] == 2 and not progress["estimate"]["ready"]
+    assert progress["signal"]["checks"] == 2 and "2 of 10 random checks" in progress["signal"]["message"]
+    valence = set(store.codebook().valence())
+    assert valence and {c["code"] for c in progress["estimate"]["valence"]} == valence
+    assert not valence & {c["code"] for c in progress["estimate"]["codes"]}
+
+    # a restart: the same checks, the same answers with what was suggested before each
+    again = AnnotationSession.start(workspace, "checker", group="Focus Group 7", background=False)
+    learner = again.learner
+    assert sorted(learner.ids[i] for i in np.flatnonzero(learner.check_mask)) == sorted(checks)
+    assert learner._prior_known.sum() == 25
+    again.close()
+
+    # autocode progress reads the same, and writes nothing
+    before = store_digest(workspace.root / "annotations" / "autocode.sqlite3")
+    report = coder_progress(workspace, "checker", "Focus Group 7")
+    assert report["answers"] == 25 and report["estimate"]["checks"] == 3
+    codes = report["estimate"]["codes"]
+    order = [(c["positives"] >= 5, c["positives"] > 0, c["positives"]) for c in codes]
+    assert order == sorted(order)  # never seen first
+    assert store_digest(workspace.root / "annotations" / "autocode.sqlite3") == before
+
+
+def test_progress_command(cli):
+    cli("init", cli.root, workspace=False)
+    assert cli("import", DEMO / "coded" / "focus-group-1.csv", DEMO / "coded" / "focus-group-2.csv").exit_code == 0
+    r = cli("progress", "--coder", "coder_a", "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["coded"] > 100 and data["answers"] == 0 and data["estimate"]["checks"] == 0
+    assert all(c["positives"] >= 0 for c in data["estimate"]["codes"])
+    r = cli("progress", "--coder", "coder_a")
+    assert r.exit_code == 0 and "Agreement with you on random checks" in r.output and "examples" in r.output
+    r = cli("progress", "--coder", "nobody")  # no answers of their own: what others coded teaches the model
+    assert r.exit_code == 0 and "0 answers in sessions" in r.output
