@@ -238,7 +238,17 @@ def test_the_header_says_what_the_stopping_signal_measures(viewer):
     assert f"Left in the pool: {progress['remaining']}" in header
     assert f"{signal['comparisons']} of {signal['needed']} comparisons so far; one every {signal['every']} answers" \
         in header
-    assert "model vs the coded segments it learns from, cross-validated" in header and header.count("cross-validated") == 1
+    assert f"Random checks answered: {signal['checks']} of {signal['min_checks']} needed for an estimate" in header
+    assert "cross-validated" not in header  # the estimate comes from random checks, not from the strategy's picks
+    # each code's progress, never-seen codes first, valence apart
+    est = progress["estimate"]
+    assert est is not None and est["codes"] and est["valence"]
+    page.click("#codes-progress summary")
+    rows = page.locator("#codes-progress-rows tr")
+    assert rows.count() == len(est["codes"]) + len(est["valence"])
+    first = est["codes"][0]
+    assert rows.nth(0).inner_text().split("\t")[:2] == [first["name"], str(first["positives"])]
+    assert "valence" in rows.nth(rows.count() - 1).get_attribute("class")
     assert page.inner_text("#verdict") == ("You can stop: predictions have stabilised" if signal["stop"]
                                            else "Keep going")
     assert f"{progress['training']} answers" not in header  # other coders' codings are not "answers"

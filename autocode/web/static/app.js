@@ -422,7 +422,7 @@
       "Segments already coded (by you or other coders) that the model learns from besides your answers here");
     const s = p.signal || {  // an older server: the flat fields
       measure: MEASURE, stability: p.stability ?? null, target: null, comparisons: null, needed: null, every: null,
-      cv_kappa: p.cv_kappa ?? null, stop: !!p.stop, verdict: p.stop ? "predictions have stabilised" : "keep going",
+      check_kappa: null, checks: 0, stop: !!p.stop, verdict: p.stop ? "predictions have stabilised" : "keep going",
       message: p.advice || "",
     };
     const m = $("signal-measure");
@@ -441,8 +441,15 @@
       needs = s.message;
     }
     line("signal-needs", needs);
-    line("signal-kappa", `Kappa ${isNum(s.cv_kappa) ? s.cv_kappa.toFixed(2) : "not yet"} (model vs the coded segments it learns from, cross-validated)`,
-      "Stable predictions can still be poor ones: this is how well the model agrees with your answers when each is held out");
+    const checks = isNum(s.checks) ? s.checks : 0;
+    const kappaText = isNum(s.check_kappa) && checks >= (s.min_checks || 0)
+      ? `Agreement with you on ${checks} random checks: kappa ${s.check_kappa.toFixed(2)}`
+        + (isNum(s.check_low) ? ` (95% interval ${s.check_low.toFixed(2)}-${s.check_high.toFixed(2)})` : "")
+      : `Random checks answered: ${checks}` + (s.min_checks ? ` of ${s.min_checks} needed for an estimate` : "");
+    line("signal-kappa", kappaText,
+      "1 question in 10 is a segment drawn at random (not chosen for being unusual), so the model's agreement " +
+      "with your answers on those estimates how it codes the rest");
+    renderCodes(p.estimate);
     const stop = !!s.stop;
     const v = $("verdict");
     v.textContent = stop ? "You can stop: predictions have stabilised" : "Keep going";
@@ -450,6 +457,30 @@
     v.title = s.message || "";
     $("signal").title = s.message || "";
     if (!state.task) renderDone();
+  }
+
+  function renderCodes(est) {
+    const box = $("codes-progress");
+    if (!box) return;
+    box.hidden = !est;
+    if (!est) return;
+    const rows = $("codes-progress-rows");
+    rows.textContent = "";
+    const fmt = (v) => (isNum(v) ? v.toFixed(2) : "-");
+    const add = (c, valence) => {
+      const tr = el("tr", (valence ? "valence " : "") + (c.positives === 0 ? "unseen" : ""));
+      const interval = isNum(c.low) ? ` (${fmt(c.low)}-${fmt(c.high)})` : "";
+      [c.name || c.code, String(c.positives), fmt(c.kappa) + interval, fmt(c.recent_kappa), c.status]
+        .forEach((text) => tr.appendChild(el("td", "", text)));
+      tr.title = c.code;
+      rows.appendChild(tr);
+    };
+    (est.codes || []).forEach((c) => add(c, false));
+    (est.valence || []).forEach((c) => add(c, true));
+    $("codes-progress-note").textContent = `Codes never seen come first. A code needs ${est.min_positives} examples `
+      + `before the model can learn it; "needs" projects how many more answers would bring it to kappa `
+      + `${isNum(est.target) ? est.target.toFixed(1) : "0.6"} (rough: from how its agreement has grown). `
+      + `"Recent": the suggestions against your last answers.`;
   }
 
   // ------------------------------------------------------------------ answers
