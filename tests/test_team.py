@@ -115,7 +115,9 @@ def test_skip_gives_the_segment_up_and_undo_takes_an_answer_back(team):
 
 def test_a_restart_resumes_leases_and_never_asks_an_answered_segment_again(team_ws):
     team = Team.open(team_ws, background=False)
-    answered = [answer(team, "ann") for _ in range(3)]
+    answered = [answer(team, "ann") for _ in range(11)]
+    checks = [a["segment_id"] for a in team_ws.store.coder_answers("ann") if a["random_check"]]
+    assert len(checks) == 2  # the first question, then 1 in 10
     held = team.coder_state("ann")["task"]["segment_id"]
     session = team.coder("ann").session_id
     del team  # killed: no close
@@ -124,7 +126,10 @@ def test_a_restart_resumes_leases_and_never_asks_an_answered_segment_again(team_
         assert again.coder("ann").session_id == session  # the unended session is resumed
         assert again.coder_state("ann")["task"]["segment_id"] == held
         assert not set(answered) & {again.coder_state(c)["task"]["segment_id"] for c in ("bea", "cai")}
-        assert again.coder_state("ann")["progress"]["session_answered"] == 3
+        assert again.coder_state("ann")["progress"]["session_answered"] == 11
+        learner = again.engine.learner  # the random checks and what was suggested before each answer, restored
+        assert sorted(learner.ids[i] for i in learner.check_mask.nonzero()[0]) == sorted(checks)
+        assert learner._prior_known.sum() == 11
     finally:
         again.close()
 

@@ -172,8 +172,10 @@ class Team:
         engine = AnnotationSession(ws=ws, coder="", strategy=strategy or DEFAULT_STRATEGY,
                                    retrain_every=retrain_every, seed=seed, book=book,
                                    labels=[c.path for c in book.codable()], segments=labelled + pool)
+        # every coder's session answers, in time order: random checks and learning curve survive a restart
+        answers = sorted((a for c in coders for a in store.coder_answers(c)), key=lambda a: a["created_at"])
         plan = SessionPlan(book=book, labels=engine.labels, labelled=labelled, pool=pool,
-                           rows=[engine._closed(known.get(s.id, ())) for s in labelled])
+                           rows=[engine._closed(known.get(s.id, ())) for s in labelled], answers=answers)
         engine._build(plan, model=None, background=background)
         team.engine = engine
         return team
