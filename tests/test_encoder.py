@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from autocode import embeddings
-from autocode.embeddings import (ENCODER_SHA256, Embedder, EncoderIntegrityError, check_encoder_files, encoder_path,
-                                 native_bf16, resolve_precision, vector_key)
+from autocode.embeddings import (BF16_LENGTHS, ENCODER_SHA256, Embedder, EncoderIntegrityError, check_encoder_files,
+                                 encoder_path, native_bf16, padded_shape, resolve_precision, vector_key)
 from autocode.errors import InputError
 
 TEXTS = ["Yes, definitely, the group made me feel supported.",
@@ -69,6 +69,32 @@ def test_precisions_stay_close_to_fp32():
     assert cos_bf16.min() > 0.998
     assert cos_int8.min() > 0.85
     assert not np.allclose(ref, int8, atol=1e-3)  # the quantized model really ran
+
+
+def test_bf16_batches_come_in_a_few_shapes():
+    """Each shape the bf16 encoder meets costs memory for good (a oneDNN primitive): batches are
+    padded to a fixed set, little beyond their longest text, and a full batch gets no extra rows."""
+    shapes = {padded_shape(n, longest, 64) for n in range(1, 65) for longest in range(1, 300)}
+    assert {w for _, w in shapes} == set(BF16_LENGTHS) and max(BF16_LENGTHS) == 256
+    assert {r for r, _ in shapes} == {1, 2, 4, 8, 16, 32, 64}
+    for n in range(1, 65):
+        for longest in range(1, 257):
+            rows, width = padded_shape(n, longest, 64)
+            assert n <= rows < 2 * n and longest <= width <= max(32, 1.25 * longest)
+    assert padded_shape(64, 300, 64) == (64, 256)  # truncated at the encoder's limit, as before
+    assert padded_shape(100, 10, 100) == (100, 16)  # a batch size that is not a power of two
+
+
+def test_bf16_padding_changes_no_vector():
+    """A text's bf16 vector is the same (to bf16's precision) whatever the batch pads it to, and
+    the vectors come back in the order of the texts."""
+    texts = TEXTS + [" ".join(TEXTS * 6), "Yes."]
+    bf16 = Embedder(None, precision="bf16")
+    together = bf16.encode_uncached(texts)
+    alone = np.concatenate([bf16.encode_uncached([t]) for t in texts])
+    assert (together * alone).sum(1).min() > 0.9999
+    ref = Embedder(None).encode_uncached(texts)
+    assert (together * ref).sum(1).min() > 0.998
 
 
 def test_precisions_never_share_cached_vectors():
