@@ -475,8 +475,10 @@ class Discover(QueryStrategy):
     similar to its embedded name and description (the codebook's prototypes; without them,
     the segment least like anything answered). A code whose questions keep missing loses
     priority (``patience`` examples' worth per miss in a row) and is set aside after
-    ``give_up`` misses in a row, so one unfindable code cannot hold the session. Once
-    every code has its examples (or is set aside), the questions go to ``then``
+    ``give_up`` misses in a row, for ``rest`` questions, so one unfindable code cannot hold
+    the session; it is tried again after that (the model has learnt more by then), with
+    half its misses still counted. Once every code has its examples (or is set aside),
+    the questions go to ``then``
     (cluster margin: uncertainty spread over k-means clusters). Throughout, a share
     ``random_share`` of questions is drawn at random, which keeps the answers from
     skewing towards what the strategy looks for. The cold start takes, for half its
@@ -490,12 +492,15 @@ class Discover(QueryStrategy):
     cold_start = "representative"
 
     def __init__(self, min_positives: int = 5, random_share: float = 0.1, patience: float = 0.5,
-                 give_up: int = 25, then: str = "cluster_margin") -> None:
+                 give_up: int = 25, rest: int = 50, then: str = "cluster_margin") -> None:
         self.min_positives = min_positives
         self.random_share = random_share
         self.patience = patience
         self.give_up = give_up
+        self.rest = rest
         self.then = then
+        self._asked = 0  # questions chosen so far
+        self._wake: np.ndarray | None = None  # per code: the question count at which a set-aside code is tried again
         self._then: QueryStrategy | None = None
         self._similarity: np.ndarray | None = None  # (N, k) cosine to each code's prototype
         self._misses: np.ndarray | None = None
@@ -510,6 +515,8 @@ class Discover(QueryStrategy):
             P = P / np.maximum(np.linalg.norm(P, axis=1, keepdims=True), 1e-12)
             self._similarity = np.asarray(X, dtype=np.float32) @ P.T
         self._misses = None
+        self._wake = None
+        self._asked = 0
         self._aimed = {}
 
     def initial(self, X, candidates, n, rng):
@@ -530,9 +537,13 @@ class Discover(QueryStrategy):
     def _record_misses(self, labels: np.ndarray, labelled_mask: np.ndarray, k: int) -> None:
         if self._misses is None or len(self._misses) != k:
             self._misses = np.zeros(k, dtype=int)
+            self._wake = np.zeros(k, dtype=int)
         for row, c in list(self._aimed.items()):
             if labelled_mask[row]:
                 self._misses[c] = 0 if labels[row, c] else self._misses[c] + 1
+                if self._misses[c] >= self.give_up:  # set aside for a while, then tried again
+                    self._wake[c] = self._asked + self.rest
+                    self._misses[c] = self.give_up // 2
                 del self._aimed[row]
 
     def query(self, probas, X, labelled_mask, n, rng, *, labels=None):
@@ -555,11 +566,12 @@ class Discover(QueryStrategy):
             avail = np.flatnonzero(~taken)
             if not len(avail):
                 break
-            needy = (counts < self.min_positives) & (self._misses < self.give_up)
+            needy = (counts < self.min_positives) & (self._wake <= self._asked)
             if rng.random() < self.random_share or not needy.any():
                 if not needy.any():  # every code found (or set aside): the learning phase
                     rest = self._then.query(P, X, taken, n - len(picked), rng, labels=labels)
                     picked += [int(i) for i in rest]
+                    self._asked += len(rest)
                     break
                 j = int(rng.choice(avail))
             else:
@@ -578,6 +590,7 @@ class Discover(QueryStrategy):
                 self._aimed[j] = c
             picked.append(j)
             taken[j] = True
+            self._asked += 1
             if novelty is not None:
                 novelty = np.minimum(novelty, 1.0 - X @ X[j])
         return np.array(picked, dtype=int)
