@@ -8,8 +8,18 @@ import numpy as np
 import pytest
 
 from autocode import embeddings
-from autocode.embeddings import (BF16_LENGTHS, ENCODER_SHA256, Embedder, EncoderIntegrityError, check_encoder_files,
-                                 encoder_path, native_bf16, padded_shape, resolve_precision, vector_key)
+from autocode.embeddings import (
+    BF16_LENGTHS,
+    ENCODER_SHA256,
+    Embedder,
+    EncoderIntegrityError,
+    check_encoder_files,
+    encoder_path,
+    native_bf16,
+    padded_shape,
+    resolve_precision,
+    vector_key,
+)
 from autocode.errors import InputError
 
 TEXTS = ["Yes, definitely, the group made me feel supported.",
