@@ -35,7 +35,7 @@ def _rare_corpus(n=3000, d=24, seed=0):
 
 def _answers_until_found(X, y, P, strategy, seed, min_positives=5, budget=600):
     with Learner(X, codes=6, strategy=strategy, initial=10, background=False, seed=seed, prototypes=P,
-                 exclusive=True) as learner:
+                 exclusive=True, refit_max_iter=6) as learner:
         found = np.zeros(6, dtype=int)
         while learner.n_labelled < budget:
             q = learner.next(1)
@@ -126,7 +126,7 @@ def test_the_random_check_estimate_holds_the_true_kappa_on_the_rest():
         X, y, _ = _rare_corpus(n=1500, seed=seed)
         Y = np.eye(6, dtype=np.int8)[y]
         with Learner(X, codes=6, strategy="discover", initial=10, background=False, seed=seed, exclusive=True,
-                     estimate_every=20) as learner:
+                     estimate_every=20, refit_max_iter=6) as learner:
             while learner.n_labelled < 400:
                 q = learner.next(1)
                 learner.teach(q, Y[q])
