@@ -112,7 +112,7 @@ def test_code_progress_lists_unseen_codes_first_and_projects_the_rest():
                         remaining=1000, target=0.8)
     assert [c.code for c in est.codes] == ["unseen", "rare", "common"]
     assert [c.status for c in est.codes] == ["never seen", "3 of 5 examples", "about 300 more"]
-    assert est.codes[2].needs == 300 and est.ready  # 12 checks
+    assert est.codes[2].needs == 300 and not est.ready  # 12 random checks: fewer than MIN_CHECKS
     small = code_progress(["common", "rare", "unseen"], np.array([40, 3, 0]), truth, truth, n_labels=100,
                           exclusive=False, curves=[[(n, 1 - 4.0 * n ** -0.5) for n in (25, 50, 100)], [], []],
                           remaining=100, target=0.8)
@@ -170,7 +170,7 @@ def test_random_checks_are_stored_rebuilt_on_restart_and_reported(workspace):
     assert len(checks) == 3  # the first question, then 1 in 10
     # the estimate is refreshed every 10 answers: at the 20th, two checks were in
     assert progress["estimate"]["checks"] == 2 and not progress["estimate"]["ready"]
-    assert progress["signal"]["checks"] == 2 and "2 of 10 random checks" in progress["signal"]["message"]
+    assert progress["signal"]["checks"] == 2 and "2 of 20 random checks" in progress["signal"]["message"]
     valence = set(store.codebook().valence())
     assert valence and {c["code"] for c in progress["estimate"]["valence"]} == valence
     assert not valence & {c["code"] for c in progress["estimate"]["codes"]}
