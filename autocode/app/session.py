@@ -127,8 +127,13 @@ def build_learner(ws: Workspace, plan: SessionPlan, *, strategy: str = DEFAULT_S
         learner.teach_ids(rest, [rows[sid] for sid in rest])
     if answers:
         ids = list(answers)
+        known = set(plan.labels)  # a suggestion of a code the codebook no longer has is left out
+
+        def shown(suggested: list[str]) -> list[str]:
+            return [p for p in closed(plan.book, [c for c in suggested if c in plan.book.codes]) if p in known]
+
         learner.teach_ids(ids, [rows[sid] for sid in ids], checks=[answers[sid]["random_check"] for sid in ids],
-                          before=[closed(plan.book, answers[sid]["suggested"]) for sid in ids])
+                          before=[shown(answers[sid]["suggested"]) for sid in ids])
     return learner
 
 
