@@ -222,7 +222,7 @@ LOADERS = {"annomi": load_annomi, "taguette": load_taguette, "taguette-sentences
 def _replay(task: tuple) -> dict:
     """One corpus, every strategy, the given seeds (in a worker process)."""
     name, strategies, seeds, quick = task
-    from autocode.app.session import REFIT_MAX_ITER
+    from autocode.app.learning import REFIT_MAX_ITER
 
     corpus = LOADERS[name](_embedder())
     budget = min(corpus.budget, 300) if quick else corpus.budget

@@ -35,7 +35,7 @@ import autocode.active.learner as learner_module  # noqa: E402
 from autocode.active import Learner, predict_labels  # noqa: E402
 from autocode.active.estimate import MIN_CHECKS, kappa_interval, overall_kappa  # noqa: E402
 from autocode.active.simulate import group_split  # noqa: E402
-from autocode.app.session import REFIT_MAX_ITER  # noqa: E402
+from autocode.app.learning import REFIT_MAX_ITER  # noqa: E402
 from bench_active import DATA, REPO, _embedder, load_annomi, load_demo  # noqa: E402
 
 METHODS = ("percentile", "bca")

@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from scipy.stats import norm
 
 from autocode.agreement.stats import kappa_from_counts, kappa_from_table
 
@@ -121,8 +122,6 @@ def kappa_interval(
         values = values[ok]
         q = np.array([alpha, 1 - alpha])
         if jack is not None and np.isfinite(jack).all():
-            from scipy.stats import norm
-
             z0 = norm.ppf(np.clip((values < point).mean() + 0.5 * (values == point).mean(), 1e-6, 1 - 1e-6))
             d = jack.mean() - jack
             denom = 6.0 * (d**2).sum() ** 1.5

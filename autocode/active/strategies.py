@@ -475,7 +475,7 @@ class Discover(QueryStrategy):
     similar to its embedded name and description (the codebook's prototypes; without them,
     the segment least like anything answered). A code whose questions keep missing loses
     priority (``patience`` examples' worth per miss in a row) and is set aside after
-    ``give_up`` misses in a row, for ``rest`` questions, so one unfindable code cannot hold
+    ``give_up`` misses in a row, for ``rest`` answers, so one unfindable code cannot hold
     the session; it is tried again after that (the model has learnt more by then), with
     half its misses still counted. Once every code has its examples (or is set aside),
     the questions go to ``then``
@@ -499,8 +499,8 @@ class Discover(QueryStrategy):
         self.give_up = give_up
         self.rest = rest
         self.then = then
-        self._asked = 0  # questions chosen so far
-        self._wake: np.ndarray | None = None  # per code: the question count at which a set-aside code is tried again
+        self._wake: np.ndarray | None = None  # per code: the answer count at which a set-aside code is tried again
+        self._seed = 0
         self._then: QueryStrategy | None = None
         self._similarity: np.ndarray | None = None  # (N, k) cosine to each code's prototype
         self._misses: np.ndarray | None = None
@@ -516,7 +516,7 @@ class Discover(QueryStrategy):
             self._similarity = np.asarray(X, dtype=np.float32) @ P.T
         self._misses = None
         self._wake = None
-        self._asked = 0
+        self._seed = int(rng.integers(2**31 - 1))
         self._aimed = {}
 
     def initial(self, X, candidates, n, rng):
@@ -534,7 +534,7 @@ class Discover(QueryStrategy):
             picked += [int(i) for i in representative_sample(X, rest, min(n - len(picked), len(rest)), rng)]
         return np.array(picked, dtype=int)
 
-    def _record_misses(self, labels: np.ndarray, labelled_mask: np.ndarray, k: int) -> None:
+    def _record_misses(self, labels: np.ndarray, labelled_mask: np.ndarray, k: int, answered: int) -> None:
         if self._misses is None or len(self._misses) != k:
             self._misses = np.zeros(k, dtype=int)
             self._wake = np.zeros(k, dtype=int)
@@ -542,7 +542,7 @@ class Discover(QueryStrategy):
             if labelled_mask[row]:
                 self._misses[c] = 0 if labels[row, c] else self._misses[c] + 1
                 if self._misses[c] >= self.give_up:  # set aside for a while, then tried again
-                    self._wake[c] = self._asked + self.rest
+                    self._wake[c] = answered + self.rest
                     self._misses[c] = self.give_up // 2
                 del self._aimed[row]
 
@@ -557,7 +557,11 @@ class Discover(QueryStrategy):
         if labels is None:  # no answers given: read them off the model (a weaker signal)
             labels = (P >= 0.5).astype(np.int8)
         labels = np.asarray(labels)
-        self._record_misses(labels, labelled_mask, k)
+        answered = int(labelled_mask.sum())
+        self._record_misses(labels, labelled_mask, k, answered)
+        # the same answers give the same questions: asked twice (a page reloaded, a second coder),
+        # the choice does not change until an answer arrives
+        rng = np.random.default_rng([self._seed, answered])
         counts = labels[labelled_mask].sum(axis=0).astype(float)
         taken = labelled_mask.copy()
         picked: list[int] = []
@@ -566,12 +570,11 @@ class Discover(QueryStrategy):
             avail = np.flatnonzero(~taken)
             if not len(avail):
                 break
-            needy = (counts < self.min_positives) & (self._wake <= self._asked)
+            needy = (counts < self.min_positives) & (self._wake <= answered)
             if rng.random() < self.random_share or not needy.any():
                 if not needy.any():  # every code found (or set aside): the learning phase
                     rest = self._then.query(P, X, taken, n - len(picked), rng, labels=labels)
                     picked += [int(i) for i in rest]
-                    self._asked += len(rest)
                     break
                 j = int(rng.choice(avail))
             else:
@@ -590,7 +593,6 @@ class Discover(QueryStrategy):
                 self._aimed[j] = c
             picked.append(j)
             taken[j] = True
-            self._asked += 1
             if novelty is not None:
                 novelty = np.minimum(novelty, 1.0 - X @ X[j])
         return np.array(picked, dtype=int)

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..active.estimate import MIN_CHECKS, CheckEstimate
 from ..codebook import Codebook
+from .learning import build_learner, plan_session
 from .workspace import Workspace
 
 
@@ -32,8 +33,6 @@ def coder_progress(ws: Workspace, coder: str, group: str | None = None) -> dict[
     """``coder``'s progress as their next session would start it: the learner rebuilt from the
     store (what others coded, then the coder's answers in order, with what was suggested before
     each and which were random checks), its estimate computed now."""
-    from .session import build_learner, plan_session  # the session module imports this one
-
     plan = plan_session(ws, coder, group)
     if not plan.labelled:
         return {"coder": coder, "group": group, "answers": 0, "remaining": len(plan.pool), "estimate": None}

@@ -9,7 +9,7 @@ from ..active import simulate as replay
 from ..active.strategies import DEFAULT_STRATEGY, available_strategies
 from ..errors import InputError
 from .models import training_data
-from .session import REFIT_MAX_ITER
+from .learning import REFIT_MAX_ITER
 from .workspace import Workspace
 
 

@@ -37,7 +37,8 @@ from ..agreement.stats import gwet_ac1_binary
 from ..records import Segment
 from ..store import now
 from .models import consensus_codes, human_coders
-from .session import _SOURCE, AnnotationSession, SessionPlan
+from .learning import SessionPlan
+from .session import _SOURCE, AnnotationSession
 from .workspace import Workspace
 
 #: How long a coder holds a segment they were given and have not answered (seconds).
