@@ -16,7 +16,7 @@ codes are the case where every row has exactly one 1.
 """
 
 from .learner import Learner
-from .metrics import agreement, cross_val_kappa, kappa, macro_f1
+from .metrics import agreement, kappa, macro_f1
 from .models import ActiveModel, FastLogistic, ModelFactory, default_model_factory, is_exclusive, predict_labels
 from .simulate import SimulationResult, StrategyCurve, group_split, simulate
 from .stopping import StabilizingPredictions, StopDecision
@@ -56,5 +56,4 @@ __all__ = [
     "macro_f1",
     "kappa",
     "agreement",
-    "cross_val_kappa",
 ]

@@ -10,9 +10,8 @@ import numpy as np
 
 from autocode.agreement import stats
 
-from .models import ModelFactory, is_exclusive, predict_labels
 
-__all__ = ["macro_f1", "kappa", "agreement", "cross_val_kappa"]
+__all__ = ["macro_f1", "kappa", "agreement"]
 
 
 def _as_matrix(Y: np.ndarray) -> np.ndarray:
@@ -57,35 +56,3 @@ def agreement(Y_a: np.ndarray, Y_b: np.ndarray, exclusive: bool) -> tuple[float,
     if exclusive:
         return stats.cohen_kappa(A.argmax(axis=1), B.argmax(axis=1), undefined=1.0), same
     return stats.cohen_kappa(A.ravel(), B.ravel(), undefined=1.0), same
-
-
-def cross_val_kappa(
-    factory: ModelFactory,
-    X: np.ndarray,
-    Y: np.ndarray,
-    folds: int = 5,
-    seed: int = 0,
-    exclusive: bool | None = None,
-) -> float | None:
-    """Kappa between the answers so far and out-of-fold predictions (k-fold CV).
-
-    None with fewer than ``2 * folds`` answers."""
-    X = np.asarray(X)
-    Y = _as_matrix(Y)
-    n = len(Y)
-    if n < 2 * folds:
-        return None
-    if exclusive is None:
-        exclusive = is_exclusive(Y)
-    at_least_one = bool(np.all(Y.sum(axis=1) >= 1))
-    order = np.random.default_rng(seed).permutation(n)
-    pred = np.zeros_like(Y)
-    for f in range(folds):
-        test = order[f::folds]
-        train = np.setdiff1d(order, test)
-        model = factory()
-        if getattr(model, "exclusive", False) is None:
-            model.exclusive = exclusive
-        model.fit(X[train], Y[train])
-        pred[test] = predict_labels(model.predict_proba(X[test]), exclusive, at_least_one=at_least_one)
-    return kappa(Y, pred, exclusive)
