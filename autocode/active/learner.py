@@ -206,14 +206,14 @@ class Learner:
             picked: list[int] = []
             if rest:
                 busy = set(checks)
-                want = rest + int(excluded.sum()) + len(busy)
+                # enough candidates that ``rest`` remain once skipped rows and checks are left out
+                want = min(rest + int(excluded.sum()) + len(busy), int((~self.labelled_mask).sum()))
                 probas = self._query_probas()
                 if probas is None or self.n_labelled < self.initial:
-                    ranked = self._cold_start(min(want, int((~self.labelled_mask).sum())))
+                    ranked = self._cold_start(want)
                 else:
                     labels = self.labels  # rows outside labelled_mask are zero
-                    ranked = self.strategy.query(probas, self.X, self.labelled_mask,
-                                                 min(want, int((~self.labelled_mask).sum())), self.rng, labels=labels)
+                    ranked = self.strategy.query(probas, self.X, self.labelled_mask, want, self.rng, labels=labels)
                 picked = [int(i) for i in ranked if open_rows[i] and int(i) not in busy][:rest]
                 if len(picked) < rest:  # the strategy ran short of allowed rows: top up at random
                     spare = np.setdiff1d(np.flatnonzero(open_rows), picked + checks)
