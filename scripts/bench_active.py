@@ -55,6 +55,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from autocode.active.estimate import MIN_CHECKS  # noqa: E402
+from autocode.active.simulate import estimate_coverage  # noqa: E402
 from autocode.active import (  # noqa: E402
     DEFAULT_STRATEGY,
     FastLogistic,
@@ -239,14 +240,8 @@ def _replay(task: tuple) -> dict:
 
 
 def coverage(sim: dict, strategy: str, against: str) -> dict:
-    """How often the random-check interval held the true kappa (``against``: "test", the held-out
-    documents; "rest", the pool's uncoded segments), over the checkpoints where a session gives an
-    estimate (``MIN_CHECKS`` random checks or more)."""
-    pts = [e for seed in sim["curves"][strategy]["estimates"] for e in seed
-           if e.get("low") is not None and e.get(against) is not None and e.get("n_checks", 0) >= MIN_CHECKS]
-    held = [e["low"] <= e[against] <= e["high"] for e in pts]
-    return {"checkpoints": len(pts), "coverage": float(np.mean(held)) if pts else None,
-            "mean_error": float(np.mean([e["kappa"] - e[against] for e in pts])) if pts else None}
+    """:func:`autocode.active.simulate.estimate_coverage` of a strategy's recorded estimates."""
+    return estimate_coverage(sim["curves"][strategy]["estimates"], against)
 
 
 def discovery_key(sim: dict) -> str:

@@ -27,14 +27,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .estimate import overall_kappa
+from .estimate import MIN_CHECKS, overall_kappa
 from .metrics import kappa, macro_f1
 from .models import ModelFactory, default_model_factory, is_exclusive, predict_labels
 from .learner import Learner
 from .stopping import StabilizingPredictions
 from .strategies import QueryStrategy, get_strategy
 
-__all__ = ["simulate", "SimulationResult", "StrategyCurve", "group_split"]
+__all__ = ["simulate", "SimulationResult", "StrategyCurve", "group_split", "estimate_coverage"]
 
 
 @dataclass
@@ -132,19 +132,8 @@ class SimulationResult:
         return out
 
     def coverage(self, strategy: str, against: str = "test") -> dict:
-        """How often the random-check estimate's interval held the true kappa (``against``:
-        "test", the held-out documents, or "rest", the pool's uncoded segments), over the
-        checkpoints where there was an estimate."""
-        hits, n, err = 0, 0, []
-        for seed_points in self.curves[strategy].estimates:
-            for e in seed_points:
-                if e.get("low") is None or e.get(against) is None:
-                    continue
-                n += 1
-                hits += e["low"] <= e[against] <= e["high"]
-                err.append(e["kappa"] - e[against])
-        return {"checkpoints": n, "covered": hits, "coverage": hits / n if n else None,
-                "mean_error": float(np.mean(err)) if err else None}
+        """:func:`estimate_coverage` of ``strategy``'s recorded estimates."""
+        return estimate_coverage(self.curves[strategy].estimates, against)
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -154,6 +143,23 @@ class SimulationResult:
         }
         out["summary"] = self.summary()
         return out
+
+
+def estimate_coverage(estimates: Sequence[Sequence[dict]], against: str = "test") -> dict:
+    """How often the random-check estimate's interval held the true kappa (``against``: "test",
+    the held-out documents, or "rest", the pool's uncoded segments), over the checkpoints (per
+    seed, per point, as :class:`StrategyCurve` records them) where a session gives an estimate
+    (``MIN_CHECKS`` random checks or more)."""
+    hits, n, err = 0, 0, []
+    for seed_points in estimates:
+        for e in seed_points:
+            if e.get("low") is None or e.get(against) is None or e.get("n_checks", 0) < MIN_CHECKS:
+                continue
+            n += 1
+            hits += e["low"] <= e[against] <= e["high"]
+            err.append(e["kappa"] - e[against])
+    return {"checkpoints": n, "covered": hits, "coverage": hits / n if n else None,
+            "mean_error": float(np.mean(err)) if err else None}
 
 
 def mean_curve_crossing(curves: np.ndarray, ref: np.ndarray, n_labels: Sequence[int], fraction: float = 0.95) -> int | None:
