@@ -107,13 +107,14 @@ def cross_validate(
     learning_curve: Sequence[float] | None = None,
     random_state: int = 0,
     prototypes: Mapping[str, str] | None = None,
+    fit_params: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Cross-validates ``make_model()`` (a fresh, unfitted :class:`CodeClassifier`).
 
     ``n_splits=None`` is leave-one-group-out; otherwise k folds of whole groups.
     ``learning_curve``: fractions of the training groups (e.g. (0.1, 0.25, 0.5, 1.0))
     at which to refit and score macro/micro F1 on the same held-out folds. ``prototypes``: as in
-    :meth:`CodeClassifier.fit`, given to every fold's fit.
+    :meth:`CodeClassifier.fit`, given to every fold's fit, as are ``fit_params`` (e.g. ``progress``).
     Returns a JSON-ready dict (metrics over the closed label set of the model).
     """
     texts = list(texts)
@@ -138,7 +139,8 @@ def cross_validate(
             tr = train_sel(tr)
             m = make_model().fit(sub(texts, tr), Y[tr], labels, contexts=sub(contexts, tr), groups=g[tr],
                                  exclusive=exclusive, embeddings=subarr(embeddings, tr),
-                                 context_embeddings=subarr(context_embeddings, tr), prototypes=prototypes)
+                                 context_embeddings=subarr(context_embeddings, tr), prototypes=prototypes,
+                                 **(fit_params or {}))
             order = [m.labels_.index(l) for l in space.labels]
             p = m.predict_proba(sub(texts, te), sub(contexts, te), embeddings=subarr(embeddings, te),
                                 context_embeddings=subarr(context_embeddings, te))

@@ -18,9 +18,10 @@ import copy
 import re
 import shutil
 import tempfile
+import time
 import weakref
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -38,6 +39,7 @@ from .calibration import apply_vector_scaling, best_f1_threshold, class_scales, 
 from .features import Tfidf, words_of
 from .labels import LabelSpace
 from .linear import Design, Heads, fit_linear, logits
+from .adapt import AdaptedEmbedder, EncoderAdapter
 from .tuning import TunedEmbedder, contrastive_encoder, finetune_encoder
 
 FEATURE_BLOCKS = ("embedding", "word", "char")
@@ -100,10 +102,12 @@ class CodeClassifier(BaseEstimator):
     abstain : whether a segment may get no code when no code passes its threshold.
         ``"auto"`` (default): yes if some training segments carry no code (uncoded
         turns: small talk, the moderator), otherwise the most probable code is kept.
-    tuning : ``None`` (frozen encoder, the default), ``"finetune"`` (full fine-tuning
-        with transformers' Trainer) or ``"contrastive"`` (SetFit-style); slow, see
-        :mod:`autocode.classifier.tuning`. ``tuning_params`` go to the tuning function
-        (e.g. ``{"max_steps": 200}``).
+    tuning : ``None`` (frozen encoder, the default), ``"adapt"`` (the top layers tuned over
+        cached lower-layer states: minutes, see :mod:`autocode.classifier.adapt`), ``"finetune"``
+        (full fine-tuning with transformers' Trainer) or ``"contrastive"`` (SetFit-style); the last
+        two are slow, see :mod:`autocode.classifier.tuning`. ``tuning_params`` go to the tuning
+        function or :class:`EncoderAdapter` (e.g. ``{"max_steps": 200}``, ``{"epochs": 2}``); for
+        ``"adapt"``, ``budget_s`` bounds the adapter's training time.
     """
 
     def __init__(
@@ -255,6 +259,7 @@ class CodeClassifier(BaseEstimator):
         embeddings: np.ndarray | None = None,
         context_embeddings: np.ndarray | None = None,
         prototypes: Mapping[str, str] | None = None,
+        progress: Callable[[float], None] | None = None,
     ) -> "CodeClassifier":
         """Trains on coded segments.
 
@@ -269,6 +274,7 @@ class CodeClassifier(BaseEstimator):
         carries that label alone, in a group of its own, without context: a prior that helps
         codes with few examples (scripts/bench_codebook.py); labels not in ``labels`` are ignored,
         and prototypes are never shown as examples nor counted as training segments.
+        ``progress``: called with the share done of the encoder's tuning (``tuning="adapt"``).
         """
         texts = self._check_texts(texts, "fit")
         n = len(texts)
@@ -302,7 +308,7 @@ class CodeClassifier(BaseEstimator):
         self.tuned_encoder_dir_ = None
         self.encoder_id_ = ENCODER_ID
         if self.tuning is not None:
-            self._tune(texts, Yc)  # from here on, _embed_pair ignores the caller's embeddings
+            self._tune(texts, Yc, progress)  # from here on, _embed_pair ignores the caller's embeddings
 
         # feature state
         self.tfidf_ = {}
@@ -423,20 +429,41 @@ class CodeClassifier(BaseEstimator):
         return (texts + ptexts, np.vstack([Y, extra]), None if contexts is None else contexts + [""] * k, groups,
                 embeddings, context_embeddings)
 
-    def _tune(self, texts: list[str], Yc: np.ndarray) -> None:
+    def _tune(self, texts: list[str], Yc: np.ndarray, progress: Callable[[float], None] | None = None) -> None:
         params = dict(self.tuning_params or {})
         out = tempfile.mkdtemp(prefix="autocode-encoder-")
         # the tuned encoder lives with this model object (to_disk() copies it into the model folder)
         weakref.finalize(self, shutil.rmtree, out, True)
+        one_set = self._one_exclusive_set()
+        cols = one_set if one_set is not None else list(range(Yc.shape[1]))
+        if self.tuning == "adapt":
+            t0 = time.monotonic()
+            budget = params.pop("budget_s", None)
+            names = set(EncoderAdapter._get_param_names()) - {"seed"}
+            unknown = sorted(set(params) - names)
+            if unknown:
+                raise InputError(f"CodeClassifier(tuning_params={{{unknown[0]!r}: ...}}): not a setting of the adapter",
+                                 hint=f"use budget_s or one of {sorted(names)}")
+            adapter = EncoderAdapter(**params, seed=self.random_state)
+            lower = adapter.encode_lower(texts)
+            adapter.fit(lower, Yc[:, cols], exclusive=one_set is not None, progress=progress,
+                        deadline=None if budget is None else t0 + float(budget))
+            adapter.save(out)
+            self.tuned_encoder_dir_ = out
+            self.embedder_ = AdaptedEmbedder(adapter)  # the training texts' lower states are cached
+            self.adaptation_ = {"layers": adapter.layers, "epochs": round(adapter.epochs_done_, 2),
+                                "stopped_by_budget": adapter.stopped_early_,
+                                "seconds": round(time.monotonic() - t0, 1)}
+            self.encoder_id_ = (f"{ENCODER_ID}, adapted (top {adapter.layers} layers, "
+                                f"{adapter.epochs_done_:.1f} epochs)")
+            return
         if self.tuning == "finetune":
-            one_set = self._one_exclusive_set()
-            cols = one_set if one_set is not None else list(range(Yc.shape[1]))
             finetune_encoder(texts, Yc[:, cols], out, exclusive=one_set is not None, seed=self.random_state, **params)
         elif self.tuning == "contrastive":
             contrastive_encoder(texts, Yc, out, seed=self.random_state, **params)
         else:
             raise InputError(f"CodeClassifier(tuning={self.tuning!r})",
-                             hint="use None, 'finetune' or 'contrastive'")
+                             hint="use None, 'adapt', 'finetune' or 'contrastive'")
         self.tuned_encoder_dir_ = out
         self.embedder_ = TunedEmbedder(out)
         self.encoder_id_ = f"{ENCODER_ID}, tuned ({self.tuning}, {params})"

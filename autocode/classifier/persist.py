@@ -78,7 +78,7 @@ def register_model_class(cls):
 
 def save_model(model, folder: str | Path, **card_info) -> Path:
     """``model.to_disk(folder, **card_info)``: weights, state and model card under ``folder``
-    (card keywords: name, codebook_hash, training_data_hash, coders, metrics, notes)."""
+    (card keywords: name, codebook_hash, training_data_hash, coders, metrics, notes, adaptation)."""
     return model.to_disk(folder, **card_info)
 
 
@@ -202,6 +202,7 @@ def model_card(
     coders: Sequence[str] | None = None,
     metrics: dict[str, Any] | None = None,
     notes: str | None = None,
+    adaptation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The card: what the model is, what it was trained on, how well it did. The model
     gives its facts (``model`` class name to ``thresholds``); the caller the rest."""
@@ -225,6 +226,7 @@ def model_card(
         "cross_validated_metrics": lean_metrics,
         "library_versions": library_versions(),
         "notes": notes,
+        "adaptation": adaptation,
     }
 
 
@@ -258,6 +260,15 @@ def card_markdown(card: dict[str, Any]) -> str:
             lines.append(f"| {l} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['kappa']:.3f} | {v['support']} |")
     else:
         lines.append("Not evaluated.")
+    a = card.get("adaptation")
+    if a:
+        lines += ["", "## Encoder adaptation", "", a.get("reason", "")]
+        if a.get("fast") and a.get("adapted"):
+            lines += ["", f"| model ({a['scheme']}) | macro-F1 | mean kappa |", "|---|---|---|",
+                      f"| fast (frozen encoder) | {a['fast']['macro_f1']:.3f} | {a['fast']['kappa']:.3f} |",
+                      f"| adapted (top {a['layers']} layers, {a['epochs']:.1f} epochs) | {a['adapted']['macro_f1']:.3f} "
+                      f"| {a['adapted']['kappa']:.3f} |"]
+        lines += ["", f"Budget {a.get('budget_s', 0):.0f} s; took {a.get('seconds', 0):.0f} s."]
     lines += ["", "## Library versions", ""]
     lines += [f"- {k}: {v}" for k, v in card["library_versions"].items()]
     if card.get("notes"):

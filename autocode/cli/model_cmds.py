@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,14 +11,16 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ..app import adaptation
 from ..app.models import evaluate as evaluate_model
-from ..app.models import SHIPPED_MODEL, shipped_model
+from ..app.models import SHIPPED_MODEL, model_card, shipped_model
 from ..app.models import train as train_model
 from ..app.ray_engine import ray_suggest
 from ..app.streaming import CHUNK, stream_suggest
 from ..app.suggestions import FORMATS, reason, specific
 from ..app.suggestions import suggest as suggest_codes
 from ..records import model_coder
+from ..errors import AutocodeError
 from .app import JsonOpt, WorkspaceOpt, app, console, err_console, open_workspace
 
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Model name under models/ (default from autocode.toml).")]
@@ -37,23 +40,110 @@ def train(
     context: Annotated[bool, typer.Option("--context/--no-context", help="Use the preceding moderator question as context.")] = True,
     tuning: Annotated[Optional[str], typer.Option(help="Slow options: finetune (full fine-tuning) or contrastive (SetFit-style).")] = None,
     evaluate: Annotated[bool, typer.Option("--evaluate/--no-evaluate", help="Cross-validate by group for the model card.")] = True,
+    adapt: Annotated[bool, typer.Option("--adapt/--no-adapt", help="After saving the fast model, adapt the encoder to your coding and swap it in if it agrees with you better.")] = True,
+    budget: Annotated[str, typer.Option("--budget", help="Time the adaptation may take: e.g. 10m, 600s, 1h.")] = "10m",
+    background: Annotated[bool, typer.Option("--background", help="Adapt in the background and return at once.")] = False,
     workspace: WorkspaceOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Train a model on the human-coded segments and save it with its model card."""
+    """Train a model on the human-coded segments and save it with its model card; then adapt
+    its encoder to your coding within --budget (the fast model is usable meanwhile)."""
+    budget_s = adaptation.parse_budget(budget)  # a bad value stops here, before training
     ws = open_workspace(workspace)
     name = name or ws.default_model()
+    adapt = adapt and tuning is None
+    if adapt:
+        adaptation.refuse_if_running(ws, name)
     with console.status(f"Training {name}..."):
         card = train_model(ws, name, coder=coder, features=head, context=context, tuning=tuning, evaluate=evaluate)
-    if json_out:
+    if json_out and not adapt:
         console.print_json(json.dumps(card, default=str))
         return
     td = card["training_data"]
-    console.print(f"Trained [bold]{name}[/] on {td['segments']} segments coded by "
-                  f"{', '.join(td['coders'] or [])}; saved to {ws.models_dir / name} (card: card.md).")
-    m = (card.get("cross_validated_metrics") or {}).get("macro")
-    if m:
-        console.print(f"Leave-one-group-out: macro F1 {m['f1']:.2f}, mean kappa {m.get('kappa', float('nan')):.2f}.")
+    if not json_out:
+        console.print(f"Trained [bold]{name}[/] on {td['segments']} segments coded by "
+                      f"{', '.join(td['coders'] or [])}; saved to {ws.models_dir / name} (card: card.md).")
+        m = (card.get("cross_validated_metrics") or {}).get("macro")
+        if m:
+            console.print(f"{card['cross_validated_metrics'].get('scheme', 'Cross-validated')}: macro F1 {m['f1']:.2f}, "
+                          f"mean kappa {m.get('kappa', float('nan')):.2f}.")
+    if adapt:
+        why_not = adaptation.why_not_adapt(ws, name)
+        if why_not:
+            if not json_out:
+                console.print(f"Not adapting the encoder: {why_not}")
+        elif run_adaptation(ws, name, budget_s, background=background, quiet=json_out):
+            card = model_card(ws, name)
+    if json_out:
+        console.print_json(json.dumps(card, default=str))
+
+
+def run_adaptation(ws, name: str, budget_s: float, *, background: bool, quiet: bool = False) -> dict | None:
+    """Starts the adaptation; in the background returns at once, else draws its progress until it
+    ends (Ctrl-C stops it; the fast model stays). Returns the result, or None."""
+    proc = adaptation.start(ws, name, budget_s, background=background)
+    log = adaptation.status_file(ws, name).with_suffix(".log")
+    if background:
+        if not quiet:
+            console.print(f"Adapting the encoder in the background (process {proc.pid}, at most {budget_s:.0f} s); "
+                          f"the fast model serves meanwhile. Follow it with `autocode adapt --status --name {name}`.")
+        return None
+    try:
+        with progress_bar("Adapting the encoder") as bar:
+            task = bar.add_task("adapt", total=100)
+            while proc.poll() is None:
+                st = adaptation.read_status(ws, name)
+                bar.update(task, completed=100 * float(st.get("share") or 0),
+                           description=str(st.get("stage") or ""))
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait()
+        adaptation.mark_stopped(ws, name)
+        err_console.print("Stopped adapting; the fast model stays.")
+        raise typer.Exit(1) from None
+    st = adaptation.read_status(ws, name)
+    if st.get("state") != "done":
+        err = st.get("error") or f"the adaptation process ended with code {proc.returncode}; see {log}"
+        raise AutocodeError(f"adapting model {name!r}: {err}")
+    result = st["result"]
+    if not quiet:
+        console.print(result["reason"] + f" ({result['seconds']:.0f} s)")
+    return result
+
+
+@app.command()
+def adapt(
+    name: Annotated[Optional[str], typer.Option(help="Model name (folder under models/).")] = None,
+    budget: Annotated[str, typer.Option("--budget", help="Time the adaptation may take: e.g. 10m, 600s, 1h.")] = "10m",
+    background: Annotated[bool, typer.Option("--background", help="Adapt in the background and return at once.")] = False,
+    status: Annotated[bool, typer.Option("--status", help="Say how an adaptation is going (or went), and change nothing.")] = False,
+    workspace: WorkspaceOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Adapt a trained model's encoder to your coding; swap it in only if it agrees with you better
+    (cross-validated by focus group). `autocode train` does this after training."""
+    budget_s = adaptation.parse_budget(budget)
+    ws = open_workspace(workspace)
+    name = name or ws.default_model()
+    if status:
+        st = adaptation.read_status(ws, name)
+        if json_out:
+            console.print_json(json.dumps(st, default=str))
+        elif not st:
+            console.print(f"Model {name!r} has not been adapted.")
+        elif st.get("state") == "done":
+            console.print(st["result"]["reason"])
+        elif st.get("state") == "failed":
+            console.print(f"The last adaptation of {name!r} failed: {st.get('error')}")
+        else:
+            console.print(f"Adapting {name!r}: {st.get('stage')}, {100 * float(st.get('share') or 0):.0f}% "
+                          f"(started {st.get('started')}, budget {float(st.get('budget_s') or 0):.0f} s).")
+        return
+    adaptation.refuse_if_running(ws, name)
+    result = run_adaptation(ws, name, budget_s, background=background, quiet=json_out)
+    if json_out:
+        console.print_json(json.dumps(result, default=str))
 
 
 @app.command()
