@@ -56,6 +56,8 @@ class Task:
     exclusive: list[list[str]] = field(default_factory=list)
     note: str = ""
     ids: list[str] | None = None  # segment keys (AnnoMI: "transcript:utterance")
+    params: dict = field(default_factory=dict)  # CodeClassifier settings the user's configuration adds (valence)
+    prototypes: dict | None = None  # the codebook's "name: description" per code, as train gives them
 
 
 def _annomi_units() -> pd.DataFrame:
@@ -169,9 +171,31 @@ def nhs(min_support: int = 25, max_respondents: int | None = None, seed: int = 0
                      f"{len(labels)} of {len(codes)} codes with >= {min_support} uses (multi-label); "
                      f"context = the FFT question asked{note_sub}")
 
+def demo() -> Task:
+    """The demo workspace as `autocode demo` builds it (the study codebook, coder_a's six groups),
+    trained as `autocode train --coder coder_a` trains: valence head and codebook prototypes."""
+    import tempfile
+
+    from autocode.app.demo import fresh_workspace, import_corpus
+    from autocode.app.models import training_data
+
+    with tempfile.TemporaryDirectory(prefix="bench-demo-") as tmp:
+        ws = fresh_workspace(Path(tmp) / "demo")
+        import_corpus(ws)
+        data = training_data(ws.store, "coder_a")
+        valence = ws.store.codebook().valence()
+        ws.close()
+    return Task(name="demo corpus (study codebook, coder_a)", texts=data.texts, Y=data.Y, labels=data.labels,
+                groups=data.groups, contexts=data.contexts, exclusive=data.exclusive,
+                params={"valence": valence}, prototypes=data.prototypes,
+                note=f"{len(data)} segments written for the demo, {len(set(data.groups))} focus groups, "
+                     f"{len(data.labels)} codes of the study codebook (multi-label, hierarchical, valence head, "
+                     "codebook prototypes); context = the moderator's last question")
+
+
 # ------------------------------------------------------------------ the bench
 
-CORPORA = ("annomi-therapist", "annomi-client", "taguette", "nhs")
+CORPORA = ("annomi-therapist", "annomi-client", "taguette", "nhs", "demo")
 # variants of the default measured with --ablation (how the default was chosen)
 ABLATION = {
     "MiniLM embedding only": dict(features="embedding", context=None),
@@ -192,6 +216,8 @@ def load(name: str, nhs_max: int | None) -> Task:
         return annomi("client")
     if name == "taguette":
         return taguette()
+    if name == "demo":
+        return demo()
     return nhs(max_respondents=nhs_max)
 
 
@@ -235,7 +261,12 @@ def tfidf_baseline(task: Task, splits, balanced: bool) -> np.ndarray:
 FINETUNE = {"epochs": 2, "max_length": 64, "batch_size": 16}
 
 
-def run_task(task: Task, embedder, folds: int, ablation: bool = False, finetune: bool = False) -> dict:
+#: the adaptation `autocode train` runs (autocode/app/adaptation.py: top 4 layers, 3 epochs)
+ADAPT = {"epochs": 3.0}
+
+
+def run_task(task: Task, embedder, folds: int, ablation: bool = False, finetune: bool = False,
+             adapt: bool = False) -> dict:
     from autocode.classifier import CodeClassifier
     from autocode.classifier.evaluate import code_metrics, cross_validate, group_splits
 
@@ -254,9 +285,9 @@ def run_task(task: Task, embedder, folds: int, ablation: bool = False, finetune:
 
     def autocode(**params):
         t0 = time.time()
-        res = cross_validate(lambda: CodeClassifier(embedder=embedder, **params), task.texts, task.Y, task.labels,
-                             groups, contexts=task.contexts, exclusive=task.exclusive, n_splits=folds,
-                             embeddings=E, context_embeddings=Ec)
+        res = cross_validate(lambda: CodeClassifier(embedder=embedder, **{**task.params, **params}), task.texts, task.Y,
+                             task.labels, groups, contexts=task.contexts, exclusive=task.exclusive, n_splits=folds,
+                             embeddings=E, context_embeddings=Ec, prototypes=task.prototypes)
         # score on the task's own labels (the flat corpora have no parents to add)
         order = [res["labels"].index(l) for l in task.labels]
         m = code_metrics(task.Y, res["oof_pred"][:, order], task.labels, task.exclusive)
@@ -278,6 +309,13 @@ def run_task(task: Task, embedder, folds: int, ablation: bool = False, finetune:
         m, dt = autocode(tuning="finetune", tuning_params=dict(FINETUNE))
         m.pop("oof_pred")
         rows["autocode, encoder fine-tuned (option, 2 epochs)"] = {**summary(m, exclusive), "seconds": round(dt, 1)}
+    if adapt:
+        m, dt = autocode(tuning="adapt", tuning_params=dict(ADAPT))
+        pred = m.pop("oof_pred")
+        if oof_codes is not None:  # the adapted model against each expert, as for the default
+            adapted_codes = {k: (task.labels[int(row.argmax())] if row.any() else "none") for k, row in zip(task.ids, pred)}
+        rows["autocode, encoder adapted (train's default: top 4 layers, 3 epochs)"] = {
+            **summary(m, exclusive), "seconds": round(dt, 1), "seconds_per_fold": round(dt / len(splits), 1)}
     for balanced in (False, True):
         t0 = time.time()
         pred = tfidf_baseline(task, splits, balanced)
@@ -290,6 +328,7 @@ def run_task(task: Task, embedder, folds: int, ablation: bool = False, finetune:
         "results": rows,
         "autocode_per_code": {l: auto["per_code"][l] for l in task.labels},
         "oof_codes": oof_codes,
+        "adapted_oof_codes": adapted_codes if adapt and oof_codes is not None else None,
     }
 
 
@@ -326,6 +365,9 @@ def markdown(report: dict) -> str:
                          f"{e['mean_pairwise_cohen']:.3f} | |")
             lines.append(f"| {r['task']} | autocode default vs each expert, mean Cohen (same utterances, "
                          f"out-of-fold) | | | {e['model_mean_cohen_vs_experts']:.3f} | |")
+            if "adapted_mean_cohen_vs_experts" in e:
+                lines.append(f"| {r['task']} | autocode adapted vs each expert, mean Cohen (same utterances, "
+                             f"out-of-fold) | | | {e['adapted_mean_cohen_vs_experts']:.3f} | |")
     lines += ["", "## Targets", ""]
     for r in report["corpora"]:
         res = r["results"]
@@ -340,6 +382,10 @@ def markdown(report: dict) -> str:
                          f"{e:.3f} (Fleiss): {_gap(e, k)}. Like for like, on the "
                          f"multi-coded utterances: autocode vs each expert {r['experts']['model_mean_cohen_vs_experts']:.3f}, "
                          f"expert vs expert {r['experts']['mean_pairwise_cohen']:.3f} (mean Cohen's kappa).")
+            if "adapted_mean_cohen_vs_experts" in r["experts"]:
+                a = r["experts"]["adapted_mean_cohen_vs_experts"]
+                lines.append(f"  With the encoder adapted (what `autocode train` does): vs each expert {a:.3f} "
+                             f"({_gap(r['experts']['mean_pairwise_cohen'], a)} of expert vs expert).")
             for n, v in res.items():
                 if "fine-tuned" in n:
                     lines.append(f"  The fine-tuning option (not the default: minutes per fit) reaches kappa "
@@ -376,6 +422,8 @@ def main(argv=None) -> int:
                     help=f"also score variants of the default on {', '.join(ABLATION_CORPORA)}")
     ap.add_argument("--finetune", action="store_true",
                     help="also score the full fine-tuning option on AnnoMI therapist behaviour (slow: ~5 min a fold on 2 cores)")
+    ap.add_argument("--adapt", action="store_true",
+                    help="also score the encoder adaptation `autocode train` runs (minutes a fold on 2 cores)")
     ap.add_argument("--nhs-max-respondents", type=int, default=None,
                     help="subsample NHS respondents (default: all)")
     ap.add_argument("--out", type=Path, default=REPO / "bench-results")
@@ -408,9 +456,13 @@ def main(argv=None) -> int:
             continue
         t0 = time.time()
         r = run_task(task, embedder, args.folds, ablation=args.ablation and name in ABLATION_CORPORA,
-                     finetune=args.finetune and name == "annomi-therapist")
+                     finetune=args.finetune and name == "annomi-therapist", adapt=args.adapt)
+        adapted_codes = r.pop("adapted_oof_codes", None)
         if name.startswith("annomi"):
             r["experts"] = annomi_fleiss(name.split("-")[1], r.pop("oof_codes"))
+            if adapted_codes:
+                r["experts"]["adapted_mean_cohen_vs_experts"] = annomi_fleiss(
+                    name.split("-")[1], adapted_codes)["model_mean_cohen_vs_experts"]
         r.pop("oof_codes", None)
         report["corpora"].append(r)
         print(f"{task.name}: {len(task.texts)} segments, {time.time() - t0:.0f}s")

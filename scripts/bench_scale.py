@@ -88,7 +88,7 @@ def workspace(root: Path) -> Path:
     subprocess.run(AUTOCODE + ["init", str(root)], check=True, stdout=subprocess.DEVNULL)
     coded = sorted((DEMO / "coded").glob("focus-group-*.csv"))
     subprocess.run(AUTOCODE + ["-w", str(root), "import", *map(str, coded)], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(AUTOCODE + ["-w", str(root), "train", "--coder", "coder_a", "--no-evaluate"], check=True,
+    subprocess.run(AUTOCODE + ["-w", str(root), "train", "--coder", "coder_a", "--no-evaluate", "--no-adapt"], check=True,
                    stdout=subprocess.DEVNULL)
     return root
 

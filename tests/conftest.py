@@ -71,7 +71,7 @@ def suggest_ws(tmp_path_factory):
     run.root = root
     assert runner.invoke(app, ["init", str(root)]).exit_code == 0
     assert run("import", *[DEMO / "coded" / f"focus-group-{i}.csv" for i in (1, 2)]).exit_code == 0
-    r = run("train", "--coder", "coder_a", "--no-evaluate")
+    r = run("train", "--coder", "coder_a", "--no-evaluate", "--no-adapt")
     assert r.exit_code == 0, r.output
     return run
 

@@ -25,7 +25,7 @@ def trained(tmp_path_factory):
     files = [DEMO / "coded" / f"focus-group-{i}.csv" for i in (1, 2, 3)] + [DEMO / "second-coder" / "focus-group-1.csv"]
     assert run("import", *files).exit_code == 0
     assert run("import", DEMO / "uncoded" / "focus-group-7.txt", "--group", "Focus Group 7").exit_code == 0
-    r = run("train", "--coder", "coder_a", "--no-evaluate")
+    r = run("train", "--coder", "coder_a", "--no-evaluate", "--no-adapt")
     assert r.exit_code == 0, r.output
     return run
 

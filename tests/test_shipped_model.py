@@ -36,7 +36,7 @@ def test_a_new_workspace_suggests_before_any_training_and_train_replaces_it(cli,
     ws.close()
     # the first train: the workspace's own model from then on
     assert cli("import", *[DEMO / "coded" / f"focus-group-{i}.csv" for i in (1, 2)]).exit_code == 0
-    assert cli("train", "--coder", "coder_a", "--no-evaluate").exit_code == 0
+    assert cli("train", "--coder", "coder_a", "--no-evaluate", "--no-adapt").exit_code == 0
     r = cli("suggest", "New group", "--out", tmp_path / "t.csv")
     assert r.exit_code == 0 and "shipped model" not in r.output
     ws = Workspace.find(cli.root)

@@ -129,7 +129,7 @@ def adapt(ws: Workspace, name: str | None = None, *, budget_s: float = DEFAULT_B
     shares: list[float] = []
 
     def fold_progress(share: float) -> None:
-        if not shares or share < shares[-1]:
+        if not shares or share <= shares[-1]:  # a new fold starts again from its first step
             shares.append(share)
         shares[-1] = share
         report(f"adapting, fold {len(shares)} of {folds}", (len(shares) - 1 + share) / (folds + 1))

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import math
+import shutil
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -321,8 +322,6 @@ class EncoderAdapter(BaseEstimator):
     # ------------------------------------------------------------------ saving
     def save(self, out_dir: str | Path) -> Path:
         """Writes the adapted encoder as a sentence-transformers folder (safetensors + JSON)."""
-        import shutil
-
         from transformers import AutoModel
 
         if getattr(self, "top_", None) is None:

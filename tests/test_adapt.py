@@ -1,0 +1,172 @@
+"""Encoder adaptation (issue 13 §1): the adapter, the adapted classifier on disk, and the
+workspace-level job that swaps an adapted model in only when it codes more like the researcher."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from conftest import DEMO
+
+
+@pytest.fixture(scope="module")
+def demo_data(tmp_path_factory):
+    """Two demo focus groups coded by coder_a, as training data."""
+    from autocode.app.imports import import_files
+    from autocode.app.models import training_data
+    from autocode.app.workspace import Workspace
+
+    ws = Workspace.init(tmp_path_factory.mktemp("adapt") / "ws")
+    import_files(ws, [DEMO / "coded" / f"focus-group-{i}.csv" for i in (1, 2)])
+    data = training_data(ws.store, "coder_a")
+    ws.close()
+    return data
+
+
+def test_the_untouched_adapter_embeds_as_the_stock_encoder(demo_data):
+    from autocode.classifier.adapt import EncoderAdapter
+    from autocode.embeddings import Embedder
+
+    texts = demo_data.texts[:20] + ["Yes.", " ".join(demo_data.texts[:12])]  # one over the 256-token limit
+    adapter = EncoderAdapter(layers=2)
+    lower = adapter.encode_lower(texts)
+    assert lower.lengths.max() == 256
+    np.testing.assert_allclose(adapter.transform(lower), Embedder(None).embed(texts), atol=1e-5)
+
+
+def test_adapting_moves_same_coded_segments_together_and_the_saved_encoder_matches(demo_data, tmp_path):
+    from autocode.classifier.adapt import AdaptedEmbedder, EncoderAdapter
+    from autocode.classifier.tuning import TunedEmbedder
+
+    Y = demo_data.Y
+    keep = Y.sum(0) >= 8
+    Y = Y[:, keep]
+    adapter = EncoderAdapter(layers=2, epochs=2)
+    lower = adapter.encode_lower(demo_data.texts)
+    before = adapter.transform(lower)
+    adapter.fit(lower, Y)
+    after = adapter.transform(lower)
+    assert adapter.steps_ == 2 * int(np.ceil(len(Y) / adapter.batch_size)) and not adapter.stopped_early_
+
+    def separability(E):
+        """Mean average precision of a linear probe per code on the segments it learnt from."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import average_precision_score
+
+        return np.mean([average_precision_score(y, LogisticRegression(C=1.0).fit(E, y).decision_function(E))
+                        for y in Y.T])
+
+    assert separability(after) > separability(before) + 0.01  # measured +0.019; an adapter that learns nothing: +0
+    folder = adapter.save(tmp_path / "encoder")
+    texts = demo_data.texts[:30]
+    np.testing.assert_allclose(TunedEmbedder(folder).embed(texts), AdaptedEmbedder(adapter).embed(texts), atol=1e-4)
+
+
+def test_a_deadline_stops_training_between_steps(demo_data):
+    from autocode.classifier.adapt import EncoderAdapter
+
+    adapter = EncoderAdapter(layers=1)
+    lower = adapter.encode_lower(demo_data.texts)
+    adapter.fit(lower, demo_data.Y, deadline=time.monotonic())
+    assert adapter.stopped_early_ and adapter.steps_ == 0 and adapter.epochs_done_ == 0
+
+
+def test_an_adapted_classifier_round_trips_through_disk(demo_data, tmp_path):
+    from autocode.classifier import CodeClassifier
+    from autocode.errors import InputError
+
+    d = demo_data
+    model = CodeClassifier(tuning="adapt", tuning_params={"epochs": 1, "layers": 2}).fit(
+        d.texts, d.Y, d.labels, contexts=d.contexts, groups=d.groups, exclusive=d.exclusive)
+    assert model.adaptation_["layers"] == 2 and "adapted (top 2 layers" in model.encoder_id_
+    P = model.predict_proba(d.texts[:25], d.contexts[:25])
+    model.to_disk(tmp_path / "m")
+    again = CodeClassifier.from_disk(tmp_path / "m")
+    np.testing.assert_allclose(again.predict_proba(d.texts[:25], d.contexts[:25]), P, atol=1e-4)
+    with pytest.raises(InputError, match="not a setting of the adapter"):
+        CodeClassifier(tuning="adapt", tuning_params={"epoch": 1}).fit(d.texts, d.Y, d.labels)
+
+
+@pytest.mark.parametrize("text,seconds", [("600", 600), ("90s", 90), ("10m", 600), ("1.5h", 5400)])
+def test_budgets(text, seconds):
+    from autocode.app.adaptation import parse_budget
+
+    assert parse_budget(text) == seconds
+
+
+def _trained(cli):
+    assert cli("init", str(cli.root), workspace=False).exit_code == 0
+    assert cli("import", *[DEMO / "coded" / f"focus-group-{i}.csv" for i in (1, 2)]).exit_code == 0
+    r = cli("train", "--coder", "coder_a", "--no-evaluate", "--no-adapt")
+    assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize("adapted_kappa,swapped", [(0.50, True), (0.40, False)])
+def test_the_adapted_model_replaces_the_fast_one_only_when_it_agrees_better(cli, monkeypatch, adapted_kappa, swapped):
+    """The group cross-validation is stubbed (its figures decide); the adaptation itself is real."""
+    from autocode.app import adaptation
+    from autocode.app.workspace import Workspace
+
+    _trained(cli)
+
+    def fake_cv(make_model, *args, **kwargs):
+        adapted = make_model().tuning == "adapt"
+        if adapted and kwargs.get("fit_params"):
+            for _fold in range(2):  # two groups: two folds, each reporting its share done
+                kwargs["fit_params"]["progress"](0.5)
+                kwargs["fit_params"]["progress"](1.0)
+        k = adapted_kappa if adapted else 0.45
+        return {"macro": {"f1": k + 0.1, "kappa": k}, "micro": {"f1": k}, "per_code": {}}
+
+    monkeypatch.setattr(adaptation, "group_cross_validate", fake_cv)
+    monkeypatch.setattr(adaptation, "EPOCHS", 0.3)
+    ws = Workspace.find(cli.root)
+    before = json.loads((ws.model_dir("default") / "card.json").read_text())
+    result = adaptation.adapt(ws, "default", budget_s=120)
+    card = json.loads((ws.model_dir("default") / "card.json").read_text())
+    assert result.swapped is swapped
+    assert card["adaptation"]["fast"]["kappa"] == 0.45 and card["adaptation"]["adapted"]["kappa"] == adapted_kappa
+    assert card["adaptation"]["reason"] == result.reason
+    assert ("adapted" in card["encoder"]) is swapped
+    assert (ws.model_dir("default") / "encoder").is_dir() is swapped
+    if not swapped:
+        assert card["date"] == before["date"] and "does not beat" in result.reason
+    assert not list(ws.models_dir.glob(".default.*"))  # no staging left behind
+    ws.close()
+
+
+def test_train_adapts_in_a_child_process_and_reports_it(cli):
+    """The real thing, end to end: train, then adapt within a budget that cuts the epochs short
+    (two groups, so 2 folds)."""
+    _trained(cli)
+    r = cli("train", "--coder", "coder_a", "--no-evaluate", "--budget", "40s")
+    assert r.exit_code == 0, r.output
+    assert "Adapted encoder swapped in" in r.output or "Fast model kept" in r.output
+    status = json.loads((cli.root / "models" / ".adapt" / "default.json").read_text())
+    # the budget bounds the training; loading, the heads and saving come on top (seconds)
+    assert status["state"] == "done" and status["result"]["seconds"] <= 40 + 30
+    card = json.loads((cli.root / "models" / "default" / "card.json").read_text())
+    assert card["adaptation"] == status["result"]
+    r = cli("adapt", "--status")
+    assert r.exit_code == 0 and status["result"]["reason"] in " ".join(r.output.split())
+    r = cli("suggest", "Focus Group 1", "--top-k", "1")
+    assert r.exit_code == 0, r.output
+
+
+def test_bad_budget_and_untrained_model_are_one_line_errors(cli):
+    assert cli("init", str(cli.root), workspace=False).exit_code == 0
+    r = cli("adapt", "--budget", "soon")
+    assert r.exit_code == 2 and "--budget 'soon' is not a duration" in r.output
+    r = cli("train", "--budget", "0m")
+    assert r.exit_code == 2 and "not a duration" in r.output
+    from autocode.app import adaptation
+    from autocode.app.workspace import Workspace
+    from autocode.errors import WorkspaceError
+
+    ws = Workspace.find(cli.root)
+    with pytest.raises(WorkspaceError, match="no trained model 'default'"):
+        adaptation.adapt(ws, "default")
+    ws.close()
