@@ -170,3 +170,48 @@ def test_bad_budget_and_untrained_model_are_one_line_errors(cli):
     with pytest.raises(WorkspaceError, match="no trained model 'default'"):
         adaptation.adapt(ws, "default")
     ws.close()
+
+
+def test_a_session_adapts_the_encoder_in_its_worker_only_where_the_workspace_model_was_adapted(cli):
+    """Where `autocode train` swapped an adapted model in, the session's background refits adapt the
+    encoder too and say so in the model version; where it kept the fast one, they do not."""
+    from concurrent.futures import Future
+
+    from autocode.app.session import AnnotationSession
+    from autocode.app.workspace import Workspace
+    from autocode.classifier.persist import read_card, write_card
+
+    class Recorder:
+        """Stands in for the worker process: records what a refit would run, runs nothing."""
+
+        def __init__(self):
+            self.params = []
+
+        def submit(self, fn, cache, data, params, folder):
+            self.params.append(params)
+            f = Future()
+            f.cancel()
+            return f
+
+    _trained(cli)
+    assert cli("import", DEMO / "uncoded" / "focus-group-7.txt", "--group", "Focus Group 7").exit_code == 0
+    ws = Workspace.find(cli.root)
+    folder = ws.model_dir("default")
+    for swapped in (True, False):
+        card = read_card(folder)
+        card["adaptation"] = {"swapped": swapped}
+        write_card(folder, card)
+        s = AnnotationSession.start(ws, f"coder{swapped}", group="Focus Group 7", model="default", background=False)
+        assert s.adapt is False  # no worker process: never adapt on the answer path's threads
+        s.close()
+        s = AnnotationSession.start(ws, f"coder{swapped}", group="Focus Group 7", model="default", background=True)
+        assert s.adapt is swapped
+        s.wait_idle()
+        worker, s._worker, s.retrain_every = s._worker, Recorder(), 1
+        s._maybe_retrain()
+        submitted = s._worker.params[-1]
+        assert (submitted.get("tuning") == "adapt") is swapped
+        assert submitted["valence"] == ws.store.codebook().valence()
+        s._worker = worker
+        s.close()
+    ws.close()

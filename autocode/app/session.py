@@ -38,13 +38,16 @@ from ..errors import InputError
 from ..records import Segment, TrainingData, Unit
 from ..classifier import load_model as load_model_folder
 from . import background as bg
+from .adaptation import EPOCHS as ADAPT_EPOCHS
 from .learning import SessionPlan, build_learner, closed, plan_session
-from .models import ClassifierFactory, contexts_for, load_model
+from .models import ClassifierFactory, contexts_for, load_model, model_card
 from .progress import progress_view
 from .suggestions import content_words, evidence_ids, name_coders, predict, specific, training_coders
 from .workspace import Workspace
 
 CONTEXT_TURNS = 2
+#: the most time one background refit may spend adapting the encoder (a session's refits come one at a time)
+SESSION_ADAPT_BUDGET_S = 300.0
 #: What the stopping signal measures, in a sentence for the page.
 SIGNAL_MEASURE = ("Do new answers still change what the model would code? Every {every} answers the model's "
                   "codes for a fixed sample of segments are compared with the last check (Cohen's kappa). "
@@ -83,6 +86,9 @@ class AnnotationSession:
     retrain_every: int = 10
     seed: int = 0
     session_id: int = 0
+    #: refits in the worker adapt the encoder too (start() turns it on where the workspace's model
+    #: was adapted and swapped in: the study is one where adapting pays)
+    adapt: bool = False
     # filled by start()
     book: Codebook = field(default=None, repr=False)  # type: ignore[assignment]
     labels: list[str] = field(default_factory=list)
@@ -121,6 +127,8 @@ class AnnotationSession:
         session = cls(ws=ws, coder=coder, strategy=strategy, group=group, retrain_every=retrain_every, seed=seed,
                       session_id=session_id, book=plan.book, labels=plan.labels, segments=plan.labelled + plan.pool)
         session._build(plan, model=model, background=background)
+        card = model_card(ws, model or ws.default_model())
+        session.adapt = background and bool((card.get("adaptation") or {}).get("swapped"))
         return session
 
     def _build(self, plan: SessionPlan, *, model: str | None, background: bool) -> None:
@@ -211,9 +219,13 @@ class AnnotationSession:
         if data is None:
             return
         version = f"session{self.session_id}.{self.learner.n_labelled}"
+        params = self._params
+        if self.adapt:  # minutes, not seconds: in the worker only, never on the answer path
+            params = {**params, "tuning": "adapt",
+                      "tuning_params": {"epochs": ADAPT_EPOCHS, "budget_s": SESSION_ADAPT_BUDGET_S}}
+            version += " (adapted encoder)"
         folder = bg.scratch_folder(self.ws.root)
-        future = self._worker.submit(bg.fit_suggester, str(self.ws.embedding_cache), data, self._params,
-                                     str(folder))
+        future = self._worker.submit(bg.fit_suggester, str(self.ws.embedding_cache), data, params, str(folder))
         self._idle.clear()
         future.add_done_callback(lambda f: self._swap_in(f, folder, version))
 
@@ -228,7 +240,8 @@ class AnnotationSession:
         try:
             if future.cancelled() or future.exception() is not None:
                 return
-            model = load_model_folder(folder, embedder=self._embedder)
+            # an adapted model's encoder is in the folder removed below: into memory first
+            model = load_model_folder(folder, embedder=self._embedder).load_encoder()
             with self._model_lock:
                 self.suggester = _Suggester(model, version)
         finally:

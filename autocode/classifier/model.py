@@ -186,6 +186,13 @@ class CodeClassifier(BaseEstimator):
             self.embedder_ = e
         return e
 
+    def load_encoder(self) -> "CodeClassifier":
+        """Loads a tuned encoder into memory now rather than at the first embedding: for a model
+        whose folder (and the encoder in it) is about to be removed. A stock encoder is left alone."""
+        if getattr(self, "tuned_encoder_dir_", None):
+            self._embedder().model  # noqa: B018 - the property loads the weights
+        return self
+
     def _check_texts(self, texts, method: str) -> list[str]:
         if isinstance(texts, str):
             raise InputError(f"CodeClassifier.{method}: texts is one string", hint="pass a list of segment texts")

@@ -105,7 +105,7 @@ def run_adaptation(ws, name: str, budget_s: float, *, background: bool, quiet: b
     st = adaptation.read_status(ws, name)
     if st.get("state") != "done":
         err = st.get("error") or f"the adaptation process ended with code {proc.returncode}; see {log}"
-        raise AutocodeError(f"adapting model {name!r}: {err}")
+        raise AutocodeError(f"adapting model {name!r} failed: {err}; the fast model is saved and stays in use")
     result = st["result"]
     if not quiet:
         console.print(result["reason"] + f" ({result['seconds']:.0f} s)")
