@@ -215,3 +215,17 @@ def test_a_session_adapts_the_encoder_in_its_worker_only_where_the_workspace_mod
         s._worker = worker
         s.close()
     ws.close()
+
+
+def test_the_demo_quotes_the_adaptation_benchmarks_as_they_stand():
+    """`autocode demo` skips adapting and says what it would add: the figures of the benchmark docs."""
+    from conftest import REPO
+
+    from autocode.app.demo import ADAPTATION_MEASURED as a
+
+    quality = (REPO / "docs" / "benchmarks" / "quality.md").read_text(encoding="utf-8")
+    row = next(line for line in quality.splitlines() if line.startswith("| demo corpus") and line.count("/") == 2)
+    assert f"/ {a['fast_kappa']:.3f} |" in row and f"/ {a['adapted_kappa']:.3f} |" in row
+    adapt = (REPO / "docs" / "benchmarks" / "adapt.md").read_text(encoding="utf-8")
+    row = next(line for line in adapt.splitlines() if line.startswith("| demo |"))
+    assert round(float(row.split("|")[6]) / 60) == round(a["minutes"])

@@ -4,6 +4,7 @@ The CLI (:mod:`autocode.cli`) and the web page (:mod:`autocode.web`) are thin la
 these; a script can call them directly (see :mod:`autocode` for the short list).
 """
 
+from .adaptation import AdaptationResult, adapt
 from .agreement import AgreementRun, measure_agreement
 from .exports import export, export_codebook
 from .imports import ImportReport, import_files
@@ -14,6 +15,6 @@ from .suggestions import suggest
 from .workspace import Workspace
 
 __all__ = [
-    "AgreementRun", "AnnotationSession", "ClassifierFactory", "ImportReport", "Workspace", "evaluate", "export",
+    "AdaptationResult", "adapt", "AgreementRun", "AnnotationSession", "ClassifierFactory", "ImportReport", "Workspace", "evaluate", "export",
     "export_codebook", "import_files", "load_model", "measure_agreement", "simulate", "suggest", "train", "training_data",
 ]
