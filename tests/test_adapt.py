@@ -229,3 +229,15 @@ def test_the_demo_quotes_the_adaptation_benchmarks_as_they_stand():
     adapt = (REPO / "docs" / "benchmarks" / "adapt.md").read_text(encoding="utf-8")
     row = next(line for line in adapt.splitlines() if line.startswith("| demo |"))
     assert round(float(row.split("|")[6]) / 60) == round(a["minutes"])
+
+
+def test_the_lower_state_cache_forgets_the_least_recently_used_first():
+    from autocode.classifier.adapt import LowerCache
+
+    cache = LowerCache(max_tokens=10)
+    cache.put((4, "a"), [0] * 4)
+    cache.put((4, "b"), [0] * 4)
+    assert cache.get((4, "a")) is not None  # now the most recently used
+    cache.put((4, "c"), [0] * 4)  # 12 tokens: "b" goes
+    assert cache.get((4, "b")) is None and cache.get((4, "a")) is not None and cache.get((4, "c")) is not None
+    assert cache.get((2, "a")) is None  # states of another depth are other states
