@@ -92,6 +92,16 @@ class LowerStates:
         return len(self.states)
 
 
+def _padded(seqs: list):
+    """Tensors of different lengths (first dimension) as one zero-padded batch and its 0/1 mask."""
+    import torch
+    from torch.nn.utils.rnn import pad_sequence
+
+    lengths = torch.tensor([len(x) for x in seqs])
+    mask = (torch.arange(int(lengths.max()))[None, :] < lengths[:, None]).long()
+    return pad_sequence(seqs, batch_first=True), mask
+
+
 class EncoderAdapter(BaseEstimator):
     """Tunes MiniLM's top ``layers`` transformer layers to predict a study's codes.
 
@@ -171,12 +181,7 @@ class EncoderAdapter(BaseEstimator):
             with torch.inference_mode():
                 for start in range(0, len(order), batch_size):
                     rows = order[start:start + batch_size]
-                    width = int(lengths[rows].max())
-                    tok = torch.zeros((len(rows), width), dtype=torch.long)
-                    mask = torch.zeros((len(rows), width), dtype=torch.long)
-                    for r, i in enumerate(rows):
-                        tok[r, :lengths[i]] = torch.tensor(ids[i])
-                        mask[r, :lengths[i]] = 1
+                    tok, mask = _padded([torch.tensor(ids[i]) for i in rows])
                     h = model.embeddings(input_ids=tok, token_type_ids=torch.zeros_like(tok))
                     h = self._run(lower, h, self._mask(h, mask))
                     for r, i in enumerate(rows):
@@ -189,15 +194,7 @@ class EncoderAdapter(BaseEstimator):
 
     # ------------------------------------------------------------------ batches and the top
     def _batch(self, lower: LowerStates, rows):
-        import torch
-
-        width = int(lower.lengths[rows].max())
-        h = torch.zeros((len(rows), width, lower.states[rows[0]].shape[-1]))
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for r, i in enumerate(rows):
-            h[r, :lower.lengths[i]] = lower.states[i]
-            mask[r, :lower.lengths[i]] = 1
-        return h, mask
+        return _padded([lower.states[i] for i in rows])
 
     def _top(self, layers, h, mask):
         """The top layers, mean pooling over the tokens and L2 normalisation (the embedder's vector)."""
@@ -323,15 +320,13 @@ class EncoderAdapter(BaseEstimator):
     # ------------------------------------------------------------------ saving
     def save(self, out_dir: str | Path) -> Path:
         """Writes the adapted encoder as a sentence-transformers folder (safetensors + JSON)."""
-        from transformers import AutoModel
-
         if getattr(self, "top_", None) is None:
             raise InputError("EncoderAdapter.save: nothing adapted yet", hint="call fit() first")
         out_dir = Path(out_dir)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         shutil.copytree(encoder_path(), out_dir)
-        model = AutoModel.from_pretrained(str(encoder_path()), local_files_only=True)
+        model = copy.deepcopy(self._base)  # the stock encoder, loaded already: only the top layers change
         for k, layer in enumerate(self.top_):
             model.encoder.layer[self.n_lower + k].load_state_dict(layer.state_dict())
         model.save_pretrained(str(out_dir), safe_serialization=True)

@@ -140,7 +140,6 @@ def adapt(
             console.print(f"Adapting {name!r}: {st.get('stage')}, {100 * float(st.get('share') or 0):.0f}% "
                           f"(started {st.get('started')}, budget {float(st.get('budget_s') or 0):.0f} s).")
         return
-    adaptation.refuse_if_running(ws, name)
     result = run_adaptation(ws, name, budget_s, background=background, quiet=json_out)
     if json_out:
         console.print_json(json.dumps(result, default=str))
