@@ -241,3 +241,28 @@ def test_the_lower_state_cache_forgets_the_least_recently_used_first():
     cache.put((4, "c"), [0] * 4)  # 12 tokens: "b" goes
     assert cache.get((4, "b")) is None and cache.get((4, "a")) is not None and cache.get((4, "c")) is not None
     assert cache.get((2, "a")) is None  # states of another depth are other states
+
+
+def test_a_model_retrained_while_adapting_is_left_as_it_is(cli, monkeypatch):
+    """Kept or swapped, an adaptation never writes over a newer model's folder or card."""
+    from autocode.app import adaptation
+    from autocode.app.workspace import Workspace
+    from autocode.classifier.persist import read_card, write_card
+    from autocode.errors import WorkspaceError
+
+    _trained(cli)
+    ws = Workspace.find(cli.root)
+    folder = ws.model_dir("default")
+
+    def fake_cv(make_model, *args, **kwargs):
+        if make_model().tuning == "adapt":  # meanwhile, the researcher trains again
+            card = read_card(folder)
+            card["date"] = "2099-01-01T00:00:00+00:00"
+            write_card(folder, card)
+        return {"macro": {"f1": 0.5, "kappa": 0.4}, "micro": {"f1": 0.5}, "per_code": {}}
+
+    monkeypatch.setattr(adaptation, "group_cross_validate", fake_cv)
+    with pytest.raises(WorkspaceError, match="retrained while adapting"):
+        adaptation.adapt(ws, "default", budget_s=60)
+    assert read_card(folder).get("adaptation") is None
+    ws.close()

@@ -159,9 +159,10 @@ def adapt(ws: Workspace, name: str | None = None, *, budget_s: float = DEFAULT_B
                                           "budget_s": max(1.0, budget_s - (time.monotonic() - t0))}}
         model = ClassifierFactory(embedder, final_params).fit(data)
         result.layers = model.adaptation_["layers"]
-        result.seconds = round(time.monotonic() - t0, 1)
-        if read_card(folder).get("date") != card["date"]:
-            raise WorkspaceError(f"model {name!r} was retrained while adapting; its new version is kept as it is")
+    result.seconds = round(time.monotonic() - t0, 1)
+    if read_card(folder).get("date") != card["date"]:  # neither the swap nor the note may touch a newer model
+        raise WorkspaceError(f"model {name!r} was retrained while adapting; its new version is kept as it is")
+    if swapped:
         staging = ws.models_dir / f".{name}.adapted"
         if staging.exists():
             shutil.rmtree(staging)
@@ -174,8 +175,6 @@ def adapt(ws: Workspace, name: str | None = None, *, budget_s: float = DEFAULT_B
         os.replace(staging, folder)
         shutil.rmtree(old, ignore_errors=True)
     else:
-        result.seconds = round(time.monotonic() - t0, 1)
-        card = read_card(folder)
         card["adaptation"] = asdict(result)
         write_card(folder, card)
     report("done", 1.0)
