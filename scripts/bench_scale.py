@@ -18,8 +18,10 @@ workers), sampled every 0.2 s. Ray's overhead is its time against the local engi
 same cores; the cluster line is a projection from these figures, not a measurement.
 
     .venv/bin/python scripts/bench_scale.py [--sizes 100000 1000000] [--engines local ray1 ray2]
+        [--ray-up-to N] [--precision auto|fp32|bf16|int8] [--name scale]
 
-Prints a table and writes bench-results/scale.json (and docs/benchmarks/scale.md).
+``--ray-up-to N`` runs the Ray engines only at sizes up to N (on 2 cores a million segments on
+Ray takes hours). Prints a table and writes bench-results/NAME.json (and docs/benchmarks/NAME.md).
 """
 
 from __future__ import annotations
@@ -108,13 +110,13 @@ def tree_rss(proc) -> int:
     return total
 
 
-def run(ws: Path, src: Path, out: Path, engine: str) -> dict:
+def run(ws: Path, src: Path, out: Path, engine: str, precision: str) -> dict:
     import psutil
 
     with tempfile.TemporaryDirectory(prefix="autocode-scale-cache-") as tmp:
         env = {**os.environ, "AUTOCODE_EMBEDDING_CACHE": str(Path(tmp) / "embeddings.sqlite3")}
         cmd = AUTOCODE + ["-w", str(ws), "suggest", str(src), "--out", str(out), "--chunk-size", "2000",
-                          *ENGINES[engine]]
+                          "--precision", precision, *ENGINES[engine]]
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         ps, peak, done = psutil.Process(proc.pid), [0], threading.Event()
@@ -142,9 +144,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--engines", nargs="+", choices=list(ENGINES), default=list(ENGINES))
+    ap.add_argument("--ray-up-to", type=int, default=None, help="run the Ray engines only at sizes up to this")
+    ap.add_argument("--precision", default="auto", help="the encoder precision of every run (default auto)")
+    ap.add_argument("--name", default="scale", help="names the JSON in --out and the page in docs/benchmarks")
     ap.add_argument("--out", type=Path, default=REPO / "bench-results")
-    ap.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks" / "scale.md")
+    ap.add_argument("--no-docs", action="store_true", help="write no page in docs/benchmarks")
     args = ap.parse_args(argv)
+    docs = None if args.no_docs else REPO / "docs" / "benchmarks" / f"{args.name}.md"
+    store = args.out / f"{args.name}.json"
     args.out.mkdir(parents=True, exist_ok=True)
     texts, source = comments()
     ws = workspace(args.out / "scale-ws")
@@ -152,24 +159,27 @@ def main(argv=None) -> int:
 
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}",
-              "precision": resolve_precision("auto"), "native_bf16": native_bf16(), "source": source, "runs": []}
+              "precision": resolve_precision(args.precision), "native_bf16": native_bf16(), "source": source,
+              "ray_up_to": args.ray_up_to, "runs": []}
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix="autocode-scale-") as tmp:
             src = Path(tmp) / f"comments-{n}.csv"
             write_input(src, n, texts)
             for engine in args.engines:
+                if engine != "local" and args.ray_up_to is not None and n > args.ray_up_to:
+                    continue
                 print(f"{n:,} segments, {LABEL[engine]} ...", flush=True)
-                r = {"segments": n, **run(ws, src, Path(tmp) / f"out-{engine}.csv", engine)}
+                r = {"segments": n, **run(ws, src, Path(tmp) / f"out-{engine}.csv", engine, result["precision"])}
                 assert r["rows"] == n, f"{engine} wrote {r['rows']} rows for {n} segments"
                 result["runs"].append(r)
                 print(f"  {r['wall_s']} s, {r['segments_per_s']} segments/s, peak RSS {r['peak_rss_mb']} MB", flush=True)
-                (args.out / "scale.json").write_text(json.dumps(result, indent=2))
+                store.write_text(json.dumps(result, indent=2))
     md = markdown(result)
     print()
     print(md)
-    (args.out / "scale.json").write_text(json.dumps(result, indent=2))
-    if args.docs:
-        args.docs.write_text(md)
+    store.write_text(json.dumps(result, indent=2))
+    if docs:
+        docs.write_text(md)
     return 0
 
 
@@ -179,7 +189,9 @@ def markdown(r: dict) -> str:
              f"Input: {r['source']}, each with its row number appended so that every text is distinct. Model: the "
              "demo workspace's (study codebook, six coded focus groups). Each run is the real command line in its "
              "own process with an empty embedding cache; peak RSS is the whole process tree's (Ray's raylet, GCS "
-             "and workers included).", "",
+             "and workers included)."
+             + (f" Ray ran only at sizes up to {r['ray_up_to']:,} (on 2 cores a million segments on Ray takes hours)."
+                if r.get("ray_up_to") else ""), "",
              "| segments | engine | wall time | segments/s | peak RSS | vs local |", "|---|---|---|---|---|---|"]
     local = {x["segments"]: x for x in r["runs"] if x["engine"] == "local"}
     for x in r["runs"]:

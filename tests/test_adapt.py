@@ -4,6 +4,7 @@ workspace-level job that swaps an adapted model in only when it codes more like 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 
 import numpy as np
@@ -86,8 +87,52 @@ def test_an_adapted_classifier_round_trips_through_disk(demo_data, tmp_path):
     model.to_disk(tmp_path / "m")
     again = CodeClassifier.from_disk(tmp_path / "m")
     np.testing.assert_allclose(again.predict_proba(d.texts[:25], d.contexts[:25]), P, atol=1e-4)
+    # read for suggestions: the adapted encoder at the embedder's precision, over its cache
+    from autocode.embeddings import Embedder
+
+    cache = {}
+    cache_api = type("Cache", (), {"get_many": lambda self, ks: {k: cache[k] for k in ks if k in cache},
+                                   "put_many": lambda self, items: cache.update(items)})()
+    fast = CodeClassifier.from_disk(tmp_path / "m", embedder=Embedder(cache_api, precision="bf16"))
+    assert fast._embedder().precision == "bf16" and fast._embedder().cache is cache_api
+    np.testing.assert_allclose(fast.predict_proba(d.texts[:25], d.contexts[:25]), P, atol=0.03)
+    assert len(cache) == len(set(d.texts[:25]) | set(d.contexts[:25]))
     with pytest.raises(InputError, match="not a setting of the adapter"):
         CodeClassifier(tuning="adapt", tuning_params={"epoch": 1}).fit(d.texts, d.Y, d.labels)
+
+
+def test_a_saved_adapted_encoder_suggests_at_bf16_from_the_disk_cache_under_its_own_key(demo_data, tmp_path):
+    """Loaded for suggestions (an embedder with the workspace's cache and a precision), the adapted
+    encoder embeds at that precision, keeps its vectors in the cache under a key of its own
+    weights, and a second load reads them back without running the encoder."""
+    from autocode.classifier.adapt import EncoderAdapter
+    from autocode.classifier.tuning import TunedEmbedder
+    from autocode.embeddings import Embedder
+    from autocode.store import EmbeddingCache
+
+    adapter = EncoderAdapter(layers=2, epochs=1)
+    keep = demo_data.Y.sum(0) >= 8
+    adapter.fit(adapter.encode_lower(demo_data.texts), demo_data.Y[:, keep])
+    folder = adapter.save(tmp_path / "encoder")
+    other = tmp_path / "other"  # the same encoder with one more file: another digest
+    shutil.copytree(folder, other)
+    (other / "note.txt").write_text("changed", encoding="utf-8")
+    texts = demo_data.texts[:40]
+    precision = "bf16"  # emulated where the CPU lacks it: slower, the same vectors
+    cache = EmbeddingCache(tmp_path / "cache.sqlite3")
+    fp32 = TunedEmbedder(folder).embed(texts)
+    fast = TunedEmbedder(folder, cache=cache, precision=precision).embed(texts)
+    cosine = (fp32 * fast).sum(1)
+    assert cosine.min() > 0.98 and cosine.mean() > 0.995
+    assert len(cache) == len(set(texts))
+    assert not np.allclose(fp32, Embedder(None).embed(texts), atol=1e-3)  # it is not the stock encoder
+
+    again = TunedEmbedder(folder, cache=cache, precision=precision)
+    again.encode_uncached = lambda batch: pytest.fail(f"encoded {len(batch)} texts the cache holds")
+    np.testing.assert_array_equal(again.embed(texts), fast)
+    assert TunedEmbedder(other).encoder != again.encoder != Embedder(None).encoder  # keys never mix
+    TunedEmbedder(other, cache=cache, precision=precision).embed(texts[:5])
+    assert len(cache) == len(set(texts)) + len(set(texts[:5]))
 
 
 @pytest.mark.parametrize("text,seconds", [("600", 600), ("90s", 90), ("10m", 600), ("1.5h", 5400)])

@@ -37,6 +37,7 @@ from ..classifier.evaluate import cross_validate as group_cross_validate
 from ..classifier.evaluate import jsonable
 from ..classifier.persist import read_card, save_model, training_data_hash, write_card
 from ..errors import AutocodeError, InputError, WorkspaceError
+from ..records import TrainingData
 from .models import ClassifierFactory, check_trainable, load_model, trained_coders, training_data
 from .workspace import Workspace
 
@@ -76,14 +77,24 @@ def _summary(res: dict[str, Any]) -> dict[str, float]:
     return {"macro_f1": round(float(res["macro"]["f1"]), 4), "kappa": round(float(res["macro"]["kappa"]), 4)}
 
 
+def adaptable_data(ws: Workspace, name: str) -> TrainingData:
+    """The coded segments model NAME was trained from, or one line saying why they cannot judge
+    an adaptation (the one rule for ``train`` and the child process that adapts)."""
+    data = training_data(ws.store, trained_coders(ws, name))
+    check_trainable(data)
+    n_groups = len(set(data.groups))
+    if n_groups < 2:
+        raise InputError(f"adapting is judged by cross-validation over focus groups; the coded segments come from {n_groups}",
+                         hint="code segments from another group first, or train with --no-adapt")
+    return data
+
+
 def why_not_adapt(ws: Workspace, name: str) -> str | None:
     """Why model NAME cannot be adapted (one line), or None when it can."""
     try:
-        data = training_data(ws.store, trained_coders(ws, name))
+        adaptable_data(ws, name)
     except AutocodeError as e:
         return str(e)
-    if len(set(data.groups)) < 2:
-        return "it is judged by cross-validation over focus groups, and the coded segments come from one"
     return None
 
 
@@ -103,16 +114,12 @@ def adapt(ws: Workspace, name: str | None = None, *, budget_s: float = DEFAULT_B
     if getattr(fast, "tuned_encoder_dir_", None):
         raise WorkspaceError(f"model {name!r} already carries a tuned encoder ({fast.encoder_id_}); "
                              f"`autocode train --name {name}` makes a fast one to adapt")
-    data = training_data(ws.store, trained_coders(ws, name))
-    check_trainable(data)
+    data = adaptable_data(ws, name)
     data_hash = training_data_hash(data.texts, data.Y, data.labels)
     if data_hash != card["training_data"]["hash"]:
         raise WorkspaceError(f"the coding changed since model {name!r} was trained; run `autocode train --name {name}` "
                              "again (it adapts the new model)")
     n_groups = len(set(data.groups))
-    if n_groups < 2:
-        raise InputError(f"adapting is judged by cross-validation over focus groups; the coded segments come from {n_groups}",
-                         hint="code segments from another group first, or train with --no-adapt")
     folds = min(FOLDS, n_groups)
     params = {k: v for k, v in fast.get_params().items() if k != "embedder"}
     embedder = ws.embedder()

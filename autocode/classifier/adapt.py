@@ -337,7 +337,8 @@ class AdaptedEmbedder(Embedder):
     """An :class:`Embedder` over an :class:`EncoderAdapter` in memory: a text's lower-layer states
     come from the adapter's cache, so embedding the texts it learnt from costs the top layers
     only. Vectors equal those of the saved folder read by :class:`TunedEmbedder` (to float
-    rounding). Memory cache only: the shared disk cache is keyed by the stock encoder."""
+    rounding). Memory cache only, fp32: a model read back from disk embeds with a
+    :class:`TunedEmbedder` over the workspace's disk cache, at the suggestion precision."""
 
     def __init__(self, adapter: EncoderAdapter, batch_size: int = 64) -> None:
         super().__init__(None, batch_size=batch_size)

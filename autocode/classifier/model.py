@@ -231,8 +231,10 @@ class CodeClassifier(BaseEstimator):
                     Ec[nonempty] = emb.embed([contexts[i] for i in nonempty])
         return E, Ec
 
-    def _design(self, texts, contexts, E, Ec) -> Design:
-        """Dense blocks (text, then context embedding) first, then the TF-IDF blocks."""
+    def _design(self, texts, contexts, E, Ec, rows: dict[str, sp.csr_matrix] | None = None) -> Design:
+        """Dense blocks (text, then context embedding) first, then the TF-IDF blocks (``rows``:
+        blocks already transformed, by name)."""
+        rows = rows or {}
         dense, sparse = [], []
         if "embedding" in self.blocks_:
             dense.append(E.astype(np.float64) * self.embedding_weight)
@@ -244,11 +246,13 @@ class CodeClassifier(BaseEstimator):
             dense.append((E * Ec).astype(np.float64) * (self.context_weight * np.sqrt(DIM)))
         for b in self.blocks_:
             if b != "embedding":
-                sparse.append(self.tfidf_[b].transform(texts) * self.tfidf_weight)
+                X = rows[b] if b in rows else self.tfidf_[b].transform(texts)
+                sparse.append(X * self.tfidf_weight)
         for b in self.context_blocks_:
             if b not in EMBEDDING_CONTEXT:
                 ctx = contexts if contexts is not None else [""] * len(texts)
-                sparse.append(self.tfidf_["context_" + b].transform(ctx) * self.context_weight)
+                X = rows["context_" + b] if "context_" + b in rows else self.tfidf_["context_" + b].transform(ctx)
+                sparse.append(X * self.context_weight)
         return Design(np.hstack(dense) if dense else None,
                       sp.hstack(sparse, format="csr", dtype=np.float64) if sparse else None)
 
@@ -318,15 +322,17 @@ class CodeClassifier(BaseEstimator):
             self._tune(texts, Yc, progress)  # from here on, _embed_pair ignores the caller's embeddings
 
         # feature state
-        self.tfidf_ = {}
+        self.tfidf_, rows = {}, {}
         for b in self.blocks_:
             if b != "embedding":
-                self.tfidf_[b] = Tfidf.fit(b, texts)
+                self.tfidf_[b], rows[b] = Tfidf.fit_transform(b, texts)
         for b in self.context_blocks_:
             if b not in EMBEDDING_CONTEXT:
-                self.tfidf_["context_" + b] = Tfidf.fit(b, contexts or [""])
+                self.tfidf_["context_" + b], ctx_rows = Tfidf.fit_transform(b, contexts or [""])
+                if contexts is not None:
+                    rows["context_" + b] = ctx_rows
         E, Ec = self._embed_pair(texts, contexts, embeddings, context_embeddings)
-        X = self._design(texts, contexts, E, Ec)
+        X = self._design(texts, contexts, E, Ec, rows)
 
         # head layout and targets
         idx = space.index
@@ -543,8 +549,8 @@ class CodeClassifier(BaseEstimator):
     @classmethod
     def from_disk(cls, folder: str | Path, embedder: Embedder | None = None) -> "CodeClassifier":
         """Reads a model written by :meth:`to_disk` (JSON and safetensors, no pickle).
-        ``embedder``: embeds new texts (its disk cache is shared), unless the model
-        carries a tuned encoder."""
+        ``embedder``: embeds new texts (its disk cache is shared); a model that carries a tuned
+        encoder embeds with that, at ``embedder``'s precision and over its disk cache."""
         folder = Path(folder)
         state, arrays = persist.read_model_files(folder)
         params = dict(state["params"])
@@ -593,7 +599,9 @@ class CodeClassifier(BaseEstimator):
         if enc.is_dir():
             persist.check_encoder_folder(enc)
             m.tuned_encoder_dir_ = str(enc)
-            m.embedder_ = TunedEmbedder(enc)
+            # the given embedder's disk cache and precision, for the tuned encoder's own vectors
+            m.embedder_ = TunedEmbedder(enc, cache=getattr(embedder, "cache", None),
+                                        precision=getattr(embedder, "precision", "fp32"))
         return m
 
     def _binary_weights(self, Yb: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ them; importing this module is cheap.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -31,26 +32,38 @@ from typing import Sequence
 
 import numpy as np
 
-from autocode.embeddings import Embedder, encoder_path
+from autocode.embeddings import ENCODER_ID, Embedder, VectorCache, encoder_path
 from autocode.errors import InputError
 
 
 class TunedEmbedder(Embedder):
-    """An :class:`Embedder` over a tuned encoder folder (memory cache only: the
-    shared disk cache is keyed by the stock encoder)."""
+    """An :class:`Embedder` over a tuned encoder folder, at any precision, with the shared disk
+    cache: its vectors are keyed by a digest of the folder's files (:attr:`encoder`), so they
+    never mix with the stock encoder's or another tuning's, and a model suggests at bf16 and
+    from the cache as a stock one does."""
 
-    def __init__(self, folder: str | Path, batch_size: int = 64) -> None:
-        super().__init__(None, batch_size=batch_size)
+    def __init__(self, folder: str | Path, cache: VectorCache | None = None, batch_size: int = 64,
+                 memory_limit: int = 100_000, precision: str = "fp32") -> None:
+        super().__init__(cache, batch_size=batch_size, memory_limit=memory_limit, precision=precision)
         self.folder = Path(folder)
+        self._digest: str | None = None
 
     @property
-    def model(self):
-        if self._model is None:
-            from sentence_transformers import SentenceTransformer  # heavy: imported on first use
+    def encoder(self) -> str:
+        if self._digest is None:
+            h = hashlib.sha256()
+            for p in sorted(self.folder.rglob("*")):
+                if p.is_file():
+                    h.update(p.relative_to(self.folder).as_posix().encode("utf-8") + b"\0")
+                    with p.open("rb") as fh:
+                        for block in iter(lambda: fh.read(1 << 20), b""):
+                            h.update(block)
+            self._digest = h.hexdigest()[:32]
+        return f"{ENCODER_ID}, tuned {self._digest}"
 
-            logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
-            self._model = SentenceTransformer(str(self.folder), device="cpu", local_files_only=True)
-        return self._model
+    def _folder(self) -> Path:
+        logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
+        return self.folder
 
 
 def _quiet(trainer) -> None:

@@ -36,5 +36,9 @@ class EmbeddingCache:
                 [(k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items.items()],
             )
 
+    def __len__(self) -> int:
+        """How many vectors the file holds (of every encoder and precision)."""
+        return int(self._db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0])
+
     def close(self) -> None:
         self._db.close()
