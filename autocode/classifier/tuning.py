@@ -22,7 +22,6 @@ them; importing this module is cheap.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import shutil
 import tempfile
@@ -62,8 +61,7 @@ class TunedEmbedder(Embedder):
         return f"{ENCODER_ID}, tuned {self._digest}"
 
     def _folder(self) -> Path:
-        logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
-        return self.folder
+        return self.folder  # checked by the model that carries it (persist.check_encoder_folder)
 
 
 def _quiet(trainer) -> None:
