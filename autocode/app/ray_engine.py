@@ -2,8 +2,8 @@
 
 The driver reads and checks the input as the local engine does (:func:`.streaming.file_units`:
 the same ids, the same contexts, which need the rows before each row, and the same one-line
-errors), writing the units chunk by chunk to a temporary Parquet file on its own disk. Ray Data
-reads that file on the driver's node (``local://``), ``map_batches`` runs :class:`Suggester`
+errors), writing the units chunk by chunk to temporary Parquet files on its own disk, one per
+chunk. Ray Data reads them on the driver's node (``local://``), a block each, ``map_batches`` runs :class:`Suggester`
 actors (each loads the saved model once, from bytes shipped through the object store, so the
 model folder need not be on the other nodes), and the driver writes their rows, in input order,
 to OUT with the local engine's writer. Ray is imported inside the functions (an optional extra).
@@ -91,21 +91,25 @@ def connect(ray: Any, address: str | None) -> bool:
     return True
 
 
-def write_units(units: Any, path: Path) -> int:
-    """Write chunks of units to a Parquet file of :data:`UNIT_COLUMNS`; how many were written."""
+def write_units(units: Any, folder: Path) -> list[Path]:
+    """Write each chunk of units to a Parquet file of :data:`UNIT_COLUMNS` in ``folder`` (named
+    so that their sorted order is the input order, which Ray Data reads a folder in); the files. One file per chunk, so that Ray Data reads each as a block of its own
+    and the actors share the work: a single file was read as one block, and one actor ran every
+    batch of it while the others waited (two actors coded no faster than one)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = pa.schema([(c, pa.string()) for c in UNIT_COLUMNS])
-    n = 0
-    with pq.ParquetWriter(path, schema) as writer:
-        for chunk in units:
-            if chunk:
-                writer.write_table(pa.table({"id": [u.id for u in chunk], "group": [u.group for u in chunk],
-                                             "speaker": [u.speaker for u in chunk], "text": [u.text for u in chunk],
-                                             "context": [u.context for u in chunk]}, schema=schema))
-                n += len(chunk)
-    return n
+    folder.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+    for chunk in units:
+        if chunk:
+            path = folder / f"units-{len(files):08d}.parquet"
+            pq.write_table(pa.table({"id": [u.id for u in chunk], "group": [u.group for u in chunk],
+                                     "speaker": [u.speaker for u in chunk], "text": [u.text for u in chunk],
+                                     "context": [u.context for u in chunk]}, schema=schema), path)
+            files.append(path)
+    return files
 
 
 def ray_suggest(ws: Workspace, inputs: Sequence[str], out: Path, *, model: str | None = None,
@@ -128,11 +132,10 @@ def ray_suggest(ws: Workspace, inputs: Sequence[str], out: Path, *, model: str |
     precision = ws.suggest_precision(precision)  # resolved here: every actor embeds as the local engine would
     codable = sorted(c.path for c in ws.store.codebook().codable())
     with tempfile.TemporaryDirectory(prefix="autocode-ray-") as tmp:
-        units_path = Path(tmp) / "units.parquet"
-        n = write_units((u for item in inputs for u in file_units(Path(item), seg_config,
-                                                                  group if len(inputs) == 1 else None, chunk_size)),
-                        units_path)
-        if not n:
+        parts = write_units((u for item in inputs for u in file_units(Path(item), seg_config,
+                                                                      group if len(inputs) == 1 else None, chunk_size)),
+                            Path(tmp, "units"))
+        if not parts:
             raise InputError("no codable segments in the input", hint="moderator turns are not coded; check the file")
         started = connect(ray, address)
         try:
@@ -140,25 +143,25 @@ def ray_suggest(ws: Workspace, inputs: Sequence[str], out: Path, *, model: str |
             if actors * cpus_per_actor > cpus - 1:
                 raise InputError(f"{actors} actors of {cpus_per_actor:g} CPUs leave no CPU of the cluster's {cpus:g} "
                                  "for reading the input", hint="use fewer --actors or a smaller --cpus-per-actor")
-            return _run(ray, units_path, out, model_files(folder), str(ws.embedding_cache), codable, top_k, fmt,
+            return _run(ray, parts, out, model_files(folder), str(ws.embedding_cache), codable, top_k, fmt,
                         chunk_size, actors, cpus_per_actor, progress, coders, precision)
         finally:
             if started:
                 ray.shutdown()
 
 
-def _run(ray: Any, units_path: Path, out: Path, files: dict[str, bytes], cache: str, codable: list[str],
+def _run(ray: Any, parts: list[Path], out: Path, files: dict[str, bytes], cache: str, codable: list[str],
          top_k: int | None, fmt: str, chunk_size: int, actors: int, cpus_per_actor: float,
          progress: Callable[[int], None] | None, coders: dict[str, Any] | None = None,
          precision: str = "fp32") -> StreamResult:
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False  # the CLI shows its own
-    ds = ray.data.read_parquet(f"local://{units_path}").map_batches(
+    ds = ray.data.read_parquet(f"local://{parts[0].parent}", override_num_blocks=len(parts)).map_batches(
         Suggester, fn_constructor_kwargs={"files": [ray.put(files)], "cache": cache, "codable": codable,
                                           "top_k": top_k, "fmt": fmt, "coders": [ray.put(coders or {})],
                                           "precision": precision},
-        batch_size=chunk_size, batch_format="numpy", concurrency=actors, num_cpus=cpus_per_actor)
+        batch_size=chunk_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=cpus_per_actor)
     with RowWriter(out, fmt, output_columns(fmt)) as writer:
         for batch in ds.iter_batches(batch_size=chunk_size, batch_format="numpy"):
             rows = [json.loads(r) for r in batch["row"]]

@@ -47,10 +47,12 @@ FEATURE_BLOCKS = ("embedding", "word", "char")
 # and the element-wise product of the two embeddings (how the segment echoes it)
 CONTEXT_BLOCKS = FEATURE_BLOCKS + ("similarity", "product")
 EMBEDDING_CONTEXT = ("embedding", "similarity", "product")
-# L-BFGS steps of each internal fold, warm-started from the full fit: 15 or 25 leave the fold
-# models too close to the full one (over-confident out-of-fold scores; NHS macro-F1 -0.006),
-# 40 scores as 100 did (scripts/bench_speed.py, docs/benchmarks/speed.md)
-FOLD_MAX_ITER = 40
+# L-BFGS steps of each internal fold, warm-started from the full fit. 40 scored as 100 did; 20,
+# measured on the current optimiser (diagonal preconditioner) over bench_quality's five corpora
+# and 5 group folds, moves macro-F1 by -0.0016 to +0.0008 against 40 (AnnoMI therapist 0.7444 ->
+# 0.7433, client 0.5252 -> 0.5236, Taguette 0.5301 -> 0.5294, NHS 0.5655 -> 0.5649, demo 0.6169
+# -> 0.6177) and makes the three folds half as long (training time: scripts/bench_speed.py)
+FOLD_MAX_ITER = 20
 # Models saved before valence became an explicit parameter (default: none) were fitted
 # with these valence labels whenever the caller left ``valence`` at its default; a saved
 # model.json always records them, but one that lacks the field is read with them, so it
