@@ -3,8 +3,8 @@
 The driver reads and checks the input as the local engine does (:func:`.streaming.file_units`:
 the same ids, the same contexts, which need the rows before each row, and the same one-line
 errors), writing the units chunk by chunk to temporary Parquet files on its own disk, one per
-chunk. Ray Data reads them on the driver's node (``local://``), a block each, ``map_batches`` runs :class:`Suggester`
-actors (each loads the saved model once, from bytes shipped through the object store, so the
+chunk. Ray Data reads them on the driver's node (``local://``), a block each; ``map_batches``
+runs :class:`Suggester` actors (each loads the saved model once, from bytes shipped through the object store, so the
 model folder need not be on the other nodes), and the driver writes their rows, in input order,
 to OUT with the local engine's writer. Ray is imported inside the functions (an optional extra).
 """
@@ -92,10 +92,11 @@ def connect(ray: Any, address: str | None) -> bool:
 
 
 def write_units(units: Any, folder: Path) -> list[Path]:
-    """Write each chunk of units to a Parquet file of :data:`UNIT_COLUMNS` in ``folder`` (named
-    so that their sorted order is the input order, which Ray Data reads a folder in); the files. One file per chunk, so that Ray Data reads each as a block of its own
-    and the actors share the work: a single file was read as one block, and one actor ran every
-    batch of it while the others waited (two actors coded no faster than one)."""
+    """Write each chunk of units to a Parquet file of :data:`UNIT_COLUMNS` in ``folder``; the
+    files, named so that their sorted order (the order Ray Data reads a folder in) is the input
+    order. One file per chunk, so that Ray Data reads each as a block of its own and the actors
+    share the work: a single file was read as one block, and one actor ran every batch of it
+    while the others waited (two actors coded no faster than one)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
