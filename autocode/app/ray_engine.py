@@ -4,9 +4,9 @@ The driver reads and checks the input as the local engine does (:func:`.streamin
 the same ids, the same contexts, which need the rows before each row, and the same one-line
 errors), writing the units chunk by chunk to temporary Parquet files on its own disk, one per
 chunk. Ray Data reads them on the driver's node (``local://``), a block each; ``map_batches``
-runs :class:`Suggester` actors (each loads the saved model once, from bytes shipped through the object store, so the
-model folder need not be on the other nodes), and the driver writes their rows, in input order,
-to OUT with the local engine's writer. Ray is imported inside the functions (an optional extra).
+runs :class:`Suggester` actors (each loads the saved model once, from bytes shipped through the
+object store, so the model folder need not be on the other nodes), and the driver writes their
+rows, in input order, to OUT with the local engine's writer. Ray is imported inside the functions (an optional extra).
 """
 
 from __future__ import annotations
