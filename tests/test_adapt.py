@@ -164,7 +164,9 @@ def test_the_adapted_model_replaces_the_fast_one_only_when_it_agrees_better(cli,
                 kwargs["fit_params"]["progress"](0.5)
                 kwargs["fit_params"]["progress"](1.0)
         k = adapted_kappa if adapted else 0.45
-        return {"macro": {"f1": k + 0.1, "kappa": k}, "micro": {"f1": k}, "per_code": {}}
+        truth = np.asarray(args[1]).astype(bool)  # args: texts, Y, labels, groups
+        return {"macro": {"f1": k + 0.1, "kappa": k}, "micro": {"f1": k}, "per_code": {},
+                "truth": truth, "oof_pred": truth if adapted else np.zeros_like(truth)}
 
     monkeypatch.setattr(adaptation, "group_cross_validate", fake_cv)
     monkeypatch.setattr(adaptation, "EPOCHS", 0.3)
@@ -175,6 +177,8 @@ def test_the_adapted_model_replaces_the_fast_one_only_when_it_agrees_better(cli,
     assert result.swapped is swapped
     assert card["adaptation"]["fast"]["kappa"] == 0.45 and card["adaptation"]["adapted"]["kappa"] == adapted_kappa
     assert card["adaptation"]["reason"] == result.reason
+    gain = card["adaptation"]["gain"]  # two focus groups: the gain has no interval, and says why
+    assert gain["groups"] == 2 and gain["interval"] is None and gain["note"] in result.reason
     assert ("adapted" in card["encoder"]) is swapped
     assert (ws.model_dir("default") / "encoder").is_dir() is swapped
     if not swapped:

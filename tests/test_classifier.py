@@ -438,3 +438,54 @@ def test_prototypes_teach_a_code_that_no_segment_carries_yet(embedder):
     assert prior.n_train_ == len(texts) and prior.n_prototypes_ == 1 and prior.label_counts_[STAFF] == 0
     assert STAFF_PROTO not in prior.train_texts_ and len(prior.train_embeddings_) == len(texts)
     assert prior.oof_proba_.shape[0] == len(texts)
+
+
+def _coded(seed: int, n_groups: int = 8, per_group: int = 30, codes: int = 4):
+    """Truth and a noisy model's codes for ``n_groups`` groups whose noise differs by group."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat([f"g{i}" for i in range(n_groups)], per_group)
+    truth = rng.random((len(groups), codes)) < 0.3
+    noise = np.repeat(rng.uniform(0.05, 0.4, n_groups), per_group)[:, None]
+    before = truth ^ (rng.random(truth.shape) < noise)
+    return truth, before, groups
+
+
+def test_paired_kappa_gain_replicates_are_kappa_on_the_groups_drawn():
+    """Each replicate equals code_metrics' macro kappa difference on the rows of the groups drawn
+    (with repeats), for the same seeded draws."""
+    from autocode.classifier.evaluate import gain_replicates
+
+    truth, before, groups = _coded(0)
+    after = truth ^ (np.random.default_rng(1).random(truth.shape) < 0.1)
+    names, clusters = np.unique(groups, return_inverse=True)
+    reps = gain_replicates(truth, before, after, clusters, 12, seed=5)
+    weights = np.random.default_rng(5).multinomial(len(names), np.full(len(names), 1 / len(names)), size=12)
+    labels = [str(i) for i in range(truth.shape[1])]
+    for w, rep in zip(weights, reps):
+        rows = np.concatenate([np.flatnonzero(clusters == g) for g in range(len(names)) for _ in range(w[g])])
+        want = (code_metrics(truth[rows], after[rows], labels)["macro"]["kappa"]
+                - code_metrics(truth[rows], before[rows], labels)["macro"]["kappa"])
+        assert rep == pytest.approx(want, abs=1e-12)
+
+
+def test_paired_kappa_gain_is_paired_by_group_and_needs_five_groups():
+    from autocode.classifier.evaluate import paired_kappa_gain
+
+    truth, before, groups = _coded(2)
+    labels = [str(i) for i in range(truth.shape[1])]
+    # the same model: no gain in any resample
+    same = paired_kappa_gain(truth, before, before, groups)
+    assert same["kappa_gain"] == 0 and same["interval"] == [0, 0] and same["share_better"] == 0
+    # a model that corrects a few errors in one group and changes nothing else is never worse in
+    # any resample, however much the groups differ: paired, the interval cannot go below 0
+    # (resampling the two models independently, it would straddle 0 widely)
+    after = before.copy()
+    rows = np.flatnonzero(groups == "g3")[:10]
+    after[rows] = truth[rows]
+    res = paired_kappa_gain(truth, before, after, groups)
+    want = (code_metrics(truth, after, labels)["macro"]["kappa"] - code_metrics(truth, before, labels)["macro"]["kappa"])
+    assert res["kappa_gain"] == pytest.approx(want, abs=1e-4) and res["kappa_gain"] > 0
+    assert 0 <= res["interval"][0] <= res["kappa_gain"] <= res["interval"][1]
+    assert 0.5 < res["share_better"] < 1  # resamples without g3 show no gain
+    few = paired_kappa_gain(truth[groups < "g4"], before[groups < "g4"], after[groups < "g4"], groups[groups < "g4"])
+    assert few["interval"] is None and few["groups"] == 4 and "5 are needed" in few["note"]

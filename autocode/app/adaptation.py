@@ -6,7 +6,8 @@ result only if it codes more like the researcher:
 
 1. the fast model's settings are cross-validated by group (3 folds of whole focus groups) with
    the frozen encoder and with an encoder adapted on each fold's training groups;
-2. if the adapted model's mean kappa is higher, the encoder is adapted on every coded segment
+2. if the adapted model's mean kappa is higher (the card gives the gain with a paired bootstrap
+   interval over groups), the encoder is adapted on every coded segment
    (as many epochs as the folds managed within their share of the budget) and the model is
    swapped in, in one rename; otherwise the fast model stays;
 3. either way the card records both figures and why (``card["adaptation"]``).
@@ -34,7 +35,7 @@ from typing import Any, Callable
 
 from ..classifier.adapt import EncoderAdapter
 from ..classifier.evaluate import cross_validate as group_cross_validate
-from ..classifier.evaluate import jsonable
+from ..classifier.evaluate import jsonable, paired_kappa_gain
 from ..classifier.persist import read_card, save_model, training_data_hash, write_card
 from ..errors import AutocodeError, InputError, WorkspaceError
 from ..records import TrainingData
@@ -63,6 +64,8 @@ class AdaptationResult:
     epochs: float
     budget_s: float
     seconds: float
+    #: adapted minus fast mean kappa, with its paired interval over groups (classifier.evaluate.paired_kappa_gain)
+    gain: dict[str, Any] | None = None
 
 
 def parse_budget(text: str | float) -> float:
@@ -146,19 +149,22 @@ def adapt(ws: Workspace, name: str | None = None, *, budget_s: float = DEFAULT_B
     epochs = EPOCHS * min(shares) if len(shares) == folds else 0.0
     fast_s, adapted_s = _summary(fast_cv), _summary(adapted_cv)
     scheme = f"{folds} folds of whole groups"
-    gain = adapted_s["kappa"] - fast_s["kappa"]
-    swapped = gain > 0 and epochs > 0
+    gain = paired_kappa_gain(fast_cv["truth"], fast_cv["oof_pred"], adapted_cv["oof_pred"], data.groups)
+    # the decision is the means' (the expected gain); the interval says how sure it is
+    swapped = adapted_s["kappa"] > fast_s["kappa"] and epochs > 0
+    sure = (f"gain {gain['kappa_gain']:+.3f}, {gain['confidence']:.0%} interval over {gain['groups']} groups "
+            f"{gain['interval'][0]:+.3f} to {gain['interval'][1]:+.3f}" if gain["interval"] else gain["note"])
     if swapped:
         reason = (f"Adapted encoder swapped in: mean kappa {adapted_s['kappa']:.3f} against the fast model's "
-                  f"{fast_s['kappa']:.3f} ({scheme}).")
+                  f"{fast_s['kappa']:.3f} ({scheme}; {sure}).")
     elif epochs <= 0:
         reason = "The budget ended before every fold adapted; the fast model stays."
     else:
         reason = (f"Fast model kept: the adapted encoder's mean kappa {adapted_s['kappa']:.3f} does not beat the fast "
-                  f"model's {fast_s['kappa']:.3f} ({scheme}).")
+                  f"model's {fast_s['kappa']:.3f} ({scheme}; {sure}).")
     result = AdaptationResult(name=name, swapped=swapped, reason=reason, scheme=scheme, fast=fast_s,
                               adapted=adapted_s, layers=EncoderAdapter().layers, epochs=round(epochs, 2),
-                              budget_s=budget_s, seconds=0.0)
+                              budget_s=budget_s, seconds=0.0, gain=gain)
     if swapped:
         report("adapting on every coded segment", folds / (folds + 1))
         final_params = {**params, "tuning": "adapt",

@@ -14,7 +14,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
 
-from autocode.agreement.stats import cohen_kappa, f1_scores, macro_f1
+from autocode.agreement.bootstrap import MIN_GROUPS, percentile_interval
+from autocode.agreement.stats import cohen_kappa, f1_scores, kappa_from_counts, macro_f1
 from autocode.errors import InputError
 
 from .labels import LabelSpace
@@ -176,6 +177,56 @@ def cross_validate(
             curve.append({"fraction": float(frac), "macro_f1": m["macro"]["f1"], "micro_f1": m["micro"]["f1"]})
         res["learning_curve"] = curve
     return res
+
+
+def paired_kappa_gain(truth: np.ndarray, before: np.ndarray, after: np.ndarray, groups: Sequence[Any], *,
+                      n_boot: int = 2000, confidence: float = 0.9, seed: int = 0) -> dict[str, Any]:
+    """How much ``after``'s mean per-code kappa against ``truth`` exceeds ``before``'s (the macro
+    kappa of :func:`code_metrics`: over the codes present), with a percentile interval from
+    resampling whole groups, both models on the same resamples (a paired cluster bootstrap), and
+    the share of resamples in which ``after`` agrees better. With fewer than
+    :data:`autocode.agreement.bootstrap.MIN_GROUPS` groups there is no interval (``note`` says so).
+
+    The 0/1 matrices are (segments, codes); rows of one group are not independent, hence groups."""
+    truth, before, after = (np.asarray(x).astype(bool) for x in (truth, before, after))
+    gain = (code_metrics(truth, after, [str(i) for i in range(truth.shape[1])])["macro"]["kappa"]
+            - code_metrics(truth, before, [str(i) for i in range(truth.shape[1])])["macro"]["kappa"])
+    names, clusters = np.unique(np.asarray([str(g) for g in groups]), return_inverse=True)
+    out: dict[str, Any] = {"kappa_gain": round(float(gain), 4), "groups": len(names), "confidence": confidence}
+    if len(names) < MIN_GROUPS:
+        return {**out, "interval": None, "share_better": None,
+                "note": f"no interval: {len(names)} groups, {MIN_GROUPS} are needed to resample whole groups"}
+
+    diff = gain_replicates(truth, before, after, clusters, n_boot, seed)
+    low, high = percentile_interval(diff, confidence)
+    return {**out, "interval": [round(float(low), 4), round(float(high), 4)],
+            "share_better": round(float((diff > 0).mean()), 3),
+            "note": f"{confidence:.0%} percentile interval, {n_boot} resamples of whole groups ({len(names)})"}
+
+
+def gain_replicates(truth: np.ndarray, before: np.ndarray, after: np.ndarray, clusters: np.ndarray,
+                    n_boot: int, seed: int) -> np.ndarray:
+    """The bootstrap replicates of :func:`paired_kappa_gain`: for each of ``n_boot`` draws of as
+    many groups as there are, with replacement (``clusters``: each row's group index), the macro
+    kappa of ``after`` minus that of ``before`` on the rows drawn, from per-group 2x2 counts."""
+    n_groups = int(clusters.max()) + 1
+
+    def sums(values: np.ndarray) -> np.ndarray:  # per group, per code
+        total = np.zeros((n_groups, values.shape[1]))
+        np.add.at(total, clusters, values)
+        return total
+
+    size = np.bincount(clusters, minlength=n_groups).astype(float)
+    t, b, a, tb, ta = (sums(x) for x in (truth, before, after, truth & before, truth & after))
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=n_boot).astype(float)
+    n, present = (weights @ size)[:, None], (weights @ t) > 0
+
+    def macro(both: np.ndarray, pred: np.ndarray) -> np.ndarray:
+        k = kappa_from_counts(weights @ both, weights @ t, weights @ pred, n, undefined=UNDEFINED_KAPPA)
+        return np.where(present, k, 0.0).sum(1) / np.maximum(present.sum(1), 1)
+
+    return macro(ta, a) - macro(tb, b)
 
 
 def jsonable(res: dict[str, Any]) -> dict[str, Any]:

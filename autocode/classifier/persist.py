@@ -268,6 +268,13 @@ def card_markdown(card: dict[str, Any]) -> str:
                       f"| fast (frozen encoder) | {a['fast']['macro_f1']:.3f} | {a['fast']['kappa']:.3f} |",
                       f"| adapted (top {a['layers']} layers, {a['epochs']:.1f} epochs) | {a['adapted']['macro_f1']:.3f} "
                       f"| {a['adapted']['kappa']:.3f} |"]
+        g = a.get("gain")
+        if g and g.get("interval"):
+            lines += ["", f"Mean kappa gain {g['kappa_gain']:+.3f}, {g['confidence']:.0%} interval {g['interval'][0]:+.3f} "
+                      f"to {g['interval'][1]:+.3f} (paired bootstrap over {g['groups']} groups; the adapted model agrees "
+                      f"better in {g['share_better']:.0%} of resamples)."]
+        elif g:
+            lines += ["", f"Mean kappa gain {g['kappa_gain']:+.3f} ({g['note']})."]
         lines += ["", f"Budget {a.get('budget_s', 0):.0f} s; took {a.get('seconds', 0):.0f} s."]
     lines += ["", "## Library versions", ""]
     lines += [f"- {k}: {v}" for k, v in card["library_versions"].items()]
