@@ -193,7 +193,10 @@ def test_train_adapts_in_a_child_process_and_reports_it(cli):
     _trained(cli)
     r = cli("train", "--coder", "coder_a", "--no-evaluate", "--budget", "40s")
     assert r.exit_code == 0, r.output
-    assert "Adapted encoder swapped in" in r.output or "Fast model kept" in r.output
+    # on a machine busy with other work the 40 s can run out before both folds adapted: the fast
+    # model stays, and says why (seen with a benchmark and a second test run beside it)
+    assert any(s in r.output for s in ("Adapted encoder swapped in", "Fast model kept",
+                                       "The budget ended before every fold adapted"))
     status = json.loads((cli.root / "models" / ".adapt" / "default.json").read_text())
     # the budget bounds the training; loading, the heads and saving come on top (seconds)
     assert status["state"] == "done" and status["result"]["seconds"] <= 40 + 30
@@ -308,7 +311,9 @@ def test_a_model_retrained_while_adapting_is_left_as_it_is(cli, monkeypatch):
             card = read_card(folder)
             card["date"] = "2099-01-01T00:00:00+00:00"
             write_card(folder, card)
-        return {"macro": {"f1": 0.5, "kappa": 0.4}, "micro": {"f1": 0.5}, "per_code": {}}
+        truth = np.asarray(args[1]).astype(bool)  # args: texts, Y, labels, groups
+        return {"macro": {"f1": 0.5, "kappa": 0.4}, "micro": {"f1": 0.5}, "per_code": {}, "truth": truth,
+                "oof_pred": truth}
 
     monkeypatch.setattr(adaptation, "group_cross_validate", fake_cv)
     with pytest.raises(WorkspaceError, match="retrained while adapting"):
