@@ -42,7 +42,27 @@ def test_chunked_output_is_the_in_memory_output(trained, tmp_path, fmt):
         r = trained("suggest", src, "--out", chunked, "--format", fmt, "--chunk-size", 7, "--precision", "fp32")
         assert r.exit_code == 0, r.output
         assert f"Wrote {len(whole.read_text().splitlines()) - (fmt == 'csv')} suggestions" in r.output
-        assert chunked.read_bytes() == whole.read_bytes(), name
+        if fmt == "csv":
+            assert chunked.read_bytes() == whole.read_bytes(), name
+            continue
+        # JSONL prints scores to 4 digits: the linear heads' products over 7 rows and over all of
+        # them may differ in their last float bit, which moves a score lying on a rounding edge by
+        # one in its 4th digit (seen once in 12,000 scores); everything else is the same
+        import json
+
+        a, b = ([json.loads(x) for x in p.read_text(encoding="utf-8").splitlines()] for p in (whole, chunked))
+        assert len(a) == len(b) > 20 and all(_same(x, y) for x, y in zip(a, b)), name
+
+
+def _same(x, y) -> bool:
+    """Equal JSON values, floats within one unit of the 4th digit."""
+    if isinstance(x, float) or isinstance(y, float):
+        return isinstance(x, (int, float)) and isinstance(y, (int, float)) and abs(x - y) <= 1e-4 + 1e-9
+    if isinstance(x, dict):
+        return isinstance(y, dict) and x.keys() == y.keys() and all(_same(x[k], y[k]) for k in x)
+    if isinstance(x, list):
+        return isinstance(y, list) and len(x) == len(y) and all(_same(u, v) for u, v in zip(x, y))
+    return x == y
 
 
 def test_bf16_chunks_give_the_same_rows_within_its_precision(trained, tmp_path):
