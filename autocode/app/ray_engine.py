@@ -94,9 +94,9 @@ def connect(ray: Any, address: str | None) -> bool:
 def write_units(units: Any, folder: Path) -> list[Path]:
     """Write each chunk of units to a Parquet file of :data:`UNIT_COLUMNS` in ``folder``; the
     files, named so that their sorted order (the order Ray Data reads a folder in) is the input
-    order. One file per chunk, so that Ray Data reads each as a block of its own and the actors
-    share the work: a single file was read as one block, and one actor ran every batch of it
-    while the others waited (two actors coded no faster than one)."""
+    order. One file per chunk, so that Ray Data reads each as a block of its own, a unit of work
+    any actor can take (one file was read as one block). On a 2-core machine this did not make
+    two 0.5-CPU actors faster than one: only one actor was busy (docs/benchmarks/scale-ray.md)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
