@@ -47,8 +47,8 @@ def test_ray_rows_equal_local_rows(suggest_ws, cluster, tmp_path, fmt, n):
     local, distributed = tmp_path / f"local.{fmt}", tmp_path / f"ray.{fmt}"
     r = suggest_ws("suggest", src, "--out", local, "--format", fmt, "--chunk-size", 64, "--precision", "fp32")
     assert r.exit_code == 0, r.output
-    r = suggest_ws("suggest", src, "--out", distributed, "--format", fmt, "--chunk-size", 64, "--precision", "fp32", "--engine", "ray",
-                   "--actors", 2, "--cpus-per-actor", 0.5)  # one of the two CPUs stays free for reading
+    # two actors (the default) of 0.875 CPU: what the two CPUs leave after the 0.25 reading takes
+    r = suggest_ws("suggest", src, "--out", distributed, "--format", fmt, "--chunk-size", 64, "--precision", "fp32", "--engine", "ray")
     assert r.exit_code == 0, r.output
     want, got = read(local, fmt), read(distributed, fmt)
     with src.open(encoding="utf-8") as fh:
@@ -71,6 +71,28 @@ def test_ray_rows_equal_local_rows(suggest_ws, cluster, tmp_path, fmt, n):
         assert distributed.read_bytes() == local.read_bytes()
     else:  # the actors name the coders as the local engine does (they have no store)
         assert any(x["coders"] == ["coder_a"] for r in got for c in r["codes"] for x in c["like"])
+
+
+def test_each_chunk_is_a_block_of_its_own(cluster, tmp_path):
+    """Five chunks of 7 units are five blocks, in input order, so that every actor gets work
+    (ray.data.read_parquet read such a folder as one block, which one actor coded alone)."""
+    from autocode.app.ray_engine import read_units, write_units
+    from autocode.records import Unit
+
+    chunks = [[Unit(f"u{c}-{i}", f"G{c}", "P1", f"text {c} {i}", "") for i in range(7)] for c in range(5)]
+    ds = read_units(ray, write_units(iter(chunks), tmp_path / "units")).materialize()
+    assert ds.num_blocks() == 5
+    assert [r["id"] for r in ds.iter_rows()] == [u.id for chunk in chunks for u in chunk]
+
+
+def test_actors_that_leave_no_room_to_read_are_refused(suggest_ws, cluster, tmp_path):
+    out = tmp_path / "s.csv"
+    r = suggest_ws("suggest", many_rows(tmp_path / "in.csv", 20), "--out", out, "--engine", "ray",
+                   "--actors", 2, "--cpus-per-actor", 1)
+    assert r.exit_code == 2 and not out.exists()
+    assert r.output.strip().splitlines() == [
+        "error: 2 actors of 1 CPUs leave less than the 0.25 CPU that reading the input needs of the cluster's 2; "
+        "use fewer --actors or a smaller --cpus-per-actor"]
 
 
 def test_ray_engine_refuses_a_bad_file_before_starting(suggest_ws, tmp_path):

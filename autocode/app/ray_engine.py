@@ -3,10 +3,11 @@
 The driver reads and checks the input as the local engine does (:func:`.streaming.file_units`:
 the same ids, the same contexts, which need the rows before each row, and the same one-line
 errors), writing the units chunk by chunk to temporary Parquet files on its own disk, one per
-chunk. Ray Data reads them on the driver's node (``local://``), a block each; ``map_batches``
-runs :class:`Suggester` actors (each loads the saved model once, from bytes shipped through the
-object store, so the model folder need not be on the other nodes), and the driver writes their
-rows, in input order, to OUT with the local engine's writer. Ray is imported inside the functions (an optional extra).
+chunk. Ray Data reads them (:class:`UnitFiles`: one read task and one block per file, on the
+driver's node); ``map_batches`` runs :class:`Suggester` actors (each loads the saved model once,
+from bytes shipped through the object store, so the model folder need not be on the other
+nodes), and the driver writes their rows, in input order, to OUT with the local engine's writer.
+Ray is imported inside the functions (an optional extra).
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ from .suggestions import FORMATS, model_coders, output_columns, output_rows, pre
 from .workspace import Workspace
 
 UNIT_COLUMNS = ("id", "group", "speaker", "text", "context")
+READ_CPUS = 0.25
+"""CPUs Ray reserves for reading one chunk file. Measured on a 2-CPU local cluster (two actors of
+0.5 CPU, 16 chunks): with read tasks of 1 CPU the second actor never started and one actor coded
+every chunk; with 0.25 both coded (7 to 10 chunks each) and the run took 10 s instead of 13; with 0
+both coded but Ray Data scheduled the reads so late that the run took 17-19 s."""
 
 
 class RayMissingError(AutocodeError):
@@ -91,12 +97,42 @@ def connect(ray: Any, address: str | None) -> bool:
     return True
 
 
+def unit_files(paths: list[Path]) -> Any:
+    """A Ray Data datasource that reads each chunk file as one block, in the order given.
+
+    Written here because ``ray.data.read_parquet`` (Ray 2.60) packs small files into read tasks
+    of at least ``target_min_block_size`` (1 MiB), whatever ``override_num_blocks`` says: it read
+    16 chunk files as one block, which one actor then coded alone."""
+    import pyarrow.parquet as pq
+    from ray.data.block import BlockMetadata
+    from ray.data.datasource import Datasource, ReadTask
+
+    class UnitFiles(Datasource):
+        @property
+        def supports_distributed_reads(self) -> bool:
+            return False  # the files are on the driver's disk: Ray reads them on its node
+
+        def estimate_inmemory_data_size(self) -> int | None:
+            return None
+
+        def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None,
+                           data_context: Any = None) -> list[ReadTask]:
+            return [ReadTask(lambda path=path: [pq.read_table(path)],
+                             BlockMetadata(num_rows=None, size_bytes=None, input_files=[str(path)], exec_stats=None))
+                    for path in paths]
+
+    return UnitFiles()
+
+
+def read_units(ray: Any, parts: list[Path]) -> Any:
+    """The Ray dataset of the chunk files: a block per file, in order (asking for as many blocks as
+    files stops Ray Data splitting each read into more, towards its 200-block minimum)."""
+    return ray.data.read_datasource(unit_files(parts), num_cpus=READ_CPUS, override_num_blocks=len(parts))
+
+
 def write_units(units: Any, folder: Path) -> list[Path]:
-    """Write each chunk of units to a Parquet file of :data:`UNIT_COLUMNS` in ``folder``; the
-    files, named so that their sorted order (the order Ray Data reads a folder in) is the input
-    order. One file per chunk, so that Ray Data reads each as a block of its own, a unit of work
-    any actor can take (one file was read as one block). On a 2-core machine this did not make
-    two 0.5-CPU actors faster than one: only one actor was busy (docs/benchmarks/scale-ray.md)."""
+    """Write each chunk of units to a Parquet file of :data:`UNIT_COLUMNS` in ``folder``, in
+    input order: a block of its own, a unit of work any actor can take."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -115,9 +151,11 @@ def write_units(units: Any, folder: Path) -> list[Path]:
 
 def ray_suggest(ws: Workspace, inputs: Sequence[str], out: Path, *, model: str | None = None,
                 group: str | None = None, top_k: int | None = None, fmt: str = "csv", chunk_size: int = CHUNK,
-                address: str | None = None, actors: int = 2, cpus_per_actor: float = 1,
+                address: str | None = None, actors: int = 2, cpus_per_actor: float | None = None,
                 progress: Callable[[int], None] | None = None, precision: str | None = None) -> StreamResult:
-    """What :func:`.streaming.stream_suggest` writes, computed by ``actors`` Ray actors."""
+    """What :func:`.streaming.stream_suggest` writes, computed by ``actors`` Ray actors of
+    ``cpus_per_actor`` CPUs each (default: 1, or an equal share of the cluster's CPUs less the
+    :data:`READ_CPUS` that reading takes, whichever is smaller)."""
     if fmt not in FORMATS:
         raise InputError(f"unknown suggestions format {fmt!r}", hint="use csv, jsonl or parquet")
     if not streamable(inputs):
@@ -141,9 +179,12 @@ def ray_suggest(ws: Workspace, inputs: Sequence[str], out: Path, *, model: str |
         started = connect(ray, address)
         try:
             cpus = ray.cluster_resources().get("CPU", 0)
-            if actors * cpus_per_actor > cpus - 1:
-                raise InputError(f"{actors} actors of {cpus_per_actor:g} CPUs leave no CPU of the cluster's {cpus:g} "
-                                 "for reading the input", hint="use fewer --actors or a smaller --cpus-per-actor")
+            if cpus_per_actor is None:
+                cpus_per_actor = max(0.1, min(1.0, (cpus - READ_CPUS) / actors))
+            if actors * cpus_per_actor + READ_CPUS > cpus:
+                raise InputError(f"{actors} actors of {cpus_per_actor:g} CPUs leave less than the {READ_CPUS:g} CPU "
+                                 f"that reading the input needs of the cluster's {cpus:g}",
+                                 hint="use fewer --actors or a smaller --cpus-per-actor")
             return _run(ray, parts, out, model_files(folder), str(ws.embedding_cache), codable, top_k, fmt,
                         chunk_size, actors, cpus_per_actor, progress, coders, precision)
         finally:
@@ -158,7 +199,7 @@ def _run(ray: Any, parts: list[Path], out: Path, files: dict[str, bytes], cache:
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False  # the CLI shows its own
-    ds = ray.data.read_parquet(f"local://{parts[0].parent}", override_num_blocks=len(parts)).map_batches(
+    ds = read_units(ray, parts).map_batches(
         Suggester, fn_constructor_kwargs={"files": [ray.put(files)], "cache": cache, "codable": codable,
                                           "top_k": top_k, "fmt": fmt, "coders": [ray.put(coders or {})],
                                           "precision": precision},

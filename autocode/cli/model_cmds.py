@@ -158,7 +158,7 @@ def suggest(
     engine: Annotated[str, typer.Option("--engine", help="local, or ray: the chunks coded by Ray actors (pip install 'autocode[ray]').")] = "local",
     address: Annotated[Optional[str], typer.Option("--address", help="Ray cluster to join: auto or HOST:PORT (default: a local one).")] = None,
     actors: Annotated[int, typer.Option("--actors", min=1, help="Ray actors, each with the model loaded once.")] = 2,
-    cpus_per_actor: Annotated[float, typer.Option("--cpus-per-actor", min=0.1, help="CPUs Ray reserves for each actor.")] = 1.0,
+    cpus_per_actor: Annotated[Optional[float], typer.Option("--cpus-per-actor", min=0.1, help="CPUs Ray reserves for each actor (default: 1, or an equal share of what the cluster has left after reading the input, if less).")] = None,
     precision: Annotated[Optional[str], typer.Option("--precision", help="The encoder's: auto (bf16 where the CPU has it natively, else fp32), fp32, bf16 or int8; default: autocode.toml's [suggest] precision, else auto.")] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
