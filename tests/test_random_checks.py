@@ -208,3 +208,31 @@ def test_progress_command(cli):
     assert r.exit_code == 0 and "Agreement with you on random checks" in r.output and "examples" in r.output
     r = cli("progress", "--coder", "nobody")  # no answers of their own: what others coded teaches the model
     assert r.exit_code == 0 and "0 answers in sessions" in r.output
+
+
+def test_discover_prior_weighs_the_code_description_against_a_weak_model():
+    """A code with one example and a weak model whose ranking runs against the code's description:
+    alone (``prior=0``) the model asks about the segment it scores highest, the least like the
+    description; with the prior, the segment that fits the description best, middling for the model."""
+    from autocode.active.strategies import Discover
+
+    rng = np.random.default_rng(0)
+    proto = np.zeros((2, 8))
+    proto[0, 0] = proto[1, 1] = 1.0
+    X = 0.3 * rng.normal(size=(50, 8))
+    X[:, 1] = np.linspace(0.9, -0.9, 50)  # less like code 1's description with each row
+    X[20] = proto[1]  # but row 20 is its description
+    X = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+    labels = np.zeros((50, 2), dtype=np.int8)
+    labelled = np.zeros(50, dtype=bool)
+    labelled[:10] = True
+    labels[:9, 0] = 1  # code 0: 9 examples; code 1: one, so code 1 is asked about
+    labels[9, 1] = 1
+    P = np.full((50, 2), 0.5)
+    P[:, 1] = np.linspace(0.10, 0.20, 50)  # the model: rises with the row number, row 49 highest
+    picks = {}
+    for prior in (0.0, 1.0):
+        strategy = Discover(random_share=0.0, prior=prior)
+        strategy.prepare(X, np.random.default_rng(1), prototypes=proto)
+        picks[prior] = int(strategy.query(P, X, labelled, 1, np.random.default_rng(2), labels=labels)[0])
+    assert picks == {0.0: 49, 1.0: 20}
