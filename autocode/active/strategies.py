@@ -489,9 +489,9 @@ class Discover(QueryStrategy):
     model's rank plus ``prior`` times its description's rank (prototype similarity) instead of
     the model's alone. Off by default, by measurement (10 seeds, as bench_active replays them):
     on the demo corpus ``prior=1`` needed 211.5 answers (median) to find every code against the
-    default's 217 (docs/benchmarks/active.md)
-    with a mean macro-F1 over the curve of 0.402 against 0.393, but on Taguette's sentences 316
-    against 238 (there the descriptions fit many sentences that carry no tag).
+    default's 217 (docs/benchmarks/active.md) with a mean macro-F1 over the curve of 0.402 against
+    0.393, but on Taguette's sentences 316 against 238 (there the descriptions fit many sentences
+    that carry no tag).
 
     Shaped on AnnoMI, Taguette and NHS comments, checked on the demo corpus and fresh
     seeds: docs/benchmarks/active.md.
