@@ -271,12 +271,14 @@ class AnnotationSession:
         return self.ws.store.session_tally(self.session_id)[1]
 
     # ------------------------------------------------------------------ stream
-    def _unlabelled_ids(self) -> set[int]:
+    def unlabelled_ids(self) -> set[int]:
+        """Ids of the pool's segments the learner has not been taught (overlap segments that some
+        of their coders have answered included)."""
         return {self.segments[i].id for i in np.flatnonzero(~self.learner.labelled_mask)}
 
     def next_task(self) -> dict | None:
         skipped = self.skipped
-        remaining = self._unlabelled_ids() - skipped
+        remaining = self.unlabelled_ids() - skipped
         if not remaining:
             self._current = None
             return None
@@ -366,7 +368,7 @@ class AnnotationSession:
         action = payload.get("action", "accept")
         if action not in ("accept", "none", "skip"):
             raise InputError(f"unknown action {action!r}", hint="use accept, none or skip")
-        if seg_id not in self._unlabelled_ids():
+        if seg_id not in self.unlabelled_ids():
             raise InputError(f"segment {seg_id} is not waiting for an answer in this session")
         codes = [self.book.resolve(c).path for c in payload.get("codes") or []]
         for c in codes:

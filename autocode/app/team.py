@@ -59,7 +59,7 @@ class TeamCoder(AnnotationSession):
     team: Team | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ the coder's share
-    def _unlabelled_ids(self) -> set[int]:
+    def unlabelled_ids(self) -> set[int]:
         """The segment this coder holds a lease on (what they may answer)."""
         assert self.team is not None
         return self.team._held(self.coder)
@@ -243,14 +243,10 @@ class Team:
         return {seg for seg, slots in self._slots.items()
                 if any(s["coder"] == coder and not s["done"] and self._live(s, at) for s in slots)}
 
-    def _unlabelled(self) -> set[int]:
-        """Segments the learner has not been taught: the pool, overlap segments half-done included."""
-        return {self.engine.segments[i].id for i in np.flatnonzero(~self.engine.learner.labelled_mask)}
-
     def _open_for(self, coder: str, skipped: set[int]) -> int:
         """How many segments this coder could still be given (or holds)."""
         at, shares = now(), self.ws.store.overlap()
-        return sum(1 for seg in self._unlabelled() - skipped if self._may_take(seg, coder, at, shares))
+        return sum(1 for seg in self.engine.unlabelled_ids() - skipped if self._may_take(seg, coder, at, shares))
 
     def _may_take(self, seg_id: int, coder: str, at: str, shares: dict[str, float]) -> bool:
         """Whether ``coder`` may be given the segment: they hold it, or have not had it and a
@@ -271,7 +267,7 @@ class Team:
             self._changed(seg)
             return seg
         learner, at, shares = self.engine.learner, now(), self.ws.store.overlap()
-        unlabelled = self._unlabelled()
+        unlabelled = self.engine.unlabelled_ids()
         blocked = {seg for seg in unlabelled if seg in skipped or not self._may_take(seg, coder, at, shares)}
         open_ = unlabelled - blocked
         if not open_:
