@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from scipy.stats import norm
 
+from autocode.agreement.bootstrap import resample_weights
 from autocode.agreement.stats import kappa_from_counts, kappa_from_table
 
 __all__ = [
@@ -107,7 +108,7 @@ def kappa_interval(
     if m < 2 or n_boot <= 0:
         return out
     rng = np.random.default_rng(seed)
-    W = rng.multinomial(m, np.full(m, 1.0 / m), size=n_boot).astype(np.float64)
+    W = resample_weights(m, n_boot, rng)  # each check its own cluster
     boot_overall, boot_codes = _kappas(W, A, B, exclusive)
     alpha = (1 - confidence) / 2
     if method == "bca":

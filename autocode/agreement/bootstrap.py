@@ -73,8 +73,8 @@ def pair_kappa_replicates(applied: np.ndarray, clusters: np.ndarray, n_boot: int
     pairs = list(combinations(range(n_coders), 2))
     n_clusters = int(clusters.max()) + 1
     size = np.bincount(clusters, minlength=n_clusters).astype(float)
-    per_coder = _cluster_sums(applied, clusters, n_clusters)
-    both = _cluster_sums(np.stack([applied[:, i] & applied[:, j] for i, j in pairs], axis=1), clusters, n_clusters)
+    per_coder = cluster_sums(applied, clusters, n_clusters)
+    both = cluster_sums(np.stack([applied[:, i] & applied[:, j] for i, j in pairs], axis=1), clusters, n_clusters)
     first = per_coder[:, [i for i, _ in pairs]].reshape(n_clusters, -1)
     second = per_coder[:, [j for _, j in pairs]].reshape(n_clusters, -1)
     both_flat = both.reshape(n_clusters, -1)
@@ -84,14 +84,21 @@ def pair_kappa_replicates(applied: np.ndarray, clusters: np.ndarray, n_boot: int
     chunk = max(1, _CHUNK_CELLS // n_clusters)
     for start in range(0, n_boot, chunk):
         stop = min(n_boot, start + chunk)
-        weights = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=stop - start).astype(float)
+        weights = resample_weights(n_clusters, stop - start, rng)
         n = (weights @ size)[:, None]
         kappas = kappa_from_counts(weights @ both_flat, weights @ first, weights @ second, n)
         out[start:stop] = kappas.reshape(stop - start, len(pairs), n_codes)
     return out
 
 
-def _cluster_sums(values: np.ndarray, clusters: np.ndarray, n_clusters: int) -> np.ndarray:
+def resample_weights(n_clusters: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_boot, n_clusters): how many times each cluster is drawn when ``n_clusters`` are drawn
+    with replacement, per resample. A statistic built from per-cluster sums (:func:`cluster_sums`)
+    is then ``weights @ sums`` for every resample at once, with no resampled copy of the data."""
+    return rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=n_boot).astype(float)
+
+
+def cluster_sums(values: np.ndarray, clusters: np.ndarray, n_clusters: int) -> np.ndarray:
     """Sum ``values`` (units, ...) over the units of each cluster: (n_clusters, ...)."""
     if n_clusters == len(clusters) and (clusters == np.arange(n_clusters)).all():
         return values.astype(float)

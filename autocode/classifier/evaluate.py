@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
 
-from autocode.agreement.bootstrap import MIN_GROUPS, _cluster_sums, percentile_interval
+from autocode.agreement.bootstrap import MIN_GROUPS, cluster_sums, percentile_interval, resample_weights
 from autocode.agreement.stats import cohen_kappa, f1_scores, kappa_from_counts, macro_f1
 from autocode.errors import InputError
 
@@ -211,9 +211,9 @@ def gain_replicates(truth: np.ndarray, before: np.ndarray, after: np.ndarray, cl
     kappa of ``after`` minus that of ``before`` on the rows drawn, from per-group 2x2 counts."""
     n_groups = int(clusters.max()) + 1
     size = np.bincount(clusters, minlength=n_groups).astype(float)
-    t, b, a, tb, ta = (_cluster_sums(x, clusters, n_groups) for x in (truth, before, after, truth & before, truth & after))
+    t, b, a, tb, ta = (cluster_sums(x, clusters, n_groups) for x in (truth, before, after, truth & before, truth & after))
     rng = np.random.default_rng(seed)
-    weights = rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=n_boot).astype(float)
+    weights = resample_weights(n_groups, n_boot, rng)
     n, present = (weights @ size)[:, None], (weights @ t) > 0
 
     def macro(both: np.ndarray, pred: np.ndarray) -> np.ndarray:
