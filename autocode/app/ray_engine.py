@@ -3,7 +3,7 @@
 The driver reads and checks the input as the local engine does (:func:`.streaming.file_units`:
 the same ids, the same contexts, which need the rows before each row, and the same one-line
 errors), writing the units chunk by chunk to temporary Parquet files on its own disk, one per
-chunk. Ray Data reads them (:class:`UnitFiles`: one read task and one block per file, on the
+chunk. Ray Data reads them (:func:`unit_files`: one read task and one block per file, on the
 driver's node); ``map_batches`` runs :class:`Suggester` actors (each loads the saved model once,
 from bytes shipped through the object store, so the model folder need not be on the other
 nodes), and the driver writes their rows, in input order, to OUT with the local engine's writer.
