@@ -28,21 +28,19 @@ sys.path.insert(0, str(ROOT))
 from autocode import agreement as ag  # noqa: E402
 from autocode.app import adaptation  # noqa: E402
 from autocode.app.agreement import codebook_levels, frames  # noqa: E402
-from autocode.app.demo import CODER, SECOND_CODER, fresh_workspace, import_corpus  # noqa: E402
+from autocode.app.demo import (CODER, SECOND_CODER, coders_and_model, fresh_workspace,  # noqa: E402
+                               import_corpus, mean_pair_kappas)
 from autocode.app.models import train  # noqa: E402
-from autocode.app.suggestions import ensure_model_codings  # noqa: E402
 
 
 def agreement(ws, name: str) -> dict:
     """Mean pairwise kappa per coder pair, at the theme level and over every code."""
-    coder = ensure_model_codings(ws, name, reference_coder=SECOND_CODER)
-    coders = [CODER, SECOND_CODER, coder]
+    coders = coders_and_model(ws, name)
     units, seen, codings = frames(ws.store, coders)
     out = {}
     for level in ("theme", None):
         report = ag.compare(units, seen, codings, coders, level=level, levels=codebook_levels(ws), by_group=True, n_boot=0)
-        pairs = report.pairwise.groupby(["coder_1", "coder_2"])["kappa"].mean()
-        out[level or "codes"] = {f"{a} vs {b}": round(float(k), 3) for (a, b), k in pairs.items()}
+        out[level or "codes"] = {f"{a} vs {b}": round(k, 3) for (a, b), k in mean_pair_kappas(report).items()}
     return out
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn.cluster import KMeans
 
 __all__ = [
@@ -612,7 +613,7 @@ class Discover(QueryStrategy):
 
 def _ranks(v: np.ndarray) -> np.ndarray:
     """Each value's rank among ``v``, scaled to 0..1 (ties broken by position)."""
-    return np.argsort(np.argsort(v, kind="stable"), kind="stable") / max(len(v) - 1, 1)
+    return (rankdata(v, method="ordinal") - 1) / max(len(v) - 1, 1)
 
 
 def _novelty(X: np.ndarray, labelled_mask: np.ndarray, block: int = 1024) -> np.ndarray:

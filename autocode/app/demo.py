@@ -76,6 +76,18 @@ STEPS = ("The demo corpus", "Train on the six coded groups", "Suggest codes for 
          "Agreement: coder against coder, model against coders")
 
 
+def coders_and_model(ws: Workspace, model: str) -> list[str]:
+    """The demo's two coders and model ``model``'s coder, with the model's codes made where they are
+    missing (out of fold on the groups it was trained on: :func:`.suggestions.ensure_model_codings`)."""
+    return [CODER, SECOND_CODER, ensure_model_codings(ws, model, reference_coder=SECOND_CODER)]
+
+
+def mean_pair_kappas(report: Any) -> dict[tuple[str, str], float]:
+    """Each pair of coders' Cohen's kappa, averaged over the codes of an agreement report."""
+    pairs = report.pairwise.groupby(["coder_1", "coder_2"])["kappa"].mean()
+    return {(a, b): float(k) for (a, b), k in pairs.items()}
+
+
 def run(directory: Path, *, n_boot: int = 500, on_step: Callable[[DemoStep], None] = lambda step: None,
         level: str = "theme") -> Workspace:
     """The whole job: import, train, suggest for the uncoded groups, agreement. ``on_step`` hears
@@ -99,8 +111,7 @@ def run(directory: Path, *, n_boot: int = 500, on_step: Callable[[DemoStep], Non
     write(records, out / "suggestions.jsonl", "jsonl")
     on_step(DemoStep(3, STEPS[2], {"records": records, "out": out}))
 
-    model_coder = ensure_model_codings(ws, MODEL, reference_coder=SECOND_CODER)
-    coders = [CODER, SECOND_CODER, model_coder]
+    coders = coders_and_model(ws, MODEL)
     units, seen, codings = frames(ws.store, coders)
     levels = codebook_levels(ws)
     report = ag.compare(units, seen, codings, coders, level=level, levels=levels, by_group=True, n_boot=n_boot)
@@ -108,8 +119,7 @@ def run(directory: Path, *, n_boot: int = 500, on_step: Callable[[DemoStep], Non
                     disagreements=ag.disagreement_list(units, seen, codings, coders, level=level, levels=levels),
                     matrix=ag.disagreement_matrix(units, seen, codings, CODER, SECOND_CODER, level=level,
                                                   levels=levels))
-    pairs = report.pairwise.groupby(["coder_1", "coder_2"])["kappa"].mean()
-    on_step(DemoStep(4, STEPS[3], {"pairs": {(a, b): float(k) for (a, b), k in pairs.items()},
+    on_step(DemoStep(4, STEPS[3], {"pairs": mean_pair_kappas(report),
                                    "n_codes": int(report.overall.n_codes), "level": level,
                                    "report": out / "agreement" / "index.html"}))
     return ws
