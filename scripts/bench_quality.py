@@ -205,8 +205,9 @@ ABLATION = {
     "no class weighting": dict(class_weight=None),
     "C = 0.3": dict(C=0.3),
     "C = 3": dict(C=3.0),
+    "every code decided alone (siblings='independent')": dict(siblings="independent"),
 }
-ABLATION_CORPORA = ("annomi-therapist", "annomi-client", "taguette")
+ABLATION_CORPORA = ("annomi-therapist", "annomi-client", "taguette", "demo")
 
 
 def load(name: str, nhs_max: int | None) -> Task:

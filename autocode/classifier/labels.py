@@ -143,12 +143,42 @@ class LabelSpace:
                 np.maximum(P[:, par[i]], P[:, i], out=P[:, par[i]])
         return P
 
-    def decide(self, P: np.ndarray, thresholds: np.ndarray, scales: list[np.ndarray] | None = None) -> np.ndarray:
+    def sibling_sets(self) -> list[list[int]]:
+        """Columns of one-vs-rest, non-valence labels that share a parent (top-level labels
+        share the root), two or more to a set, the sets of shallower parents first."""
+        skip = {x for g in self.exclusive for x in g} | set(self.valence)
+        by_parent: dict[str | None, list[int]] = {}
+        for i, l in enumerate(self.labels):
+            if l not in skip:
+                by_parent.setdefault(_parent(l), []).append(i)
+        return sorted((cols for cols in by_parent.values() if len(cols) >= 2),
+                      key=lambda cols: self.labels[cols[0]].count(SEP))
+
+    def one_at_a_time(self, Y: np.ndarray, max_share: float) -> list[list[int]]:
+        """The sibling sets (:meth:`sibling_sets`) that coders give one code of at a time: of the
+        segments of ``Y`` (closed 0/1 targets over ``self.labels``) that carry a code of the set,
+        at most ``max_share`` carry two or more."""
+        out = []
+        for cols in self.sibling_sets():
+            on = np.asarray(Y)[:, cols].sum(1)
+            if (on > 0).any() and (on > 1).sum() <= max_share * (on > 0).sum():
+                out.append(cols)
+        return out
+
+    def descendants(self) -> list[list[int]]:
+        """For each column, the columns below it in the hierarchy."""
+        return [[j for j, m in enumerate(self.labels) if m.startswith(l + SEP)] for l in self.labels]
+
+    def decide(self, P: np.ndarray, thresholds: np.ndarray, scales: list[np.ndarray] | None = None,
+               single: Sequence[Sequence[int]] = ()) -> np.ndarray:
         """0/1 decisions from consistent probabilities.
 
         One-vs-rest labels: ``p >= threshold``. Exclusive sets: the member with the
         highest ``p * scale`` (scales tuned by cross-validation; 1 by default), if it
-        beats "none of them" (likewise scaled) and its threshold. Then closed upward;
+        beats "none of them" (likewise scaled) and its threshold. Then closed upward.
+        ``single``: sibling sets (columns, from :meth:`sibling_sets`) of which a segment keeps
+        at most one code, the most probable of those decided so far, with the codes below it
+        (the others and their descendants are dropped), shallower sets first. Last,
         valence labels are only kept on segments that get at least one other code.
         """
         D = (P >= thresholds[None, :]).astype(np.int8)
@@ -168,6 +198,19 @@ class LabelSpace:
             rows = np.nonzero(keep)[0]
             D[rows, np.array(cols)[best[rows]]] = 1
         D = self.close(D)
+        if len(single):
+            below = self.descendants()
+            for cols in sorted(single, key=lambda cols: self.labels[cols[0]].count(SEP)):
+                cols = np.asarray(cols, dtype=int)
+                on = D[:, cols].astype(bool)
+                many = on.sum(1) > 1
+                if not many.any():
+                    continue
+                best = np.where(on, P[:, cols], -np.inf).argmax(1)
+                for j, c in enumerate(cols):
+                    drop = np.flatnonzero(many & (best != j))
+                    D[drop, c] = 0
+                    D[np.ix_(drop, below[c])] = 0
         vcols = self.valence_columns()
         other = [i for i in range(len(self.labels)) if i not in set(vcols)]
         if vcols and other:
