@@ -106,6 +106,7 @@ def test_siblings_setting_is_checked_and_saved(tmp_path):
     m = CodeClassifier(embedder=Embedder(None), cv=0).fit(texts, Y, labels)
     assert [[m.labels_[c] for c in cols] for cols in m.single_sets_] == [["Opportunity", "Motivation"]]
     m.to_disk(tmp_path / "m")
+    assert "- Opportunity, Motivation" in (tmp_path / "m" / "card.md").read_text(encoding="utf-8")
     again = CodeClassifier.from_disk(tmp_path / "m", embedder=Embedder(None))
     assert again.single_sets_ == m.single_sets_
     assert (again.predict(texts) == m.predict(texts)).all()

@@ -591,14 +591,8 @@ class Discover(QueryStrategy):
                 priority = np.where(needy, counts + self.patience * self._misses, np.inf)
                 tied = np.flatnonzero(priority <= priority.min() + 1e-12)
                 c = int(rng.choice(tied))
-                if counts[c] > 0 and self.prior and self._similarity is not None:
-                    score = np.zeros(len(P))
-                    score[avail] = _ranks(P[avail, c]) + self.prior * _ranks(self._similarity[avail, c])
-                elif counts[c] > 0:
-                    score = P[:, c]
-                elif self._similarity is not None:
-                    score = self._similarity[:, c]
-                else:  # nothing known of the code: the segment least like anything answered
+                score = self.aim(c, P, avail, counts)
+                if score is None:  # nothing known of the code: the segment least like anything answered
                     if novelty is None:
                         novelty = _novelty(X, taken)
                     score = novelty
@@ -609,6 +603,20 @@ class Discover(QueryStrategy):
             if novelty is not None:
                 novelty = np.minimum(novelty, 1.0 - X @ X[j])
         return np.array(picked, dtype=int)
+
+
+    def aim(self, c: int, P: np.ndarray, avail: np.ndarray, counts: np.ndarray) -> np.ndarray | None:
+        """Scores (higher = ask sooner, read at the ``avail`` rows) for a question aimed at code
+        ``c``; ``None`` when nothing is known of the code (then the least familiar segment)."""
+        if counts[c] > 0 and self.prior and self._similarity is not None:
+            score = np.zeros(len(P))
+            score[avail] = _ranks(P[avail, c]) + self.prior * _ranks(self._similarity[avail, c])
+            return score
+        if counts[c] > 0:
+            return P[:, c]
+        if self._similarity is not None:
+            return self._similarity[:, c]
+        return None
 
 
 def _ranks(v: np.ndarray) -> np.ndarray:

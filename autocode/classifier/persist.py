@@ -203,6 +203,7 @@ def model_card(
     metrics: dict[str, Any] | None = None,
     notes: str | None = None,
     adaptation: dict[str, Any] | None = None,
+    one_at_a_time: Sequence[Sequence[str]] = (),
 ) -> dict[str, Any]:
     """The card: what the model is, what it was trained on, how well it did. The model
     gives its facts (``model`` class name to ``thresholds``); the caller the rest."""
@@ -223,6 +224,7 @@ def model_card(
         "exclusive": [list(g) for g in exclusive],
         "valence": list(valence),
         "thresholds": {l: float(t) for l, t in zip(labels, thresholds)},
+        "one_at_a_time": [list(g) for g in one_at_a_time],
         "cross_validated_metrics": lean_metrics,
         "library_versions": library_versions(),
         "notes": notes,
@@ -250,6 +252,11 @@ def card_markdown(card: dict[str, Any]) -> str:
     ]
     for l in card["labels"]:
         lines.append(f"| {l} | {td['code_counts'].get(l, 0)} | {card['thresholds'][l]:.2f} |")
+    sets = card.get("one_at_a_time")
+    if sets:
+        lines += ["", "## Sibling codes decided together", "",
+                  "The coders gave these codes one at a time; a segment keeps the most probable of those that pass:", ""]
+        lines += [f"- {', '.join(g)}" for g in sets]
     m = card.get("cross_validated_metrics")
     lines += ["", "## Cross-validated metrics", ""]
     if m:
