@@ -177,9 +177,11 @@ class LabelSpace:
         highest ``p * scale`` (scales tuned by cross-validation; 1 by default), if it
         beats "none of them" (likewise scaled) and its threshold. Then closed upward.
         ``single``: sibling sets (columns, from :meth:`sibling_sets`) of which a segment keeps
-        at most one code, the most probable of those decided so far, with the codes below it
-        (the others and their descendants are dropped), shallower sets first. Last,
-        valence labels are only kept on segments that get at least one other code.
+        at most one code, shallower sets first: where some code of the set (or below it) passes,
+        the segment gets the set's most probable code (a code with codes below it ranked by the
+        most probable of those), with the codes below it that pass; the set's other codes and
+        their descendants are dropped. Last, valence labels are only kept on segments that get
+        at least one other code.
         """
         D = (P >= thresholds[None, :]).astype(np.int8)
         idx = self.index
@@ -203,14 +205,18 @@ class LabelSpace:
             for cols in sorted(single, key=lambda cols: self.labels[cols[0]].count(SEP)):
                 cols = np.asarray(cols, dtype=int)
                 on = D[:, cols].astype(bool)
-                many = on.sum(1) > 1
-                if not many.any():
+                coded = on.any(1)
+                if not coded.any():
                     continue
-                best = np.where(on, P[:, cols], -np.inf).argmax(1)
+                # a code with codes below it ranks by the most probable of them (its own head can
+                # outbid the children it stands for: a domain over the themes it holds)
+                score = np.stack([P[:, below[c]].max(1) if below[c] else P[:, c] for c in cols], axis=1)
+                best = score.argmax(1)
                 for j, c in enumerate(cols):
-                    drop = np.flatnonzero(many & (best != j))
+                    drop = np.flatnonzero(coded & (best != j))
                     D[drop, c] = 0
                     D[np.ix_(drop, below[c])] = 0
+                    D[np.flatnonzero(coded & (best == j)), c] = 1
         vcols = self.valence_columns()
         other = [i for i in range(len(self.labels)) if i not in set(vcols)]
         if vcols and other:
