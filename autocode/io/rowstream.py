@@ -1,14 +1,13 @@
 """Segment files read in chunks: CSV, JSONL or Parquet, one row per segment, in bounded memory.
 
-The same columns and checks as :mod:`.corpus` (``text`` required; optional ``id``, ``group``,
-``speaker``, ``coder``, ``codes``; one line naming the file and line for a bad row), but rows
-come out ``chunk_size`` at a time and the file is never held whole. Parquet "lines" are row
+The same columns, readers and checks as :mod:`.corpus` (``text`` required; optional ``id``,
+``group``, ``speaker``, ``coder``, ``codes``; one line naming the file and line for a bad row), but
+rows come out ``chunk_size`` at a time and the file is never held whole. Parquet "lines" are row
 numbers counted from 1 (the file has no lines).
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import hashlib
 import json
@@ -18,11 +17,10 @@ from pathlib import Path
 from typing import IO, Any, Self
 
 from ..errors import InputError
-from .corpus import COLUMNS, Row, _csv_problem, _delimiter, _row
-from .textfile import _BOMS, NUL_HINT, _looks_wide, line_of, read_bytes
+from .corpus import COLUMNS, Row, _row, check_header, csv_rows, jsonl_rows
+from .textfile import read_bytes
 
 ROW_SUFFIXES = {".csv", ".jsonl", ".ndjson", ".parquet"}
-RESAVE = "save the file as UTF-8 (in Excel: Save As > CSV UTF-8)"
 
 
 def iter_chunks(path: str | Path, chunk_size: int = 2000) -> Iterator[list[Row]]:
@@ -31,7 +29,7 @@ def iter_chunks(path: str | Path, chunk_size: int = 2000) -> Iterator[list[Row]]
         raise InputError(f"chunk size must be at least 1, not {chunk_size}", hint="use --chunk-size 2000")
     p = Path(path)
     suffix = p.suffix.lower()
-    rows = _parquet(p, chunk_size) if suffix == ".parquet" else _jsonl(p) if suffix in {".jsonl", ".ndjson"} else _csv(p)
+    rows = _parquet(p, chunk_size) if suffix == ".parquet" else jsonl_rows(p) if suffix in {".jsonl", ".ndjson"} else csv_rows(p)
     seen = _Seen(p)
     chunk: list[Row] = []
     for row in rows:
@@ -65,130 +63,6 @@ class _Seen:
         self.first[digest] = row.line
 
 
-_TEXT_ENCODINGS = {"utf-8": "utf-8-sig", "utf-16-le": "utf-16", "utf-16-be": "utf-16",
-                   "utf-32-le": "utf-32", "utf-32-be": "utf-32"}
-
-
-def _encoding(path: Path) -> tuple[str, str | None]:
-    """(Python codec, the BOM's label or None) for a text file; refused like :func:`.textfile.decode_text`."""
-    head = read_bytes(path, 4)
-    for mark, name, label in _BOMS:
-        if head.startswith(mark):
-            return _TEXT_ENCODINGS[name], label
-    if _looks_wide(read_bytes(path, 4096)):
-        raise InputError("the file looks like UTF-16 text without a byte-order mark, or is not text at all",
-                         file=path, line=1, hint=RESAVE)
-    return "utf-8", None
-
-
-class _Lines:
-    """Lines of a text file with their numbers; bytes that do not decode, or a NUL, are an InputError."""
-
-    def __init__(self, path: Path) -> None:
-        self.path, self.line = path, 0
-        self.encoding, self.bom = _encoding(path)
-
-    def __iter__(self) -> Iterator[str]:
-        with self.path.open("r", encoding=self.encoding, newline="") as fh:
-            while True:
-                try:
-                    text = fh.readline()
-                except UnicodeDecodeError:
-                    what = f"not valid {self.bom} text (it starts with a {self.bom} byte-order mark)" if self.bom \
-                        else "not UTF-8 text"
-                    raise InputError(what, file=self.path, line=_bad_line(self.path, self.encoding),
-                                     hint=RESAVE) from None
-                if not text:
-                    return
-                self.line += 1
-                if "\x00" in text:
-                    raise InputError("the text holds a NUL character (\\x00)", file=self.path, line=self.line,
-                                     hint=NUL_HINT)
-                yield text
-
-
-def _bad_line(path: Path, encoding: str) -> int:
-    """The line of the first byte that does not decode, found reading the file block by block."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    line = 1
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 16):
-            try:
-                text = decoder.decode(block)
-            except UnicodeDecodeError as exc:
-                text = exc.object[:exc.start].decode(encoding, errors="replace")
-                return line + line_of(text) - 1
-            line += line_of(text) - 1
-    return line
-
-
-def _csv(path: Path) -> Iterator[Row]:
-    lines = _Lines(path)
-    it = iter(lines)
-    header_line = next((ln for ln in it if ln.strip() and not ln.lstrip().startswith("#")), None)
-    if header_line is None:
-        raise InputError("the file has no rows, only comments", file=path, hint="add a header row with a 'text' column")
-    skip = lines.line - 1
-
-    def body() -> Iterator[str]:
-        yield header_line
-        yield from it
-
-    reader = csv.DictReader(body(), delimiter=_delimiter(header_line), strict=True)
-    try:
-        header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    except csv.Error as exc:
-        raise InputError(_csv_problem(exc), file=path, line=skip + 1, hint="check quoting") from None
-    _check_header(header, path, skip + 1)
-    reader.fieldnames = header
-    has_codes = "codes" in header
-    try:
-        for rec in reader:
-            line = skip + reader.line_num
-            if None in rec:
-                raise InputError(f"row has {len(header) + len(rec[None])} fields, the header has {len(header)}",
-                                 file=path, line=line, hint="quote fields that contain commas")
-            if rec.get("text") is None:
-                raise InputError("row has too few fields", file=path, line=line, hint="check the commas on this line")
-            yield _row(rec, line, has_codes, path)
-    except csv.Error as exc:
-        raise InputError(_csv_problem(exc), file=path, line=skip + reader.line_num, hint="check quoting") from None
-
-
-def _check_header(header: list[str], path: Path, line: int) -> None:
-    if "text" not in header:
-        raise InputError(f"no 'text' column (columns: {', '.join(header) or 'none'})", file=path, line=line,
-                         hint="name the column holding the segments 'text'")
-    twice = next((h for h in COLUMNS if header.count(h) > 1), None)
-    if twice:
-        raise InputError(f"the column {twice!r} appears {header.count(twice)} times", file=path, line=line,
-                         hint="keep one column of that name, or rename the others")
-
-
-def _jsonl(path: Path) -> Iterator[Row]:
-    lines = _Lines(path)
-    for raw in lines:
-        if not raw.strip() or raw.lstrip().startswith("#"):
-            continue
-        rec = _json_object(raw, path, lines.line)
-        yield _row(rec, lines.line, "codes" in rec, path)
-
-
-def _json_object(raw: str, path: Path, line: int) -> dict[str, Any]:
-    try:
-        rec = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc.msg})", file=path, line=line, hint="one JSON object per line") from None
-    except (ValueError, RecursionError):
-        raise InputError("not valid JSON here", file=path, line=line, hint="one flat JSON object per line") from None
-    if not isinstance(rec, dict):
-        raise InputError("a line is not a JSON object", file=path, line=line, hint="write {\"text\": ..., \"codes\": ...}")
-    rec = {str(k).lower(): v for k, v in rec.items()}
-    if "text" not in rec:
-        raise InputError("no 'text' field", file=path, line=line, hint="each object needs a 'text' field")
-    return rec
-
-
 def _parquet(path: Path, chunk_size: int) -> Iterator[Row]:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -200,7 +74,7 @@ def _parquet(path: Path, chunk_size: int) -> Iterator[Row]:
         raise InputError(f"not a Parquet file ({str(exc).splitlines()[0]})", file=path,
                          hint="write it again with pandas.DataFrame.to_parquet or pyarrow") from None
     header = [name.lower() for name in pf.schema_arrow.names]
-    _check_header(header, path, 1)
+    check_header(header, path, 1)
     wanted = [n for n in pf.schema_arrow.names if n.lower() in COLUMNS]
     line = 0
     try:
