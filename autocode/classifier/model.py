@@ -54,13 +54,13 @@ EMBEDDING_CONTEXT = ("embedding", "similarity", "product")
 # -> 0.6177) and makes the three folds half as long (training time: scripts/bench_speed.py)
 FOLD_MAX_ITER = 20
 # Sibling codes that coders give one at a time (a second one on at most this share of the segments
-# that carry one) keep only their most probable code. Measured with scripts/bench_quality.py's folds
-# (macro-F1 / kappa, every code decided alone -> siblings decided together): the demo corpus (its
-# sibling sets: 0-13% of segments carry two) 0.618 / 0.587 -> 0.650 / 0.628, Taguette's tags (7%)
-# 0.529 / 0.504 -> 0.535 / 0.515; NHS comments (23% carry two) would lose 0.565 / 0.553 -> 0.461 /
-# 0.452 and are left alone, as they are at 0.2. Why not chosen by the internal folds: thresholds
-# tuned on the same out-of-fold scores favour deciding alone there (demo: 0.64-0.69 against
-# 0.61-0.66 macro-F1) while held-out groups gain.
+# that carry one) are decided together. Measured with scripts/bench_quality.py's folds (macro-F1 /
+# kappa, every code decided alone -> siblings decided together; docs/benchmarks/quality.md): the demo
+# corpus (its sibling sets: 0-13% of segments carry two) 0.618 / 0.587 -> 0.665 / 0.643, Taguette's
+# tags (7%) 0.529 / 0.504 -> 0.538 / 0.519; NHS comments (23% carry two) would lose (0.565 / 0.553
+# -> 0.461 / 0.452 with the tags in one set) and are left alone, as they are at 0.2. Why not chosen
+# by the internal folds: thresholds tuned on the same out-of-fold scores favour deciding alone there
+# (demo: 0.64-0.69 against 0.61-0.66 macro-F1) while held-out groups gain.
 ONE_AT_A_TIME = 0.2
 # Models saved before valence became an explicit parameter (default: none) were fitted
 # with these valence labels whenever the caller left ``valence`` at its default; a saved
@@ -115,8 +115,9 @@ class CodeClassifier(BaseEstimator):
         turns: small talk, the moderator), otherwise the most probable code is kept.
     siblings : ``"auto"`` (default): sibling codes (a theme's sub-themes, a domain's themes, the
         top-level codes) that the training coders give one at a time (a second one on at most
-        :data:`ONE_AT_A_TIME` of the segments that carry one) are decided together: a segment keeps
-        the most probable of those that pass their thresholds (the sets are ``single_sets_``);
+        :data:`ONE_AT_A_TIME` of the segments that carry one) are decided together: where one of them
+        passes its threshold, a segment gets the most probable of the set (:meth:`LabelSpace.decide`;
+        the sets are ``single_sets_``);
         ``"independent"``: every code is decided on its own threshold.
     tuning : ``None`` (frozen encoder, the default), ``"adapt"`` (the top layers tuned over
         cached lower-layer states: minutes, see :mod:`autocode.classifier.adapt`), ``"finetune"``
