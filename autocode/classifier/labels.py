@@ -14,7 +14,9 @@ Consistency rules (documented, and tested as properties):
   probabilities (:meth:`LabelSpace.consistent_proba`), so a parent is never less
   likely than any of its children;
 * predicted code sets are closed upward too (:meth:`LabelSpace.close`), so a child
-  is never suggested while its parent is absent.
+  is never suggested while its parent is absent;
+* sibling sets that the coders give one code of at a time (:meth:`LabelSpace.one_at_a_time`)
+  keep at most one code per segment, and closure still holds (:meth:`LabelSpace.decide`).
 """
 
 from __future__ import annotations
