@@ -255,7 +255,8 @@ def card_markdown(card: dict[str, Any]) -> str:
     sets = card.get("one_at_a_time")
     if sets:
         lines += ["", "## Sibling codes decided together", "",
-                  "The coders gave these codes one at a time; a segment keeps the most probable of those that pass:", ""]
+                  "The coders gave these codes one at a time: where one of a set passes its threshold, a segment gets "
+                  "the most probable code of that set.", ""]
         lines += [f"- {', '.join(g)}" for g in sets]
     m = card.get("cross_validated_metrics")
     lines += ["", "## Cross-validated metrics", ""]
