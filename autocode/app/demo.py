@@ -68,7 +68,7 @@ class DemoStep:
 
 #: What adapting the encoder measured on this corpus, which the demo skips to stay a two-minute run:
 #: mean kappa against coder_a of the fast and the adapted model, 5 folds of focus groups
-#: (scripts/bench_quality.py --adapt, docs/benchmarks/quality.md), and the wall time of the whole
+#: (scripts/bench_quality.py --adapt, docs/benchmarks/quality.md, its newest demo row), and the wall time of the whole
 #: adaptation `autocode train` runs (scripts/bench_adapt.py, docs/benchmarks/adapt.md), on 2 cores.
 ADAPTATION_MEASURED = {"fast_kappa": 0.643, "adapted_kappa": 0.666, "minutes": 4}
 
