@@ -604,7 +604,6 @@ class Discover(QueryStrategy):
                 novelty = np.minimum(novelty, 1.0 - X @ X[j])
         return np.array(picked, dtype=int)
 
-
     def aim(self, c: int, P: np.ndarray, avail: np.ndarray, counts: np.ndarray) -> np.ndarray | None:
         """Scores (higher = ask sooner, read at the ``avail`` rows) for a question aimed at code
         ``c``; ``None`` when nothing is known of the code (then the least familiar segment)."""

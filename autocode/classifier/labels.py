@@ -43,6 +43,7 @@ class LabelSpace:
     labels: list[str]
     exclusive: list[list[str]] = field(default_factory=list)
     valence: list[str] = field(default_factory=list)
+    _below: list[list[int]] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def build(
@@ -153,8 +154,7 @@ class LabelSpace:
         for i, l in enumerate(self.labels):
             if l not in skip:
                 by_parent.setdefault(_parent(l), []).append(i)
-        return sorted((cols for cols in by_parent.values() if len(cols) >= 2),
-                      key=lambda cols: self.labels[cols[0]].count(SEP))
+        return sorted((cols for cols in by_parent.values() if len(cols) >= 2), key=self._depth)
 
     def one_at_a_time(self, Y: np.ndarray, max_share: float) -> list[list[int]]:
         """The sibling sets (:meth:`sibling_sets`) that coders give one code of at a time: of the
@@ -168,8 +168,15 @@ class LabelSpace:
         return out
 
     def descendants(self) -> list[list[int]]:
-        """For each column, the columns below it in the hierarchy."""
-        return [[j for j, m in enumerate(self.labels) if m.startswith(l + SEP)] for l in self.labels]
+        """For each column, the columns below it in the hierarchy (worked out once: decide needs it
+        on every call)."""
+        if self._below is None:
+            self._below = [[j for j, m in enumerate(self.labels) if m.startswith(l + SEP)] for l in self.labels]
+        return self._below
+
+    def _depth(self, cols: Sequence[int]) -> int:
+        """How deep a sibling set sits (0: the top-level codes)."""
+        return self.labels[cols[0]].count(SEP)
 
     def decide(self, P: np.ndarray, thresholds: np.ndarray, scales: list[np.ndarray] | None = None,
                single: Sequence[Sequence[int]] = ()) -> np.ndarray:
@@ -204,7 +211,7 @@ class LabelSpace:
         D = self.close(D)
         if len(single):
             below = self.descendants()
-            for cols in sorted(single, key=lambda cols: self.labels[cols[0]].count(SEP)):
+            for cols in sorted(single, key=self._depth):
                 cols = np.asarray(cols, dtype=int)
                 on = D[:, cols].astype(bool)
                 coded = on.any(1)

@@ -566,7 +566,7 @@ class CodeClassifier(BaseEstimator):
             params=self._json_params(), segments=self.n_train_, code_counts=self.label_counts_,
             examples_kept=self.keep_examples, labels=self.labels_, exclusive=space.exclusive,
             valence=space.valence, thresholds=self.thresholds_,
-            one_at_a_time=[[self.labels_[c] for c in cols] for cols in getattr(self, "single_sets_", [])], **card_info)
+            one_at_a_time=[[self.labels_[c] for c in cols] for cols in self.single_sets_], **card_info)
         persist.write_card(folder, card)
         return folder
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -212,11 +213,15 @@ def check_header(header: list[str], path: Path, line: int) -> None:
 def jsonl_rows(path: Path) -> Iterator[Row]:
     """The rows of a JSONL file, one object a line (blank and ``#`` lines skipped), read line by line."""
     lines = _Lines(path)
+    n = 0
     for raw in lines:
         if not raw.strip() or raw.lstrip().startswith("#"):
             continue
         rec = _json_object(raw, path, lines.line)
+        n += 1
         yield _row(rec, lines.line, "codes" in rec, path)
+    if not n:
+        raise InputError("the file has no rows", file=path, hint="add the segments, or leave the file out")
 
 
 def _json_object(raw: str, path: Path, line: int) -> dict[str, Any]:
@@ -238,30 +243,40 @@ def _json_object(raw: str, path: Path, line: int) -> dict[str, Any]:
 
 def read_csv(path: str | Path) -> list[Row]:
     """Every row of a CSV file (:func:`csv_rows`), ids checked."""
-    p = Path(path)
-    return _checked(list(csv_rows(p)), p)
+    return _ids_checked(csv_rows(Path(path)), Path(path))
 
 
 def read_jsonl(path: str | Path) -> list[Row]:
     """Every row of a JSONL file (:func:`jsonl_rows`), ids checked."""
-    p = Path(path)
-    rows = list(jsonl_rows(p))
-    if not rows:
-        raise InputError("the file has no rows", file=p)
-    return _checked(rows, p)
+    return _ids_checked(jsonl_rows(Path(path)), Path(path))
 
 
-def _checked(rows: list[Row], path: Path) -> list[Row]:
-    seen: dict[tuple[str | None, str, str | None], int] = {}
+def _ids_checked(rows: Iterable[Row], path: Path) -> list[Row]:
+    check = IdCheck(path)
+    out = []
     for row in rows:
+        check.check(row)
+        out.append(row)
+    return out
+
+
+class IdCheck:
+    """Duplicate ids (per group and coder), kept as 8-byte digests so memory stays small; ``count``: rows seen."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.count = path, 0
+        self.first: dict[int, int] = {}
+
+    def check(self, row: Row) -> None:
+        self.count += 1
         if row.id is None:
-            continue
-        key = (row.group, row.id, row.coder)
-        if key in seen:
-            raise InputError(f"duplicate id {row.id!r} (first on line {seen[key]})", file=path, line=row.line,
-                             hint="give every segment its own id")
-        seen[key] = row.line
-    return rows
+            return
+        key = json.dumps([row.group, row.id, row.coder]).encode()
+        digest = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little")
+        if digest in self.first:
+            raise InputError(f"duplicate id {row.id!r} (first on line {self.first[digest]})", file=self.path,
+                             line=row.line, hint="give every segment its own id")
+        self.first[digest] = row.line
 
 
 def read_rows(path: str | Path) -> list[Row]:

@@ -9,7 +9,6 @@ numbers counted from 1 (the file has no lines).
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any, Self
 
 from ..errors import InputError
-from .corpus import COLUMNS, Row, _row, check_header, csv_rows, jsonl_rows
+from .corpus import COLUMNS, IdCheck, Row, _row, check_header, csv_rows, jsonl_rows
 from .textfile import read_bytes
 
 ROW_SUFFIXES = {".csv", ".jsonl", ".ndjson", ".parquet"}
@@ -30,7 +29,7 @@ def iter_chunks(path: str | Path, chunk_size: int = 2000) -> Iterator[list[Row]]
     p = Path(path)
     suffix = p.suffix.lower()
     rows = _parquet(p, chunk_size) if suffix == ".parquet" else jsonl_rows(p) if suffix in {".jsonl", ".ndjson"} else csv_rows(p)
-    seen = _Seen(p)
+    seen = IdCheck(p)
     chunk: list[Row] = []
     for row in rows:
         seen.check(row)
@@ -42,25 +41,6 @@ def iter_chunks(path: str | Path, chunk_size: int = 2000) -> Iterator[list[Row]]
         yield chunk
     if not seen.count:
         raise InputError("the file has no rows", file=p, hint="add the segments, or leave the file out")
-
-
-class _Seen:
-    """Duplicate ids (per group and coder), kept as 8-byte digests so memory stays small."""
-
-    def __init__(self, path: Path) -> None:
-        self.path, self.count = path, 0
-        self.first: dict[int, int] = {}
-
-    def check(self, row: Row) -> None:
-        self.count += 1
-        if row.id is None:
-            return
-        key = json.dumps([row.group, row.id, row.coder]).encode()
-        digest = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little")
-        if digest in self.first:
-            raise InputError(f"duplicate id {row.id!r} (first on line {self.first[digest]})", file=self.path,
-                             line=row.line, hint="give every segment its own id")
-        self.first[digest] = row.line
 
 
 def _parquet(path: Path, chunk_size: int) -> Iterator[Row]:
