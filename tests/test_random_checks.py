@@ -94,6 +94,28 @@ def test_kappa_interval_is_cohens_kappa_with_an_interval_around_it():
         cohen_kappa_score(one_hot.argmax(1), guess.argmax(1)), abs=1e-12)
 
 
+@pytest.mark.parametrize("method", ["percentile", "bca"])
+def test_few_checks_get_the_expanded_interval(method):
+    """Over 20 checks the interval is read at sqrt(m/(m-1)) t quantiles (about 10% wider than the
+    plain bootstrap's and containing it); over 400 the two nearly agree."""
+    rng = np.random.default_rng(3)
+
+    def widths(m: int) -> list[float]:
+        out = []
+        for _ in range(5):
+            truth = rng.integers(0, 2, size=(m, 5))
+            noisy = np.where(rng.random(truth.shape) < 0.2, 1 - truth, truth)
+            plain = kappa_interval(truth, noisy, exclusive=False, method=method, expand=False)
+            wide = kappa_interval(truth, noisy, exclusive=False, method=method)  # expand is the default
+            assert wide["kappa"] == plain["kappa"]
+            assert wide["low"] <= plain["low"] and wide["high"] >= plain["high"]
+            out.append((wide["high"] - wide["low"]) / (plain["high"] - plain["low"]))
+        return out
+
+    assert 1.04 < np.mean(widths(20)) < 1.15
+    assert np.mean(widths(400)) < 1.02
+
+
 def test_answers_needed_reads_a_power_law_learning_curve():
     curve = [(n, 1 - 2.0 * n ** -0.5) for n in (50, 100, 200, 300)]  # kappa 0.6 at n = 25
     assert answers_needed(curve, 0.5) == pytest.approx(300)  # reached already: where it stands
