@@ -173,6 +173,7 @@ def test_simulate_output_shape():
         c = res.curves[name]
         assert np.asarray(c.f1).shape == (2, 3)
         assert np.asarray(c.kappa).shape == (2, 3)
+        assert np.asarray(c.code_kappa, dtype=float).shape == (2, 3, 3)  # seeds x points x codes
         assert len(c.stop_at) == 2
         assert all(0 <= v <= 1 for row in c.f1 for v in row)
     reach = res.labels_to_reach("random", 0.5)
@@ -181,6 +182,23 @@ def test_simulate_output_shape():
     json.dumps(d)  # plain data
     assert {row["strategy"] for row in d["summary"]} == {"random", "margin", "cluster_margin"}
     assert d["curves"]["margin"]["mean_f1"] == pytest.approx(res.curves["margin"].mean("f1"))
+
+
+def test_answers_until_each_code_reaches_a_held_out_kappa():
+    """Per code, the first point where its kappa averaged over the seeds (those where it is
+    defined) reaches the target; None where it never does or is never defined."""
+    from autocode.active.simulate import StrategyCurve
+
+    curve = StrategyCurve("random", code_kappa=[
+        # seed 0: points at 20, 40, 60; codes a, b, c, d
+        [[0.2, 0.9, None, 0.1], [0.5, 0.9, None, 0.2], [0.8, 0.9, None, 0.3]],
+        [[0.4, 0.1, None, 0.1], [0.6, 0.2, None, 0.2], [0.6, None, None, 0.3]],
+    ])
+    res = SimulationResult(n_labels=[20, 40, 60], seeds=[0, 1], curves={"random": curve}, reference_f1=[0, 0],
+                           reference_kappa=[0, 0], pool_size=[0, 0], test_size=[0, 0], n_codes=4, exclusive=False)
+    # a: means 0.3, 0.55, 0.7 -> 60; b: 0.5, 0.55, then 0.9 (seed 1 undefined) -> 60; c never defined; d never
+    assert res.labels_to_code_kappa("random", 0.6) == [60, 60, None, None]
+    assert res.labels_to_code_kappa("random", 0.5) == [40, 20, None, None]
 
 
 def test_simulate_refits_after_every_batch():

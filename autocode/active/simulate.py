@@ -22,12 +22,13 @@ uncoded rest, so that the estimate's coverage can be checked (:meth:`SimulationR
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 
-from .estimate import MIN_CHECKS, overall_kappa
+from .estimate import MIN_CHECKS, code_kappas, overall_kappa
 from .metrics import kappa, macro_f1
 from .models import ModelFactory, default_model_factory, is_exclusive, predict_labels
 from .learner import Learner
@@ -52,6 +53,8 @@ class StrategyCurve:
     labels_to_share: list[int | None] = field(default_factory=list)
     # per seed, per point: the random-check estimate and the true kappas it estimates
     estimates: list[list[dict]] = field(default_factory=list)
+    # per seed, per point, per code: held-out yes/no kappa (None where undefined)
+    code_kappa: list[list[list[float | None]]] = field(default_factory=list)
 
     def mean(self, metric: str = "f1") -> list[float]:
         return np.mean(np.asarray(getattr(self, metric)), axis=0).tolist()
@@ -106,6 +109,7 @@ class SimulationResult:
                     "stop_at": stops,
                     "labels_to_min_positives": curve.labels_to_min_positives,
                     "labels_to_share": curve.labels_to_share,
+                    "labels_to_code_kappa": self.labels_to_code_kappa(name) if curve.code_kappa else None,
                     "seconds": round(curve.seconds, 2),
                     **({"vs_random": self.paired_difference(name)} if name != "random" and "random" in self.curves else {}),
                 }
@@ -129,6 +133,20 @@ class SimulationResult:
                      if x is not None and y is not None]
             out[f"{key}_ratio"] = (float(np.median([x for x, _ in pairs]) / np.median([y for _, y in pairs]))
                                    if pairs else None)
+        return out
+
+    def labels_to_code_kappa(self, strategy: str, target: float = 0.6) -> list[int | None]:
+        """Per code: answers until its held-out kappa, averaged over the seeds where it is
+        defined, first reaches ``target``; None where it does not within the budget."""
+        K = np.array([[[np.nan if v is None else v for v in point] for point in seed]
+                      for seed in self.curves[strategy].code_kappa], dtype=float)  # seeds x points x codes
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a code undefined at every seed: NaN
+            mean = np.nanmean(K, axis=0)
+        out: list[int | None] = []
+        for j in range(mean.shape[1]):
+            hit = np.flatnonzero(mean[:, j] >= target)
+            out.append(int(self.n_labels[hit[0]]) if len(hit) else None)
         return out
 
     def coverage(self, strategy: str, against: str = "test") -> dict:
@@ -250,6 +268,9 @@ def simulate(
         pred = predict(model, Xt)
         return macro_f1(Yt, pred, exclusive), kappa(Yt, pred, exclusive)
 
+    def per_code(model, Xt, Yt) -> list[float | None]:
+        return [float(v) if np.isfinite(v) else None for v in code_kappas(Yt, predict(model, Xt))]
+
     for seed in seeds:
         pool, test = group_split(groups, test_size, seed)
         Xp, Yp, Xt, Yt = X[pool], Y[pool], X[test], Y[test]
@@ -276,7 +297,7 @@ def simulate(
                 prototypes=prototypes, refit_max_iter=refit_max_iter, min_positives=min_positives,
                 estimate_every=step if check_share > 0 else 0,
             )
-            f1s, kappas, stab, points, stop_at = [], [], [], [], None
+            f1s, kappas, stab, points, codes_k, stop_at = [], [], [], [], [], None
             found = np.zeros(Y.shape[1], dtype=int)
             to_all = labels_to_share = None
             for target in seed_n:
@@ -298,6 +319,7 @@ def simulate(
                 f, k = evaluate(learner.model, Xt, Yt)
                 f1s.append(f)
                 kappas.append(k)
+                codes_k.append(per_code(learner.model, Xt, Yt))
                 stab.append(learner.status().agreement)
                 est = learner.estimate(refresh=True) if check_share > 0 else None
                 point = {"n_labels": learner.n_labelled, "test": overall_kappa(Yt, predict(learner.model, Xt), exclusive)}
@@ -314,6 +336,7 @@ def simulate(
             curves[name].labels_to_min_positives.append(to_all)
             curves[name].labels_to_share.append(labels_to_share)
             curves[name].estimates.append(points)
+            curves[name].code_kappa.append(codes_k)
             curves[name].seconds += time.perf_counter() - t0
             if progress:
                 progress(f"  {name:<18} F1 {f1s[0]:.3f} -> {f1s[-1]:.3f}, every code {min_positives}+ at "
@@ -326,6 +349,7 @@ def simulate(
         c.kappa = [row[: len(n_list)] for row in c.kappa]
         c.stability = [row[: len(n_list)] for row in c.stability]
         c.estimates = [row[: len(n_list)] for row in c.estimates]
+        c.code_kappa = [row[: len(n_list)] for row in c.code_kappa]
     return SimulationResult(
         n_labels=n_list,
         seeds=list(seeds),

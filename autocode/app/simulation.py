@@ -18,7 +18,8 @@ def simulate(ws: Workspace, coder: str, strategies: Sequence[str] | None = None,
     """Replay active learning with ``coder``'s codes as the oracle; random is always compared.
     The result says, per strategy and seed, the answers until every code had 5 examples
     (``labels_to_min_positives``) and until 90% of codes had (``labels_to_share``), the held-out
-    macro-F1 curve, the paired difference to random with an interval (``summary``), and the
+    macro-F1 curve, the paired difference to random with an interval (``summary``), per code the
+    answers until its held-out kappa reached 0.6 (``labels_to_code_kappa``), and the
     random-check estimate beside the true kappa at each point."""
     names = list(dict.fromkeys([*(strategies or [DEFAULT_STRATEGY]), "random"]))
     unknown = [n for n in names if n not in available_strategies()]

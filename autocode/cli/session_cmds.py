@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Optional
 
+import numpy as np
 import typer
 from rich.table import Table
 
@@ -83,6 +84,11 @@ def simulate(
         console.print(f"{row['strategy']}: reaches 95% of the whole-pool F1 after "
                       f"{reach if reach is not None else 'more than ' + str(last)} answers; every code has 5 "
                       f"examples after {answers(row['labels_to_min_positives'])} (per seed)")
+        reached = [v for v in row.get("labels_to_code_kappa") or [] if v is not None]
+        if row.get("labels_to_code_kappa") is not None:
+            when = f" (median {int(np.median(reached))} answers)" if reached else ""
+            console.print(f"  {len(reached)} of {len(row['labels_to_code_kappa'])} codes reach held-out kappa 0.6 "
+                          f"within {last} answers{when}")
         vs = row.get("vs_random")
         if vs:
             console.print(f"  mean macro-F1 over the curve {vs['mean_f1_difference']:+.3f} against random "
