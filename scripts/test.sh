@@ -18,7 +18,7 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ "$(id -u)" = 0 ] &
 fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q torch==2.13.0 -e '.[test,ray]'
+.venv/bin/python -m pip install -q torch==2.13.0 -e '.[test,ray,multilingual]'
 # portableQDA (a third-party .qdc reader the tests check exports against) pins lxml<5; it runs on
 # lxml 5, so it is installed without its pins
 .venv/bin/python -m pip install -q --no-deps portableqda

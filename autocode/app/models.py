@@ -17,7 +17,7 @@ from ..classifier.persist import load_model as load_from_disk
 from ..classifier.persist import read_card, save_model, training_data_hash
 from ..classifier.report import write_html_report
 from ..codebook import Codebook
-from ..embeddings import Embedder
+from ..embeddings import ENCODERS, STOCK_ENCODER, Embedder
 from ..errors import InputError, WorkspaceError
 from ..records import HUMAN_SOURCES, Segment, TrainingData, preceding_contexts
 from ..store import Store
@@ -122,10 +122,10 @@ class ClassifierFactory:
 
 
 def settings(book: Codebook, features: str = "embedding+word", context: bool = True,
-             tuning: str | None = None) -> dict[str, Any]:
+             tuning: str | None = None, encoder: str = STOCK_ENCODER) -> dict[str, Any]:
     """The classifier parameters behind ``autocode train``'s options; the valence codes come from the codebook."""
     return {"features": features, "context": "embedding" if context else None, "tuning": tuning,
-            "valence": book.valence()}
+            "valence": book.valence(), "encoder": encoder}
 
 
 # ---------------------------------------------------------------------------- saved models
@@ -207,13 +207,18 @@ def cross_validate(data: TrainingData, factory: ClassifierFactory, *,
 
 
 def train(ws: Workspace, name: str | None = None, *, coder: str | None = None, features: str = "embedding+word",
-          context: bool = True, tuning: str | None = None, evaluate: bool = True) -> dict[str, Any]:
-    """Fit on the coded segments, cross-validate for the card, save under models/NAME; returns the card."""
+          context: bool = True, tuning: str | None = None, evaluate: bool = True,
+          encoder: str | None = None) -> dict[str, Any]:
+    """Fit on the coded segments, cross-validate for the card, save under models/NAME; returns the card.
+    ``encoder``: the sentence encoder (default the workspace's ``[model] encoder``)."""
+    encoder = encoder or ws.encoder()
+    if encoder not in ENCODERS:
+        raise InputError(f"unknown encoder {encoder!r}", hint=f"use one of {', '.join(ENCODERS)}")
     name = name or ws.default_model()
     folder = ws.model_dir(name)
     data = training_data(ws.store, coder)
     check_trainable(data)
-    factory = ClassifierFactory(ws.embedder(), settings(ws.store.codebook(), features, context, tuning))
+    factory = ClassifierFactory(ws.embedder(), settings(ws.store.codebook(), features, context, tuning, encoder))
     metrics = (jsonable(cross_validate(data, factory, learning_curve=None))
                if evaluate and len(set(data.groups)) >= 2 else None)
     model = factory.fit(data)

