@@ -3,12 +3,13 @@
 Issue 13's demo row: the model against each coder at the theme level, as `autocode demo` and
 `autocode agreement` report it (mean Cohen's kappa over the 7 themes; on the groups a model was
 trained on, its codes come from refits that leave that whole focus group out). It builds the demo
-workspace, trains the fast model (coder_a's six focus groups), then a second model that
-`autocode train` adapts (autocode/app/adaptation.py, default budget). The adapted model's
+workspace, trains the fast model (coder_a's six focus groups), a second model that
+`autocode train` adapts (autocode/app/adaptation.py, default budget), and a third that embeds
+with the multilingual-e5-small encoder option (`[model] encoder`; frozen, as it always is). The adapted model's
 left-out refits adapt the encoder again without the group they code, so no group is coded by an
 encoder that saw it. Prints a table and writes bench-results/demo-agreement.json.
 
-    .venv/bin/python scripts/bench_demo_agreement.py [--budget 600]
+    .venv/bin/python scripts/bench_demo_agreement.py [--budget 600] [--models fast adapted e5]
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from autocode.app.agreement import codebook_levels, frames  # noqa: E402
 from autocode.app.demo import (CODER, SECOND_CODER, coders_and_model, fresh_workspace,  # noqa: E402
                                import_corpus, mean_pair_kappas)
 from autocode.app.models import train  # noqa: E402
+from autocode.embeddings import E5_ENCODER  # noqa: E402
 
 
 def agreement(ws, name: str) -> dict:
@@ -48,15 +50,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--budget", type=float, default=adaptation.DEFAULT_BUDGET_S, help="adaptation budget, seconds")
     ap.add_argument("--out", type=Path, default=ROOT / "bench-results" / "demo-agreement.json")
+    ap.add_argument("--models", nargs="+", choices=("fast", "adapted", "e5"), default=["fast", "adapted", "e5"])
     args = ap.parse_args(argv)
     result: dict = {"when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                     "machine": f"{platform.machine()}, Python {platform.python_version()}", "models": {}}
     with tempfile.TemporaryDirectory(prefix="autocode-demo-agreement-") as tmp:
         ws = fresh_workspace(Path(tmp) / "ws")
         import_corpus(ws)
-        for name in ("fast", "adapted"):
+        for name in args.models:
             t0 = time.perf_counter()
-            train(ws, name, coder=CODER)
+            train(ws, name, coder=CODER, encoder=E5_ENCODER if name == "e5" else None)
             row: dict = {}
             if name == "adapted":
                 r = adaptation.adapt(ws, name, budget_s=args.budget)

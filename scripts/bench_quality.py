@@ -12,6 +12,7 @@ reports the experts' agreement with each other (Fleiss' kappa).
     .venv/bin/python scripts/bench_quality.py --corpus annomi-therapist
     .venv/bin/python scripts/bench_quality.py --ablation # plus variants of the default
     .venv/bin/python scripts/bench_quality.py --ablation --finetune  # plus the fine-tuning option (slow)
+    .venv/bin/python scripts/bench_quality.py --e5       # plus the multilingual-e5-small encoder option
 
 Writes bench-results/quality.json and .md; a full run with --ablation also writes
 docs/benchmarks/quality.md.
@@ -267,7 +268,7 @@ ADAPT = {"epochs": 3.0}
 
 
 def run_task(task: Task, embedder, folds: int, ablation: bool = False, finetune: bool = False,
-             adapt: bool = False) -> dict:
+             adapt: bool = False, e5: bool = False) -> dict:
     from autocode.classifier import CodeClassifier
     from autocode.classifier.evaluate import code_metrics, cross_validate, group_splits
 
@@ -317,6 +318,12 @@ def run_task(task: Task, embedder, folds: int, ablation: bool = False, finetune:
             adapted_codes = {k: (task.labels[int(row.argmax())] if row.any() else "none") for k, row in zip(task.ids, pred)}
         rows["autocode, encoder adapted (train's default: top 4 layers, 3 epochs)"] = {
             **summary(m, exclusive), "seconds": round(dt, 1), "seconds_per_fold": round(dt / len(splits), 1)}
+    if e5:  # the model embeds with its own encoder (its vectors cached beside MiniLM's)
+        from autocode.embeddings import E5_ENCODER
+
+        m, dt = autocode(encoder=E5_ENCODER)
+        m.pop("oof_pred")
+        rows["autocode, multilingual-e5-small encoder (option)"] = {**summary(m, exclusive), "seconds": round(dt, 1)}
     for balanced in (False, True):
         t0 = time.time()
         pred = tfidf_baseline(task, splits, balanced)
@@ -427,6 +434,8 @@ def main(argv=None) -> int:
                     help="also score the full fine-tuning option on AnnoMI therapist behaviour (slow: ~5 min a fold on 2 cores)")
     ap.add_argument("--adapt", action="store_true",
                     help="also score the encoder adaptation `autocode train` runs (minutes a fold on 2 cores)")
+    ap.add_argument("--e5", action="store_true",
+                    help="also score the multilingual-e5-small encoder option (autocode.toml's [model] encoder)")
     ap.add_argument("--nhs-max-respondents", type=int, default=None,
                     help="subsample NHS respondents (default: all)")
     ap.add_argument("--out", type=Path, default=REPO / "bench-results")
@@ -459,7 +468,7 @@ def main(argv=None) -> int:
             continue
         t0 = time.time()
         r = run_task(task, embedder, args.folds, ablation=args.ablation and name in ABLATION_CORPORA,
-                     finetune=args.finetune and name == "annomi-therapist", adapt=args.adapt)
+                     finetune=args.finetune and name == "annomi-therapist", adapt=args.adapt, e5=args.e5)
         adapted_codes = r.pop("adapted_oof_codes", None)
         if name.startswith("annomi"):
             r["experts"] = annomi_fleiss(name.split("-")[1], r.pop("oof_codes"))
