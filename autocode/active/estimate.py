@@ -47,7 +47,7 @@ __all__ = [
 
 #: Fewest random checks before an estimate is given: with fewer, the 95% interval is too wide to
 #: tell anything (0.34 kappa wide on the demo, 0.67 on AnnoMI, against 0.21 and 0.43 from 20 on;
-#: docs/benchmarks/estimate.md, 2026-12-07).
+#: docs/benchmarks/estimate.md, 2026-12-07 12:05).
 MIN_CHECKS = 20
 #: Bootstrap resamples for the intervals.
 N_BOOT = 1000
