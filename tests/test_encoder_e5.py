@@ -97,7 +97,7 @@ def test_a_model_keeps_its_encoder_through_disk(tmp_path):
 
 def test_a_workspace_trains_with_the_encoder_autocode_toml_names(cli):
     cli("init", cli.root, workspace=False)
-    assert cli("import", *[DEMO / "coded" / f"focus-group-{i}.csv" for i in (1, 2)]).exit_code == 0
+    assert cli("import", DEMO / "coded" / "focus-group-1.csv").exit_code == 0  # one group: e5 embeds ~20 texts/s
     toml = cli.root / "autocode.toml"
     text = toml.read_text()
     assert 'encoder = "all-MiniLM-L6-v2"' in text
