@@ -333,9 +333,15 @@ class E5Embedder(Embedder):
         return np.vstack(parts).astype(np.float32, copy=False)
 
 
+def check_encoder(encoder: str, *, setting: str = "encoder", file: str | Path | None = None) -> str:
+    """``encoder`` if it names one of :data:`ENCODERS`, else an InputError naming ``setting``
+    (how it was given: ``--encoder``, ``[model] encoder``, ...) and ``file`` where there is one."""
+    if encoder not in ENCODERS:
+        raise InputError(f"{setting} = {encoder!r}: unknown encoder", file=file, hint=f"use one of {', '.join(ENCODERS)}")
+    return encoder
+
+
 def make_embedder(encoder: str = STOCK_ENCODER, cache: VectorCache | None = None, precision: str = "fp32") -> Embedder:
     """The embedder of encoder ``encoder`` (a name in :data:`ENCODERS`) over ``cache``."""
-    if encoder not in ENCODERS:
-        raise InputError(f"unknown encoder {encoder!r}", hint=f"use one of {', '.join(ENCODERS)}")
-    cls = E5Embedder if encoder == E5_ENCODER else Embedder
+    cls = E5Embedder if check_encoder(encoder) == E5_ENCODER else Embedder
     return cls(cache, precision=precision)

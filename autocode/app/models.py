@@ -17,7 +17,7 @@ from ..classifier.persist import load_model as load_from_disk
 from ..classifier.persist import read_card, save_model, training_data_hash
 from ..classifier.report import write_html_report
 from ..codebook import Codebook
-from ..embeddings import ENCODERS, STOCK_ENCODER, Embedder
+from ..embeddings import STOCK_ENCODER, Embedder, check_encoder
 from ..errors import InputError, WorkspaceError
 from ..records import HUMAN_SOURCES, Segment, TrainingData, preceding_contexts
 from ..store import Store
@@ -211,9 +211,7 @@ def train(ws: Workspace, name: str | None = None, *, coder: str | None = None, f
           encoder: str | None = None) -> dict[str, Any]:
     """Fit on the coded segments, cross-validate for the card, save under models/NAME; returns the card.
     ``encoder``: the sentence encoder (default the workspace's ``[model] encoder``)."""
-    encoder = encoder or ws.encoder()
-    if encoder not in ENCODERS:
-        raise InputError(f"unknown encoder {encoder!r}", hint=f"use one of {', '.join(ENCODERS)}")
+    encoder = check_encoder(encoder, setting="--encoder") if encoder else ws.encoder()
     name = name or ws.default_model()
     folder = ws.model_dir(name)
     data = training_data(ws.store, coder)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..embeddings import ENCODERS, STOCK_ENCODER, Embedder, make_embedder, resolve_precision
+from ..embeddings import STOCK_ENCODER, Embedder, check_encoder, make_embedder, resolve_precision
 from ..errors import InputError, WorkspaceError
 from ..io import codebooks
 from ..io.segmentation import SegmentationConfig
@@ -127,10 +127,7 @@ class Workspace:
     def encoder(self) -> str:
         """``[model] encoder`` in autocode.toml (default all-MiniLM-L6-v2), checked."""
         value = str(self.settings.get("model", {}).get("encoder") or STOCK_ENCODER)
-        if value not in ENCODERS:
-            raise InputError(f"{self.root / CONFIG}: [model] encoder = {value!r} is not an encoder autocode has",
-                             hint=f"use one of {', '.join(ENCODERS)}")
-        return value
+        return check_encoder(value, setting="[model] encoder", file=self.root / CONFIG)
 
     def embedder(self, precision: str = "fp32") -> Embedder:
         """The workspace's encoder (:meth:`encoder`) over its embedding cache

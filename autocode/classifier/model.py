@@ -31,7 +31,7 @@ from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 from sklearn.model_selection import GroupKFold, KFold
 from sklearn.utils.validation import check_is_fitted
 
-from autocode.embeddings import DIM, ENCODER_ID, ENCODERS, STOCK_ENCODER, Embedder, make_embedder
+from autocode.embeddings import DIM, ENCODER_ID, ENCODERS, STOCK_ENCODER, Embedder, check_encoder, make_embedder
 from autocode.errors import InputError, NotFittedError
 
 from . import persist
@@ -353,9 +353,7 @@ class CodeClassifier(BaseEstimator):
 
         self.embedder_ = None
         self.tuned_encoder_dir_ = None
-        if self.encoder not in ENCODERS:
-            raise InputError(f"CodeClassifier(encoder={self.encoder!r}): unknown encoder",
-                             hint=f"use one of {', '.join(ENCODERS)}")
+        check_encoder(self.encoder, setting="CodeClassifier(encoder=...)")
         if self.tuning is not None and self.encoder != STOCK_ENCODER:
             raise InputError(f"CodeClassifier(tuning={self.tuning!r}, encoder={self.encoder!r}): only "
                              f"{STOCK_ENCODER} can be tuned", hint=f"leave tuning out, or use encoder={STOCK_ENCODER!r}")

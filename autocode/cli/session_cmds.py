@@ -84,11 +84,11 @@ def simulate(
         console.print(f"{row['strategy']}: reaches 95% of the whole-pool F1 after "
                       f"{reach if reach is not None else 'more than ' + str(last)} answers; every code has 5 "
                       f"examples after {answers(row['labels_to_min_positives'])} (per seed)")
-        reached = [v for v in row.get("labels_to_code_kappa") or [] if v is not None]
-        if row.get("labels_to_code_kappa") is not None:
+        per_code = row.get("labels_to_code_kappa")
+        if per_code is not None:
+            reached = [v for v in per_code if v is not None]
             when = f" (median {int(np.median(reached))} answers)" if reached else ""
-            console.print(f"  {len(reached)} of {len(row['labels_to_code_kappa'])} codes reach held-out kappa 0.6 "
-                          f"within {last} answers{when}")
+            console.print(f"  {len(reached)} of {len(per_code)} codes reach held-out kappa 0.6 within {last} answers{when}")
         vs = row.get("vs_random")
         if vs:
             console.print(f"  mean macro-F1 over the curve {vs['mean_f1_difference']:+.3f} against random "
