@@ -14,14 +14,21 @@ demo workspace's model (the study codebook, trained on the demo's six coded focu
 
 Each run gets an empty embedding cache. It reports wall time, segments per second, and the
 peak resident memory of the whole process tree (the CLI, and for Ray its raylet, GCS and
-workers), sampled every 0.2 s. Ray's overhead is its time against the local engine's on the
-same cores; the cluster line is a projection from these figures, not a measurement.
+workers), sampled every 0.2 s. Ray's overhead is its time against the local engine's in the
+same invocation (same machine, same moment); the cluster line is a projection from these
+figures, not a measurement.
 
     .venv/bin/python scripts/bench_scale.py [--sizes 100000 1000000] [--engines local ray1 ray2]
-        [--ray-up-to N] [--precision auto|fp32|bf16|int8] [--name scale]
+        [--ray-up-to N] [--precision auto|fp32|bf16|int8]
+    .venv/bin/python scripts/bench_scale.py --report     # rewrite the page from the history only
 
-``--ray-up-to N`` runs the Ray engines only at sizes up to N (on 2 cores a million segments on
-Ray takes hours). Prints a table and writes bench-results/NAME.json (and docs/benchmarks/NAME.md).
+A million segments takes more than an hour per engine on 2 cores, so the figures come from
+several invocations. Each one is appended to a committed history, docs/benchmarks/scale.json,
+and docs/benchmarks/scale.md is written from all of it: the newest figure for each size, engine
+and precision (with the date of its run), then every run as it was measured. A ratio to the
+local engine is only ever taken within one invocation. ``--ray-up-to N`` runs the Ray engines
+only at sizes up to N. Prints the table; the invocation's own JSON also goes to
+bench-results/scale.json (``--out``).
 """
 
 from __future__ import annotations
@@ -146,12 +153,19 @@ def main(argv=None) -> int:
     ap.add_argument("--engines", nargs="+", choices=list(ENGINES), default=list(ENGINES))
     ap.add_argument("--ray-up-to", type=int, default=None, help="run the Ray engines only at sizes up to this")
     ap.add_argument("--precision", default="auto", help="the encoder precision of every run (default auto)")
-    ap.add_argument("--name", default="scale", help="names the JSON in --out and the page in docs/benchmarks")
     ap.add_argument("--out", type=Path, default=REPO / "bench-results")
-    ap.add_argument("--no-docs", action="store_true", help="write no page in docs/benchmarks")
+    ap.add_argument("--no-docs", action="store_true", help="add nothing to the history; write no page")
+    ap.add_argument("--report", action="store_true", help="rewrite docs/benchmarks/scale.md from the history, no runs")
+    ap.add_argument("--add", type=Path, nargs="*", default=[], metavar="JSON",
+                    help="append these saved invocations (an earlier run's --out JSON) to the history first")
     args = ap.parse_args(argv)
-    docs = None if args.no_docs else REPO / "docs" / "benchmarks" / f"{args.name}.md"
-    store = args.out / f"{args.name}.json"
+    if args.report or args.add:
+        history = load_history()
+        history["runs"] += [json.loads(p.read_text()) for p in args.add]
+        save_history(history)
+        print(render(history))
+        return 0
+    store = args.out / "scale.json"
     args.out.mkdir(parents=True, exist_ok=True)
     texts, source = comments()
     ws = workspace(args.out / "scale-ws")
@@ -174,44 +188,99 @@ def main(argv=None) -> int:
                 result["runs"].append(r)
                 print(f"  {r['wall_s']} s, {r['segments_per_s']} segments/s, peak RSS {r['peak_rss_mb']} MB", flush=True)
                 store.write_text(json.dumps(result, indent=2))
-    md = markdown(result)
     print()
-    print(md)
+    print(table(result["runs"], result))
     store.write_text(json.dumps(result, indent=2))
-    if docs:
-        docs.write_text(md)
+    if not args.no_docs:
+        history = load_history()
+        history["runs"].append(result)
+        save_history(history)
+        render(history)
     return 0
 
 
-def markdown(r: dict) -> str:
+# -- the history and its page ------------------------------------------------------------------
+
+HISTORY = REPO / "docs" / "benchmarks" / "scale.json"
+PAGE = REPO / "docs" / "benchmarks" / "scale.md"
+
+
+def load_history() -> dict:
+    return json.loads(HISTORY.read_text()) if HISTORY.exists() else {"runs": []}
+
+
+def save_history(history: dict) -> None:
+    history["runs"].sort(key=lambda r: r["date"])
+    HISTORY.write_text(json.dumps(history, indent=2) + "\n")
+
+
+def table(rows: list[dict], run: dict | None = None) -> str:
+    """Rows of one invocation (``run`` given: ratios to its local engine) or the newest figures
+    across invocations (each row carries its run's date and precision; no ratios across runs)."""
+    head = "| segments | engine | wall time | segments/s | peak RSS | "
+    head += "vs local (same run) |" if run else "precision | run |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    local = {x["segments"]: x for x in rows if x["engine"] == "local"} if run else {}
+    for x in rows:
+        cells = f"| {x['segments']:,} | {LABEL[x['engine']]} | {x['wall_s']:,} s | {x['segments_per_s']} | " \
+                f"{x['peak_rss_mb']:,} MB | "
+        if run:
+            ref = local.get(x["segments"])
+            cells += (f"{x['segments_per_s'] / ref['segments_per_s']:.2f}x" if ref else "-") + " |"
+        else:
+            cells += f"{x['precision']} | {x['date']} |"
+        lines.append(cells)
+    return "\n".join(lines)
+
+
+def projection(run: dict) -> str | None:
+    """The cluster line from one invocation with Ray on both cores and the local engine at the
+    same size (the largest such size), or None."""
+    local = {x["segments"]: x for x in run["runs"] if x["engine"] == "local"}
+    pairs = [x for x in run["runs"] if x["engine"] == "ray2" and x["segments"] in local]
+    if not pairs:
+        return None
+    best = max(pairs, key=lambda x: x["segments"])
+    rate, ref = best["segments_per_s"], local[best["segments"]]["segments_per_s"]
+    return (f"**Projection, not a measurement** (from the run of {run['date']}, {best['segments']:,} segments). "
+            f"On this machine Ray with both cores ran at {rate} segments/s ({rate / ref:.2f}x the local engine on the "
+            "same cores in the same run"
+            + (f", an overhead of {100 * (1 - rate / ref):.0f}%" if rate < ref else "")
+            + "). If each added machine of this kind ran as fast and the driver kept up (it reads the input and "
+            f"writes the output alone), N machines would code a million segments in about {1e6 / rate / 3600:.1f} / N "
+            "hours: " + ", ".join(f"{k} machines {1e6 / (rate * k) / 60:.0f} min" for k in (4, 16, 64)) + ".")
+
+
+def render(history: dict) -> str:
+    """docs/benchmarks/scale.md from every recorded invocation (written, and returned)."""
+    runs = sorted(history["runs"], key=lambda r: r["date"], reverse=True)
+    newest: dict[tuple, dict] = {}
+    for r in runs:
+        for x in r["runs"]:
+            newest.setdefault((x["segments"], x["engine"], r["precision"]),
+                              {**x, "precision": r["precision"], "date": r["date"] + (" (see its note)" if r.get("note") else "")})
+    order = list(ENGINES)
+    latest = sorted(newest.values(), key=lambda x: (x["segments"], x["precision"], order.index(x["engine"])))
     lines = ["# Archive scale: `autocode suggest` on the local engine and on Ray", "",
-             f"`scripts/bench_scale.py`, {r['date']}, on {r['machine']} (encoder precision {r['precision']}). "
-             f"Input: {r['source']}, each with its row number appended so that every text is distinct. Model: the "
-             "demo workspace's (study codebook, six coded focus groups). Each run is the real command line in its "
-             "own process with an empty embedding cache; peak RSS is the whole process tree's (Ray's raylet, GCS "
-             "and workers included)."
-             + (f" Ray ran only at sizes up to {r['ray_up_to']:,} (on 2 cores a million segments on Ray takes hours)."
-                if r.get("ray_up_to") else ""), "",
-             "| segments | engine | wall time | segments/s | peak RSS | vs local |", "|---|---|---|---|---|---|"]
-    local = {x["segments"]: x for x in r["runs"] if x["engine"] == "local"}
-    for x in r["runs"]:
-        ref = local.get(x["segments"])
-        vs = f"{x['segments_per_s'] / ref['segments_per_s']:.2f}x" if ref else "-"
-        lines.append(f"| {x['segments']:,} | {LABEL[x['engine']]} | {x['wall_s']:,} s | {x['segments_per_s']} | "
-                     f"{x['peak_rss_mb']:,} MB | {vs} |")
-    ray2 = [x for x in r["runs"] if x["engine"] == "ray2"]
-    if ray2 and local:
-        best = max(ray2, key=lambda x: x["segments"])
-        ref = local.get(best["segments"])
-        rate = best["segments_per_s"]
-        lines += ["", "**Projection, not a measurement.** On this machine Ray with both cores ran at "
-                  f"{rate} segments/s ({rate / ref['segments_per_s']:.2f}x the local engine on the same cores"
-                  + (f", an overhead of {100 * (1 - rate / ref['segments_per_s']):.0f}%" if ref and rate < ref['segments_per_s'] else "")
-                  + "). If each added machine of this kind ran as fast and the driver kept up (it reads the input "
-                  "and writes the output alone), N machines would code a million segments in about "
-                  f"{1e6 / rate / 3600:.1f} / N hours: " +
-                  ", ".join(f"{k} machines {1e6 / (rate * k) / 60:.0f} min" for k in (4, 16, 64)) + "."]
-    return "\n".join(lines) + "\n"
+             "Written by `scripts/bench_scale.py` from the history in `scale.json` (do not edit by hand; "
+             "`bench_scale.py --report` rewrites it). Each run is the real command line in its own process with "
+             "an empty embedding cache, over the demo workspace's model (study codebook, six coded focus groups); "
+             "peak RSS is the whole process tree's (Ray's raylet, GCS and workers included). A ratio to the local "
+             "engine is only taken within one run.", "",
+             "## The newest figure for each size, engine and precision", "", table(latest)]
+    for r in runs:
+        if (line := projection(r)):
+            lines += ["", line]
+            break
+    lines += ["", "## Every run", ""]
+    for r in runs:
+        lines += [f"### {r['date']}", "",
+                  f"On {r['machine']}, encoder precision {r['precision']}. Input: {r['source']}, each with its row "
+                  "number appended so that every text is distinct."
+                  + (f" {r['note']}" if r.get("note") else ""), "", table(r["runs"], r), ""]
+    text = "\n".join(lines).rstrip() + "\n"
+    PAGE.write_text(text)
+    return text
 
 
 if __name__ == "__main__":
