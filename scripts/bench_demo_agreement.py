@@ -5,11 +5,12 @@ Issue 13's demo row: the model against each coder at the theme level, as `autoco
 trained on, its codes come from refits that leave that whole focus group out). It builds the demo
 workspace, trains the fast model (coder_a's six focus groups), a second model that
 `autocode train` adapts (autocode/app/adaptation.py, default budget), and a third that embeds
-with the multilingual-e5-small encoder option (`[model] encoder`; frozen, as it always is). The adapted model's
+with the multilingual-e5-small encoder option (`[model] encoder`; frozen, as it always is), and a fourth with
+both encoders (a model of each, probabilities averaged). The adapted model's
 left-out refits adapt the encoder again without the group they code, so no group is coded by an
 encoder that saw it. Prints a table and writes bench-results/demo-agreement.json.
 
-    .venv/bin/python scripts/bench_demo_agreement.py [--budget 600] [--models fast adapted e5]
+    .venv/bin/python scripts/bench_demo_agreement.py [--budget 600] [--models fast adapted e5 both]
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ from autocode.app.agreement import codebook_levels, frames  # noqa: E402
 from autocode.app.demo import (CODER, SECOND_CODER, coders_and_model, fresh_workspace,  # noqa: E402
                                import_corpus, mean_pair_kappas)
 from autocode.app.models import train  # noqa: E402
-from autocode.embeddings import E5_ENCODER  # noqa: E402
+from autocode.embeddings import E5_ENCODER, ENSEMBLE_ENCODER  # noqa: E402
+
+#: each model this benchmark can train -> its encoder (None: the workspace's, MiniLM)
+ENCODER_OF = {"fast": None, "adapted": None, "e5": E5_ENCODER, "both": ENSEMBLE_ENCODER}
 
 
 def agreement(ws, name: str) -> dict:
@@ -50,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--budget", type=float, default=adaptation.DEFAULT_BUDGET_S, help="adaptation budget, seconds")
     ap.add_argument("--out", type=Path, default=ROOT / "bench-results" / "demo-agreement.json")
-    ap.add_argument("--models", nargs="+", choices=("fast", "adapted", "e5"), default=["fast", "adapted", "e5"])
+    ap.add_argument("--models", nargs="+", choices=tuple(ENCODER_OF), default=list(ENCODER_OF))
     args = ap.parse_args(argv)
     result: dict = {"when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                     "machine": f"{platform.machine()}, Python {platform.python_version()}", "models": {}}
@@ -59,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         import_corpus(ws)
         for name in args.models:
             t0 = time.perf_counter()
-            train(ws, name, coder=CODER, encoder=E5_ENCODER if name == "e5" else None)
+            train(ws, name, coder=CODER, encoder=ENCODER_OF[name])
             row: dict = {}
             if name == "adapted":
                 r = adaptation.adapt(ws, name, budget_s=args.budget)

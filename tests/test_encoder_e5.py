@@ -14,6 +14,7 @@ from autocode.classifier import CodeClassifier
 from autocode.embeddings import (
     E5_ENCODER,
     E5_ID,
+    ENSEMBLE_ENCODER,
     ENCODER_ID,
     E5Embedder,
     Embedder,
@@ -95,6 +96,35 @@ def test_a_model_keeps_its_encoder_through_disk(tmp_path):
         CodeClassifier(encoder="bert").fit(texts, Y, ["Funding", "Social"])
 
 
+def test_both_encoders_average_their_models_probabilities(tmp_path):
+    rng = np.random.default_rng(1)
+    texts = [f"{w} {v}" for w, v in zip(rng.choice(["money", "funding", "grant", "choir", "singing", "friends"], 60),
+                                        rng.choice(["worries me", "helps me", "is hard", "is fun"], 60))]
+    Y = np.array([[int(t.split()[0] in ("money", "funding", "grant")), int(t.split()[0] in ("choir", "singing", "friends"))]
+                  for t in texts])
+    labels, new = ["Funding", "Social"], ["the grant worries me", "singing is fun", "friends help me"]
+    stock = Embedder(None)
+    both = CodeClassifier(encoder=ENSEMBLE_ENCODER, embedder=stock, cv=0).fit(texts, Y, labels)
+    mini = CodeClassifier(embedder=stock, cv=0).fit(texts, Y, labels)
+    e5 = CodeClassifier(encoder=E5_ENCODER, embedder=stock, cv=0).fit(texts, Y, labels)
+    assert [p.encoder for p in both.partners_] == [E5_ENCODER] and both.encoder_id_ == f"{ENCODER_ID} + {E5_ID}"
+    P = both.predict_proba(new)
+    Pm, Pe = mini.predict_proba(new), e5.predict_proba(new)
+    assert np.allclose(P, (Pm + Pe) / 2, atol=1e-6) and not np.allclose(Pm, Pe, atol=1e-3)
+    # the same mean wherever probabilities are given: decisions, explanations, suggestions
+    P2, D, why = both.predict_and_explain(new)
+    assert np.allclose(P2, P) and (D == both.decide(P)).all() and why[0]["evidence"]
+    assert np.isclose(both.explain(new)[0]["probability"], P[0].max())
+    # the first member embeds for the model itself: a caller's (MiniLM) embeddings are used
+    assert np.allclose(both.predict_proba(new, embeddings=stock.embed(new)), P, atol=1e-6)
+    both.to_disk(tmp_path / "both")
+    back = CodeClassifier.from_disk(tmp_path / "both", embedder=Embedder(None))
+    assert [p.encoder for p in back.partners_] == [E5_ENCODER]
+    assert np.allclose(back.predict_proba(new), P, atol=1e-6)
+    with pytest.raises(InputError, match="only all-MiniLM-L6-v2 can be tuned"):
+        CodeClassifier(encoder=ENSEMBLE_ENCODER, tuning="adapt").fit(texts, Y, labels)
+
+
 def test_a_workspace_trains_with_the_encoder_autocode_toml_names(cli):
     cli("init", cli.root, workspace=False)
     assert cli("import", DEMO / "coded" / "focus-group-1.csv").exit_code == 0  # one group: e5 embeds ~20 texts/s
@@ -118,3 +148,12 @@ def test_a_workspace_trains_with_the_encoder_autocode_toml_names(cli):
     assert r.exit_code == 0, r.output
     card = json.loads((cli.root / "models" / "mini" / "card.json").read_text())
     assert card["params"]["encoder"] == "all-MiniLM-L6-v2"
+    # both encoders: a model of each, the e5 one in the model's folder; never adapted
+    r = cli("train", "--name", "both", "--no-evaluate", "--encoder", ENSEMBLE_ENCODER)
+    assert r.exit_code == 0, r.output
+    assert "only all-MiniLM-L6-v2 can be adapted" in " ".join(r.output.split())
+    card = json.loads((cli.root / "models" / "both" / "card.json").read_text())
+    assert card["params"]["encoder"] == ENSEMBLE_ENCODER
+    assert (cli.root / "models" / "both" / "partners" / "0" / "model.json").is_file()
+    r = cli("suggest", DEMO / "coded" / "focus-group-1.csv", "--model", "both", "--out", cli.root / "b.csv")
+    assert r.exit_code == 0, r.output

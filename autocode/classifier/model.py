@@ -31,7 +31,8 @@ from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 from sklearn.model_selection import GroupKFold, KFold
 from sklearn.utils.validation import check_is_fitted
 
-from autocode.embeddings import DIM, ENCODER_ID, ENCODERS, STOCK_ENCODER, Embedder, check_encoder, make_embedder
+from autocode.embeddings import (DIM, ENCODER_ID, ENCODERS, STOCK_ENCODER, Embedder, check_encoder, encoder_members,
+                                  make_embedder)
 from autocode.errors import InputError, NotFittedError
 
 from . import persist
@@ -121,9 +122,13 @@ class CodeClassifier(BaseEstimator):
         ``"independent"``: every code is decided on its own threshold.
     encoder : the sentence encoder, a name in :data:`autocode.embeddings.ENCODERS`:
         ``"all-MiniLM-L6-v2"`` (the default, the one that can be tuned) or
-        ``"multilingual-e5-small"`` (about 100 languages; 4-bit, the ``multilingual`` extra). The
-        given ``embedder`` lends its disk cache; a caller's precomputed embeddings are the stock
-        encoder's and are not used by a model with another encoder.
+        ``"multilingual-e5-small"`` (about 100 languages; 4-bit, the ``multilingual`` extra) or
+        both, ``"all-MiniLM-L6-v2+multilingual-e5-small"``: this model embeds with the first, and
+        ``partners_`` holds one more model per other member, fit on the same rows with the same
+        parameters; probabilities are the members' mean and this model's thresholds and sibling
+        rule decide (better than either alone on every corpus measured, at both encoders' cost).
+        The given ``embedder`` lends its disk cache; a caller's precomputed embeddings are the
+        stock encoder's and are not used by a model whose (first) encoder is another.
     tuning : ``None`` (frozen encoder, the default), ``"adapt"`` (the top layers tuned over
         cached lower-layer states: minutes, see :mod:`autocode.classifier.adapt`), ``"finetune"``
         (full fine-tuning with transformers' Trainer) or ``"contrastive"`` (SetFit-style); the last
@@ -210,17 +215,18 @@ class CodeClassifier(BaseEstimator):
         e = getattr(self, "embedder_", None)
         if e is None:
             given = self.embedder
-            if given is not None and given.encoder == ENCODERS[self.encoder]:
+            own = encoder_members(self.encoder)[0]
+            if given is not None and given.encoder == ENCODERS[own]:
                 e = given
             else:
-                e = make_embedder(self.encoder, getattr(given, "cache", None), getattr(given, "precision", "fp32"))
+                e = make_embedder(own, getattr(given, "cache", None), getattr(given, "precision", "fp32"))
             self.embedder_ = e
         return e
 
     def _own_encoder(self) -> bool:
         """Whether this model embeds with an encoder of its own (tuned, or not the stock one):
         then a caller's embeddings, which are the stock encoder's, are not used."""
-        return bool(getattr(self, "tuned_encoder_dir_", None)) or self.encoder != STOCK_ENCODER
+        return bool(getattr(self, "tuned_encoder_dir_", None)) or encoder_members(self.encoder)[0] != STOCK_ENCODER
 
     def load_encoder(self) -> "CodeClassifier":
         """Loads a tuned encoder into memory now rather than at the first embedding: for a model
@@ -324,6 +330,8 @@ class CodeClassifier(BaseEstimator):
         ``progress``: called with the share done of the encoder's tuning (``tuning="adapt"``).
         """
         texts = self._check_texts(texts, "fit")
+        members = encoder_members(check_encoder(self.encoder, setting="CodeClassifier(encoder=...)"))
+        call = dict(contexts=contexts, groups=groups, exclusive=exclusive, ids=ids, prototypes=prototypes)
         n = len(texts)
         Y = np.asarray(Y)
         if Y.ndim != 2 or Y.shape[0] != n or Y.shape[1] != len(labels):
@@ -353,7 +361,7 @@ class CodeClassifier(BaseEstimator):
 
         self.embedder_ = None
         self.tuned_encoder_dir_ = None
-        check_encoder(self.encoder, setting="CodeClassifier(encoder=...)")
+        self.partners_ = []
         if self.tuning is not None and self.encoder != STOCK_ENCODER:
             raise InputError(f"CodeClassifier(tuning={self.tuning!r}, encoder={self.encoder!r}): only "
                              f"{STOCK_ENCODER} can be tuned", hint=f"leave tuning out, or use encoder={STOCK_ENCODER!r}")
@@ -463,6 +471,9 @@ class CodeClassifier(BaseEstimator):
             self.train_Y_ = Yc[:n_coded]
             self.train_texts_ = texts[:n_coded]
             self.train_ids_ = list(ids) if ids is not None else list(range(n_coded))
+        params = {k: v for k, v in self.get_params(deep=False).items() if k != "encoder"}
+        self.partners_ = [CodeClassifier(**params, encoder=enc).fit(texts[:n_coded], Y[:n_coded], labels, **call)
+                          for enc in members[1:]]
         return self
 
     def _with_prototypes(self, prototypes, labels, texts, Y, contexts, groups, embeddings, context_embeddings):
@@ -578,8 +589,11 @@ class CodeClassifier(BaseEstimator):
             "single_sets": self.single_sets_,
             "label_counts": self.label_counts_,
             "examples": examples,
+            "partners": len(getattr(self, "partners_", [])),
         }
         persist.write_model_files(folder, state, arrays)
+        for i, p in enumerate(getattr(self, "partners_", [])):
+            p.to_disk(folder / persist.PARTNERS_DIR / str(i), name=f"{folder.name} ({p.encoder} member)")
         if getattr(self, "tuned_encoder_dir_", None):
             persist.copy_encoder(self.tuned_encoder_dir_, folder / persist.ENCODER_DIR)
         card = persist.model_card(
@@ -641,6 +655,8 @@ class CodeClassifier(BaseEstimator):
             m.train_ids_ = list(state["examples"]["ids"])
         else:
             m.keep_examples = False
+        m.partners_ = [cls.from_disk(folder / persist.PARTNERS_DIR / str(i), embedder)
+                       for i in range(int(state.get("partners", 0)))]
         enc = folder / persist.ENCODER_DIR
         if enc.is_dir():
             persist.check_encoder_folder(enc)
@@ -721,12 +737,20 @@ class CodeClassifier(BaseEstimator):
     def _consistent_proba(self, Z: np.ndarray) -> np.ndarray:
         return self.label_space_.consistent_proba(self._proba_from_logits(Z))
 
+    def _proba(self, texts: list[str], contexts: list[str] | None, Z: np.ndarray) -> np.ndarray:
+        """This model's probabilities from its logits ``Z``, averaged with its partners' (if any)."""
+        P = self._consistent_proba(Z)
+        partners = getattr(self, "partners_", [])
+        if not partners or not texts:
+            return P
+        return np.mean([P] + [p.predict_proba(texts, contexts) for p in partners], axis=0)
+
     def predict_proba(self, texts, contexts=None, *, embeddings=None, context_embeddings=None) -> np.ndarray:
         """(n, len(labels_)) calibrated probabilities; a parent is at least as
         probable as each of its children; an exclusive set's members plus "none"
         sum to 1."""
-        Z = self._forward(texts, contexts, embeddings, context_embeddings, "predict_proba")[-1]
-        return self._consistent_proba(Z)
+        texts, contexts, *_, Z = self._forward(texts, contexts, embeddings, context_embeddings, "predict_proba")
+        return self._proba(texts, contexts, Z)
 
     def predict(self, texts, contexts=None, *, embeddings=None, context_embeddings=None) -> np.ndarray:
         """(n, len(labels_)) 0/1 suggestions; a row of zeros is an abstention."""
@@ -767,7 +791,7 @@ class CodeClassifier(BaseEstimator):
         each when ``explain`` is false)."""
         texts, contexts, E, Ec, X, Z = self._forward(texts, contexts, embeddings, context_embeddings,
                                                      "predict_and_explain")
-        P = self._consistent_proba(Z)
+        P = self._proba(texts, contexts, Z)
         D = self.decide(P)
         if not explain:
             return P, D, [{} for _ in texts]
@@ -793,7 +817,7 @@ class CodeClassifier(BaseEstimator):
         texts, contexts, E, Ec, X, Z = self._forward(texts, contexts, embeddings, None, "explain")
         if not texts:
             return []
-        P = self._consistent_proba(Z)
+        P = self._proba(texts, contexts, Z)
         return self._explanations(texts, P, self.decide(P), E, Ec, X, n_neighbours, n_words, n_like)
 
     def _explanations(self, texts: list[str], P: np.ndarray, D: np.ndarray, E: np.ndarray, Ec, X: Design,

@@ -38,6 +38,8 @@ FORMAT = "autocode-model/1"
 STATE_FILE = "model.json"
 WEIGHTS_FILE = "weights.safetensors"
 ENCODER_DIR = "encoder"
+#: where a model of several encoders keeps its other members (one numbered folder each)
+PARTNERS_DIR = "partners"
 CARD_FILE = "card.json"
 CARD_TEXT_FILE = "card.md"
 LIBRARIES = ("autocode", "numpy", "scipy", "scikit-learn", "torch", "transformers", "sentence-transformers",

@@ -40,7 +40,7 @@ def train(
     context: Annotated[bool, typer.Option("--context/--no-context", help="Use the preceding moderator question as context.")] = True,
     tuning: Annotated[Optional[str], typer.Option(help="Slow options: finetune (full fine-tuning) or contrastive (SetFit-style).")] = None,
     evaluate: Annotated[bool, typer.Option("--evaluate/--no-evaluate", help="Cross-validate by group for the model card.")] = True,
-    encoder: Annotated[Optional[str], typer.Option(help="Sentence encoder: all-MiniLM-L6-v2 or multilingual-e5-small (default: [model] encoder in autocode.toml).")] = None,
+    encoder: Annotated[Optional[str], typer.Option(help="Sentence encoder: all-MiniLM-L6-v2, multilingual-e5-small or both, all-MiniLM-L6-v2+multilingual-e5-small (default: [model] encoder in autocode.toml).")] = None,
     adapt: Annotated[bool, typer.Option("--adapt/--no-adapt", help="After saving the fast model, adapt the encoder to your coding and swap it in if it agrees with you better.")] = True,
     budget: Annotated[str, typer.Option("--budget", help="Time the adaptation may take: e.g. 10m, 600s, 1h.")] = "10m",
     background: Annotated[bool, typer.Option("--background", help="Adapt in the background and return at once.")] = False,
