@@ -69,12 +69,18 @@ def test_without_the_package_it_says_what_to_install(monkeypatch):
         make_embedder("bert-base")
 
 
-def test_a_model_keeps_its_encoder_through_disk(tmp_path):
-    rng = np.random.default_rng(0)
+def two_codes(seed: int) -> tuple[list[str], np.ndarray]:
+    """60 short texts about money or about singing and friends, and their two codes (Funding, Social)."""
+    rng = np.random.default_rng(seed)
     texts = [f"{w} {v}" for w, v in zip(rng.choice(["money", "funding", "grant", "choir", "singing", "friends"], 60),
                                         rng.choice(["worries me", "helps me", "is hard", "is fun"], 60))]
     Y = np.array([[int(t.split()[0] in ("money", "funding", "grant")), int(t.split()[0] in ("choir", "singing", "friends"))]
                   for t in texts])
+    return texts, Y
+
+
+def test_a_model_keeps_its_encoder_through_disk(tmp_path):
+    texts, Y = two_codes(0)
     stock = Embedder(None)
     m = CodeClassifier(encoder=E5_ENCODER, embedder=stock, cv=0).fit(texts, Y, ["Funding", "Social"])
     assert m.encoder_id_ == E5_ID and isinstance(m._embedder(), E5Embedder)
@@ -97,11 +103,7 @@ def test_a_model_keeps_its_encoder_through_disk(tmp_path):
 
 
 def test_both_encoders_average_their_models_probabilities(tmp_path):
-    rng = np.random.default_rng(1)
-    texts = [f"{w} {v}" for w, v in zip(rng.choice(["money", "funding", "grant", "choir", "singing", "friends"], 60),
-                                        rng.choice(["worries me", "helps me", "is hard", "is fun"], 60))]
-    Y = np.array([[int(t.split()[0] in ("money", "funding", "grant")), int(t.split()[0] in ("choir", "singing", "friends"))]
-                  for t in texts])
+    texts, Y = two_codes(1)
     labels, new = ["Funding", "Social"], ["the grant worries me", "singing is fun", "friends help me"]
     stock = Embedder(None)
     both = CodeClassifier(encoder=ENSEMBLE_ENCODER, embedder=stock, cv=0).fit(texts, Y, labels)
