@@ -6,11 +6,12 @@ trained on, its codes come from refits that leave that whole focus group out). I
 workspace, trains the fast model (coder_a's six focus groups), a second model that
 `autocode train` adapts (autocode/app/adaptation.py, default budget), and a third that embeds
 with the multilingual-e5-small encoder option (`[model] encoder`; frozen, as it always is), and a fourth with
-both encoders (a model of each, probabilities averaged). The adapted model's
+both encoders (a model of each, probabilities averaged; ``both-adapted``: that pair with its MiniLM model
+adapted). The adapted models'
 left-out refits adapt the encoder again without the group they code, so no group is coded by an
 encoder that saw it. Prints a table and writes bench-results/demo-agreement.json.
 
-    .venv/bin/python scripts/bench_demo_agreement.py [--budget 600] [--models fast adapted e5 both]
+    .venv/bin/python scripts/bench_demo_agreement.py [--budget 600] [--models fast adapted e5 both both-adapted]
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from autocode.app.models import train  # noqa: E402
 from autocode.embeddings import E5_ENCODER, ENSEMBLE_ENCODER  # noqa: E402
 
 #: each model this benchmark can train -> its encoder (None: the workspace's, MiniLM)
-ENCODER_OF = {"fast": None, "adapted": None, "e5": E5_ENCODER, "both": ENSEMBLE_ENCODER}
+ENCODER_OF = {"fast": None, "adapted": None, "e5": E5_ENCODER, "both": ENSEMBLE_ENCODER, "both-adapted": ENSEMBLE_ENCODER}
+#: the models `autocode train` then adapts (for both encoders: the MiniLM model of the pair)
+ADAPTED = {"adapted", "both-adapted"}
 
 
 def agreement(ws, name: str) -> dict:
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--budget", type=float, default=adaptation.DEFAULT_BUDGET_S, help="adaptation budget, seconds")
     ap.add_argument("--out", type=Path, default=ROOT / "bench-results" / "demo-agreement.json")
-    ap.add_argument("--models", nargs="+", choices=tuple(ENCODER_OF), default=list(ENCODER_OF))
+    ap.add_argument("--models", nargs="+", choices=tuple(ENCODER_OF), default=["fast", "adapted", "e5", "both"])
     args = ap.parse_args(argv)
     result: dict = {"when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                     "machine": f"{platform.machine()}, Python {platform.python_version()}", "models": {}}
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             train(ws, name, coder=CODER, encoder=ENCODER_OF[name])
             row: dict = {}
-            if name == "adapted":
+            if name in ADAPTED:
                 r = adaptation.adapt(ws, name, budget_s=args.budget)
                 row["adaptation"] = {"swapped": r.swapped, "reason": r.reason, "fast_cv": r.fast, "adapted_cv": r.adapted}
             t1 = time.perf_counter()
