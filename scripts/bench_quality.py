@@ -297,12 +297,18 @@ def run_task(task: Task, embedder, folds: int, ablation: bool = False, finetune:
         m["oof_pred"] = res["oof_pred"][:, order]
         return m, time.time() - t0
 
+    codes_of: dict[str, dict[str, str]] = {}  # row -> each segment's out-of-fold code (exclusive corpora with ids)
+
+    def row(name: str, m: dict, dt: float, **extra) -> None:
+        pred = m.pop("oof_pred")
+        if task.ids is not None and exclusive:  # kept to set the model beside each expert
+            codes_of[name] = {k: (task.labels[int(r.argmax())] if r.any() else "none") for k, r in zip(task.ids, pred)}
+        rows[name] = {**summary(m, exclusive), "seconds": round(dt, 1), **extra}
+
+    rows: dict[str, dict] = {}
     auto, t_auto = autocode()
-    oof_codes = None
-    if task.ids is not None and exclusive:
-        pred = auto.pop("oof_pred")
-        oof_codes = {k: (task.labels[int(row.argmax())] if row.any() else "none") for k, row in zip(task.ids, pred)}
-    rows = {"autocode default": {**summary(auto, exclusive), "seconds": round(t_auto, 1)}}
+    per_code = {l: auto["per_code"][l] for l in task.labels}
+    row("autocode default", auto, t_auto)
     if ablation:
         for name, params in ABLATION.items():
             m, dt = autocode(**params)
@@ -310,32 +316,24 @@ def run_task(task: Task, embedder, folds: int, ablation: bool = False, finetune:
             rows[f"autocode: {name}"] = {**summary(m, exclusive), "seconds": round(dt, 1)}
     if finetune:
         m, dt = autocode(tuning="finetune", tuning_params=dict(FINETUNE))
-        m.pop("oof_pred")
-        rows["autocode, encoder fine-tuned (option, 2 epochs)"] = {**summary(m, exclusive), "seconds": round(dt, 1)}
+        row("autocode, encoder fine-tuned (option, 2 epochs)", m, dt)
     if adapt:
         m, dt = autocode(tuning="adapt", tuning_params=dict(ADAPT))
-        pred = m.pop("oof_pred")
-        if oof_codes is not None:  # the adapted model against each expert, as for the default
-            adapted_codes = {k: (task.labels[int(row.argmax())] if row.any() else "none") for k, row in zip(task.ids, pred)}
-        rows["autocode, encoder adapted (train's default: top 4 layers, 3 epochs)"] = {
-            **summary(m, exclusive), "seconds": round(dt, 1), "seconds_per_fold": round(dt / len(splits), 1)}
+        row("autocode, encoder adapted (train's default: top 4 layers, 3 epochs)", m, dt,
+            seconds_per_fold=round(dt / len(splits), 1))
     if e5:  # the model embeds with its own encoder (its vectors cached beside MiniLM's)
         from autocode.embeddings import E5_ENCODER
 
         m, dt = autocode(encoder=E5_ENCODER)
-        m.pop("oof_pred")
-        rows["autocode, multilingual-e5-small encoder (option)"] = {**summary(m, exclusive), "seconds": round(dt, 1)}
+        row("autocode, multilingual-e5-small encoder (option)", m, dt)
     if ensemble:
         from autocode.embeddings import ENSEMBLE_ENCODER
 
         m, dt = autocode(encoder=ENSEMBLE_ENCODER)
-        m.pop("oof_pred")
-        rows["autocode, both encoders averaged (option)"] = {**summary(m, exclusive), "seconds": round(dt, 1)}
+        row("autocode, both encoders averaged (option)", m, dt)
         if adapt:  # the MiniLM member adapted, the e5 member frozen
             m, dt = autocode(encoder=ENSEMBLE_ENCODER, tuning="adapt", tuning_params=dict(ADAPT))
-            m.pop("oof_pred")
-            rows["autocode, both encoders averaged, MiniLM adapted"] = {
-                **summary(m, exclusive), "seconds": round(dt, 1), "seconds_per_fold": round(dt / len(splits), 1)}
+            row("autocode, both encoders averaged, MiniLM adapted", m, dt, seconds_per_fold=round(dt / len(splits), 1))
     for balanced in (False, True):
         t0 = time.time()
         pred = tfidf_baseline(task, splits, balanced)
@@ -346,9 +344,8 @@ def run_task(task: Task, embedder, folds: int, ablation: bool = False, finetune:
         "task": task.name, "note": task.note, "n_segments": len(task.texts), "n_codes": len(task.labels),
         "n_groups": int(len(np.unique(groups))), "folds": len(splits), "embed_seconds": round(t_embed, 1),
         "results": rows,
-        "autocode_per_code": {l: auto["per_code"][l] for l in task.labels},
-        "oof_codes": oof_codes,
-        "adapted_oof_codes": adapted_codes if adapt and oof_codes is not None else None,
+        "autocode_per_code": per_code,
+        "row_codes": codes_of,
     }
 
 
@@ -383,11 +380,9 @@ def markdown(report: dict) -> str:
                          f"{e['n_utterances']} utterances) | | | {e['fleiss_kappa']:.3f} | |")
             lines.append(f"| {r['task']} | experts, mean pairwise Cohen (same utterances) | | | "
                          f"{e['mean_pairwise_cohen']:.3f} | |")
-            lines.append(f"| {r['task']} | autocode default vs each expert, mean Cohen (same utterances, "
-                         f"out-of-fold) | | | {e['model_mean_cohen_vs_experts']:.3f} | |")
-            if "adapted_mean_cohen_vs_experts" in e:
-                lines.append(f"| {r['task']} | autocode adapted vs each expert, mean Cohen (same utterances, "
-                             f"out-of-fold) | | | {e['adapted_mean_cohen_vs_experts']:.3f} | |")
+            for model, k in e.get("vs_each_expert", {"autocode default": e["model_mean_cohen_vs_experts"]}).items():
+                lines.append(f"| {r['task']} | {model} vs each expert, mean Cohen (same utterances, "
+                             f"out-of-fold) | | | {k:.3f} | |")
     lines += ["", "## Targets", ""]
     for r in report["corpora"]:
         res = r["results"]
@@ -402,10 +397,10 @@ def markdown(report: dict) -> str:
                          f"{e:.3f} (Fleiss): {_gap(e, k)}. Like for like, on the "
                          f"multi-coded utterances: autocode vs each expert {r['experts']['model_mean_cohen_vs_experts']:.3f}, "
                          f"expert vs expert {r['experts']['mean_pairwise_cohen']:.3f} (mean Cohen's kappa).")
-            if "adapted_mean_cohen_vs_experts" in r["experts"]:
-                a = r["experts"]["adapted_mean_cohen_vs_experts"]
-                lines.append(f"  With the encoder adapted (what `autocode train` does): vs each expert {a:.3f} "
-                             f"({_gap(r['experts']['mean_pairwise_cohen'], a)} of expert vs expert).")
+            for model, a in r["experts"].get("vs_each_expert", {}).items():
+                if model != "autocode default":
+                    lines.append(f"  {model[0].upper() + model[1:]}: vs each expert {a:.3f} "
+                                 f"({_gap(r['experts']['mean_pairwise_cohen'], a)} of expert vs expert).")
             for n, v in res.items():
                 if "fine-tuned" in n:
                     lines.append(f"  The fine-tuning option (not the default: minutes per fit) reaches kappa "
@@ -484,13 +479,13 @@ def main(argv=None) -> int:
         r = run_task(task, embedder, args.folds, ablation=args.ablation and name in ABLATION_CORPORA,
                      finetune=args.finetune and name == "annomi-therapist", adapt=args.adapt, e5=args.e5,
                      ensemble=args.ensemble)
-        adapted_codes = r.pop("adapted_oof_codes", None)
+        row_codes = r.pop("row_codes")
         if name.startswith("annomi"):
-            r["experts"] = annomi_fleiss(name.split("-")[1], r.pop("oof_codes"))
-            if adapted_codes:
-                r["experts"]["adapted_mean_cohen_vs_experts"] = annomi_fleiss(
-                    name.split("-")[1], adapted_codes)["model_mean_cohen_vs_experts"]
-        r.pop("oof_codes", None)
+            role = name.split("-")[1]
+            r["experts"] = annomi_fleiss(role, row_codes["autocode default"])
+            # every model scored, as one more coder beside each expert (same utterances, out of fold)
+            r["experts"]["vs_each_expert"] = {
+                model: annomi_fleiss(role, codes)["model_mean_cohen_vs_experts"] for model, codes in row_codes.items()}
         report["corpora"].append(r)
         print(f"{task.name}: {len(task.texts)} segments, {time.time() - t0:.0f}s")
         for model, m in r["results"].items():
