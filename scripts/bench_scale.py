@@ -19,7 +19,7 @@ same invocation (same machine, same moment); the cluster line is a projection fr
 figures, not a measurement.
 
     .venv/bin/python scripts/bench_scale.py [--sizes 100000 1000000] [--engines local ray1 ray2]
-        [--ray-up-to N] [--precision auto|fp32|bf16|int8]
+        [--ray-up-to N] [--precision auto|fp32|bf16|int8] [--note TEXT]
     .venv/bin/python scripts/bench_scale.py --report     # rewrite the page from the history only
 
 A million segments takes more than an hour per engine on 2 cores, so the figures come from
@@ -156,6 +156,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "bench-results")
     ap.add_argument("--no-docs", action="store_true", help="add nothing to the history; write no page")
     ap.add_argument("--report", action="store_true", help="rewrite docs/benchmarks/scale.md from the history, no runs")
+    ap.add_argument("--note", default=None, metavar="TEXT",
+                    help="what the page should say of this run (e.g. what else ran beside it); shown with its table")
     ap.add_argument("--add", type=Path, nargs="*", default=[], metavar="JSON",
                     help="append these saved invocations (an earlier run's --out JSON) to the history first")
     args = ap.parse_args(argv)
@@ -175,6 +177,8 @@ def main(argv=None) -> int:
               "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}",
               "precision": resolve_precision(args.precision), "native_bf16": native_bf16(), "source": source,
               "ray_up_to": args.ray_up_to, "runs": []}
+    if args.note:
+        result["note"] = args.note
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix="autocode-scale-") as tmp:
             src = Path(tmp) / f"comments-{n}.csv"
