@@ -297,6 +297,7 @@ def run_task(task: Task, embedder, folds: int, ablation: bool = False, finetune:
         m["oof_pred"] = res["oof_pred"][:, order]
         return m, time.time() - t0
 
+    rows: dict[str, dict] = {}
     codes_of: dict[str, dict[str, str]] = {}  # row -> each segment's out-of-fold code (exclusive corpora with ids)
 
     def row(name: str, m: dict, dt: float, **extra) -> None:
@@ -305,7 +306,6 @@ def run_task(task: Task, embedder, folds: int, ablation: bool = False, finetune:
             codes_of[name] = {k: (task.labels[int(r.argmax())] if r.any() else "none") for k, r in zip(task.ids, pred)}
         rows[name] = {**summary(m, exclusive), "seconds": round(dt, 1), **extra}
 
-    rows: dict[str, dict] = {}
     auto, t_auto = autocode()
     per_code = {l: auto["per_code"][l] for l in task.labels}
     row("autocode default", auto, t_auto)

@@ -127,6 +127,8 @@ def test_both_encoders_average_their_models_probabilities(tmp_path):
     tuned = CodeClassifier(encoder=ENSEMBLE_ENCODER, embedder=stock, cv=0, tuning="adapt",
                            tuning_params={"epochs": 1}).fit(texts, Y, labels)
     assert tuned.adaptation_ and tuned.partners_[0].tuning is None
+    # its card names both members as they stand: the adapted MiniLM and the e5 partner
+    assert tuned.encoder_id_.startswith(f"{ENCODER_ID}, adapted") and tuned.encoder_id_.endswith(f" + {E5_ID}")
     own = tuned._consistent_proba(tuned.decision_function(new))  # the adapted MiniLM model's alone
     assert np.allclose(tuned.predict_proba(new), (own + tuned.partners_[0].predict_proba(new)) / 2, atol=1e-6)
 

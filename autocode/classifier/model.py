@@ -366,7 +366,7 @@ class CodeClassifier(BaseEstimator):
         if self.tuning is not None and members[0] != STOCK_ENCODER:
             raise InputError(f"CodeClassifier(tuning={self.tuning!r}, encoder={self.encoder!r}): only "
                              f"{STOCK_ENCODER} can be tuned", hint=f"leave tuning out, or use encoder={STOCK_ENCODER!r}")
-        self.encoder_id_ = ENCODERS[self.encoder]
+        self.encoder_id_ = ENCODERS[members[0]]  # its own encoder's; tuning names what it did to it
         if self.tuning is not None:
             self._tune(texts, Yc, progress)  # from here on, _embed_pair ignores the caller's embeddings
 
@@ -475,6 +475,8 @@ class CodeClassifier(BaseEstimator):
         params = {k: v for k, v in self.get_params(deep=False).items() if k not in ("encoder", "tuning", "tuning_params")}
         self.partners_ = [CodeClassifier(**params, encoder=enc).fit(texts[:n_coded], Y[:n_coded], labels, **call)
                           for enc in members[1:]]
+        # every member's encoder as it stands (an adapted MiniLM model's partner is still named)
+        self.encoder_id_ = " + ".join([self.encoder_id_] + [p.encoder_id_ for p in self.partners_])
         return self
 
     def _with_prototypes(self, prototypes, labels, texts, Y, contexts, groups, embeddings, context_embeddings):
