@@ -417,7 +417,10 @@ def sim_lines(sim: dict) -> list[str]:
         cov = {a: coverage(sim, s, a) for a in ("test", "rest")}
 
         def pct(c):
-            return "-" if c["coverage"] is None else f"{c['coverage']:.0%} of {c['checkpoints']}"
+            if c["coverage"] is None:
+                return "-"
+            spread = "" if c.get("low") is None else f" ({c['low']:.0%}-{c['high']:.0%})"
+            return f"{c['coverage']:.0%}{spread} of {c['checkpoints']}"
 
         diff = ("" if "mean_f1_difference" not in vs else
                 f"{vs['mean_f1_difference']:+.3f} ({vs['low']:+.3f} to {vs['high']:+.3f})")
@@ -450,7 +453,8 @@ def write_doc(results: dict, path: Path) -> None:
              f"*Honesty*: at each checkpoint with {MIN_CHECKS}+ random checks answered (where a session gives an "
              f"estimate), whether the random-check kappa's 95% interval ({results.get('interval', 'percentile: this run predates BCa, the default now; docs/benchmarks/estimate.md compares the two')}) "
              "holds the model's true kappa on the held-out documents and on the pool's uncoded rest (what the "
-             "estimate claims to describe). Overall kappa: Cohen's kappa of the one code for exclusive codes, pooled over "
+             "estimate claims to describe), with a 95% interval for that share that resamples whole sessions (a "
+             "session's checkpoints share its checks, so they are not independent). Overall kappa: Cohen's kappa of the one code for exclusive codes, pooled over "
              "(segment, code) decisions for multi-label ones.", "",
              f"Target (issue 15): the default needs <= {RATIO_TARGET}x random's answers on every corpus, with a mean "
              "macro-F1 over the curve no lower than random's (interval including or above 0); the estimate's interval "

@@ -35,12 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
-from scipy.stats import bootstrap  # noqa: E402
 
 import autocode.active.learner as learner_module  # noqa: E402
 from autocode.active import Learner, predict_labels  # noqa: E402
 from autocode.active.estimate import MIN_CHECKS, kappa_interval, overall_kappa  # noqa: E402
-from autocode.active.simulate import group_split  # noqa: E402
+from autocode.active.simulate import estimate_coverage, group_split  # noqa: E402
 from autocode.app.learning import REFIT_MAX_ITER  # noqa: E402
 from bench_active import DATA, REPO, _embedder, load_annomi, load_demo  # noqa: E402
 
@@ -50,31 +49,6 @@ METHODS = {"percentile": {"method": "percentile", "expand": False},
            "BCa, expanded (default)": {"method": "bca", "expand": True}}
 OUT_JSON = REPO / "bench-results" / "estimate.json"
 OUT_DOC = REPO / "docs" / "benchmarks" / "estimate.md"
-
-
-def coverage_interval(points: list[dict], held: list[bool], confidence: float = 0.95) -> tuple[float, float]:
-    """95% interval for the share of checkpoints that held the truth, resampling whole sessions.
-
-    A session's checkpoints share its checks, so each session (seed, strategy) is one cluster:
-    the share is (held in the sessions drawn) / (checkpoints in them), percentile bootstrap.
-    When every checkpoint held the truth (or none did) resampling cannot spread, so the interval
-    is the exact (Clopper-Pearson) one for that many sessions out of as many, one trial per
-    session. NaN with fewer than 2 sessions."""
-    sessions: dict[tuple, list[int]] = {}
-    for p, h in zip(points, held):
-        tally = sessions.setdefault((p["seed"], p["strategy"]), [0, 0])
-        tally[0] += int(h)
-        tally[1] += 1
-    if len(sessions) < 2:
-        return float("nan"), float("nan")
-    h, n = (np.array(v, dtype=float) for v in zip(*sessions.values()))
-    if h.sum() == n.sum():
-        return float((1 - confidence) / 2) ** (1 / len(n)), 1.0
-    if h.sum() == 0:
-        return 0.0, 1 - float((1 - confidence) / 2) ** (1 / len(n))
-    res = bootstrap((h, n), lambda a, b: a.sum() / b.sum(), paired=True, vectorized=False, n_resamples=2000,
-                    confidence_level=confidence, method="percentile", random_state=0)
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,12 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     for corpus, method, against, few in itertools.product(("demo", "annomi"), METHODS, ("rest", "test"), (True, False)):
         mine = [p for p in points if p["corpus"] == corpus and p["method"] == method
                 and np.isfinite(p["low"]) and (p["checks"] < MIN_CHECKS) == few]
-        held = [p["low"] <= p[against] <= p["high"] for p in mine]
-        low, high = coverage_interval(mine, held)
+        sessions: dict[tuple, list[dict]] = {}
+        for p in mine:
+            sessions.setdefault((p["seed"], p["strategy"]), []).append(p)
+        cov = estimate_coverage(list(sessions.values()), against, min_checks=0)  # `mine` is already split by checks
         rows.append({"corpus": corpus, "method": method, "against": against,
                      "checks": f"< {MIN_CHECKS}" if few else f">= {MIN_CHECKS}", "checkpoints": len(mine),
-                     "sessions": len({(p["seed"], p["strategy"]) for p in mine}),
-                     "coverage": float(np.mean(held)), "coverage_low": low, "coverage_high": high,
+                     "sessions": cov["sessions"], "coverage": cov["coverage"],
+                     "coverage_low": cov["low"], "coverage_high": cov["high"],
                      "mean_error": float(np.mean([p["kappa"] - p[against] for p in mine])),
                      "mean_width": float(np.mean([p["high"] - p["low"] for p in mine]))})
     out = {"when": time.strftime("%Y-%m-%d %H:%M"), "seconds": round(time.time() - t0, 1),

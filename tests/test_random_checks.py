@@ -12,6 +12,7 @@ from sklearn.metrics import cohen_kappa_score
 
 from autocode.active import Learner, predict_labels
 from autocode.active.estimate import answers_needed, code_progress, kappa_interval, overall_kappa
+from autocode.active.simulate import estimate_coverage
 from autocode.app.imports import import_files
 from autocode.app.progress import coder_progress
 from autocode.app.session import AnnotationSession
@@ -159,6 +160,32 @@ def test_the_random_check_estimate_holds_the_true_kappa_on_the_rest():
                     total += 1
                     held += est.low <= true <= est.high
     assert total == 24 and held >= 20, f"{held} of {total}"
+
+
+def _checkpoints(held_per_session: list[list[bool]], n_checks: int = 30) -> list[list[dict]]:
+    """Recorded estimates as StrategyCurve keeps them: per session, per checkpoint (truth 0.5)."""
+    return [[{"kappa": 0.5, "low": 0.4, "high": 0.6, "n_checks": n_checks, "test": 0.5 if h else 0.9} for h in hs]
+            for hs in held_per_session]
+
+
+def test_estimate_coverage_interval_resamples_sessions_not_checkpoints():
+    """Ten checkpoints of a session share its checks: four sessions, two that always held and two
+    that never did, tell little (an interval from about 0.25 to 0.75), where forty independent
+    checkpoints at 50% would give about 0.35-0.65."""
+    cov = estimate_coverage(_checkpoints([[True] * 10, [False] * 10, [True] * 10, [False] * 10]))
+    assert (cov["checkpoints"], cov["covered"], cov["sessions"], cov["coverage"]) == (40, 20, 4, 0.5)
+    assert cov["low"] <= 0.25 and cov["high"] >= 0.75
+    mixed = estimate_coverage(_checkpoints([[True, False] * 5] * 4))  # each session half and half: no spread
+    assert mixed["low"] == mixed["high"] == 0.5
+
+
+def test_estimate_coverage_when_every_checkpoint_held_is_exact_over_sessions():
+    cov = estimate_coverage(_checkpoints([[True] * 6] * 8))
+    assert cov["coverage"] == 1.0 and cov["high"] == 1.0
+    assert cov["low"] == pytest.approx(0.025 ** (1 / 8))  # Clopper-Pearson: 8 of 8 sessions
+    few = estimate_coverage(_checkpoints([[True] * 6] * 8, n_checks=19))  # under MIN_CHECKS: no estimate
+    assert few["checkpoints"] == 0 and few["coverage"] is None and few["low"] is None
+    assert estimate_coverage(_checkpoints([[True] * 6] * 8, n_checks=19), min_checks=10)["checkpoints"] == 48
 
 
 # ---------------------------------------------------------------- sessions, store, CLI

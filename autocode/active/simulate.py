@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
+from scipy.stats import bootstrap
 
 from .estimate import MIN_CHECKS, code_kappas, overall_kappa
 from .metrics import kappa, macro_f1
@@ -163,20 +164,46 @@ class SimulationResult:
         return out
 
 
-def estimate_coverage(estimates: Sequence[Sequence[dict]], against: str = "test") -> dict:
+def estimate_coverage(estimates: Sequence[Sequence[dict]], against: str = "test", *,
+                      confidence: float = 0.95, min_checks: int = MIN_CHECKS) -> dict:
     """How often the random-check estimate's interval held the true kappa (``against``: "test",
     the held-out documents, or "rest", the pool's uncoded segments), over the checkpoints (per
-    seed, per point, as :class:`StrategyCurve` records them) where a session gives an estimate
-    (``MIN_CHECKS`` random checks or more)."""
-    hits, n, err = 0, 0, []
+    session, per point, as :class:`StrategyCurve` records them per seed) where a session gives an
+    estimate (``min_checks`` random checks or more: by default ``MIN_CHECKS``).
+
+    A session's checkpoints share its checks (those at 400 answers include those at 120), so
+    they are not independent draws: ``low``/``high`` is a ``confidence`` interval for the share
+    that resamples whole sessions (percentile bootstrap of held / checkpoints over the sessions
+    drawn; when every checkpoint held, or none did, resampling cannot spread and the interval is
+    the exact Clopper-Pearson one for that many sessions out of as many). With a handful of
+    sessions it is wide: a share read from few sessions can miss its target by chance.
+    ``low``/``high`` are None with fewer than 2 sessions that give an estimate."""
+    hits, n, err, per_session = 0, 0, [], []
     for seed_points in estimates:
+        h = m = 0
         for e in seed_points:
-            if e.get("low") is None or e.get(against) is None or e.get("n_checks", 0) < MIN_CHECKS:
+            if e.get("low") is None or e.get(against) is None or e.get("n_checks", 0) < min_checks:
                 continue
-            n += 1
-            hits += e["low"] <= e[against] <= e["high"]
+            m += 1
+            h += e["low"] <= e[against] <= e["high"]
             err.append(e["kappa"] - e[against])
+        if m:
+            per_session.append((h, m))
+        hits, n = hits + h, n + m
+    low = high = None
+    if len(per_session) >= 2:
+        held, total = (np.array(v, dtype=float) for v in zip(*per_session))
+        tail = (1 - confidence) / 2
+        if hits == n:
+            low, high = tail ** (1 / len(per_session)), 1.0
+        elif hits == 0:
+            low, high = 0.0, 1 - tail ** (1 / len(per_session))
+        else:
+            res = bootstrap((held, total), lambda a, b: a.sum() / b.sum(), paired=True, vectorized=False,
+                            n_resamples=2000, confidence_level=confidence, method="percentile", random_state=0)
+            low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
     return {"checkpoints": n, "covered": hits, "coverage": hits / n if n else None,
+            "low": low, "high": high, "sessions": len(per_session),
             "mean_error": float(np.mean(err)) if err else None}
 
 
