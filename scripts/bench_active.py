@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -56,6 +55,7 @@ sys.path.insert(0, str(REPO))
 
 from autocode.active.estimate import MIN_CHECKS  # noqa: E402
 from autocode.active.simulate import estimate_coverage  # noqa: E402
+from machine import machine_line  # noqa: E402
 from autocode.active import (  # noqa: E402
     DEFAULT_STRATEGY,
     FastLogistic,
@@ -540,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     strategies = list(dict.fromkeys(["random"] + args.strategies))
     t_all = time.perf_counter()
     results: dict = {"when": time.strftime("%Y-%m-%d %H:%M"), "interval": "BCa bootstrap, expanded for few checks",
-                     "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+                     "machine": machine_line(),
                      "default_strategy": DEFAULT_STRATEGY, "seeds": seeds, "simulations": {}}
     from concurrent.futures import ProcessPoolExecutor
 

@@ -22,12 +22,12 @@ import argparse
 import csv
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from machine import machine_line
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -133,7 +133,7 @@ def main(argv=None) -> int:
 
     warnings.filterwarnings("ignore")
     report = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-              "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}",
+              "machine": machine_line(),
               "runs": [], "skipped": []}
     for name in args.workspace or WORKSPACES:
         if name == "annomi-2000" and not (REPO.parent / "shared" / "data" / "annomi").is_dir():

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 import warnings
@@ -39,6 +38,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bench_quality import DATA, REPO, taguette  # noqa: E402
+from machine import machine_line  # noqa: E402
 
 SHOTS = (0, 5, 10, 20, "all")  # "all": every coded highlight of the training transcripts
 
@@ -130,7 +130,7 @@ def main(argv=None) -> int:
                   flush=True)
     demo = demo_corpus()
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}",
+              "machine": machine_line(),
               "corpus": task.note, "tags_without_description": missing, "seeds": args.seeds,
               "macro_f1": {n: {str(k): {"mean": round(float(np.mean(v)), 4), "min": round(float(np.min(v)), 4),
                                         "max": round(float(np.max(v)), 4)} for k, v in d.items()} for n, d in rows.items()},

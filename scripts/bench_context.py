@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -40,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from bench_quality import DATA, REPO, _annomi_units, annomi_majority  # noqa: E402
+from machine import machine_line  # noqa: E402
 
 OUT_JSON = REPO / "bench-results" / "context.json"
 OUT_DOC = REPO / "docs" / "benchmarks" / "context.md"
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     embedder = _embedder()
     results: dict = {"when": time.strftime("%Y-%m-%d %H:%M"),
-                     "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+                     "machine": machine_line(),
                      "corpora": {}}
     if any(c.startswith("annomi") for c in args.corpora):
         turns = annomi_turns(embedder)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ from autocode.app.demo import (CODER, SECOND_CODER, coders_and_model, fresh_work
                                import_corpus, mean_pair_kappas)
 from autocode.app.models import train  # noqa: E402
 from autocode.embeddings import E5_ENCODER, ENSEMBLE_ENCODER  # noqa: E402
+from machine import machine_line  # noqa: E402
 
 #: each model this benchmark can train -> its encoder (None: the workspace's, MiniLM)
 ENCODER_OF = {"fast": None, "adapted": None, "e5": E5_ENCODER, "both": ENSEMBLE_ENCODER, "both-adapted": ENSEMBLE_ENCODER}
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", nargs="+", choices=tuple(ENCODER_OF), default=["fast", "adapted", "e5", "both"])
     args = ap.parse_args(argv)
     result: dict = {"when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                    "machine": f"{platform.machine()}, Python {platform.python_version()}", "models": {}}
+                    "machine": machine_line(), "models": {}}
     with tempfile.TemporaryDirectory(prefix="autocode-demo-agreement-") as tmp:
         ws = fresh_workspace(Path(tmp) / "ws")
         import_corpus(ws)

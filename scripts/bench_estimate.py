@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -42,6 +40,7 @@ from autocode.active.estimate import MIN_CHECKS, kappa_interval, overall_kappa  
 from autocode.active.simulate import estimate_coverage, group_split  # noqa: E402
 from autocode.app.learning import REFIT_MAX_ITER  # noqa: E402
 from bench_active import DATA, REPO, _embedder, load_annomi, load_demo  # noqa: E402
+from machine import machine_line  # noqa: E402
 
 #: interval name -> kappa_interval's arguments
 METHODS = {"percentile": {"method": "percentile", "expand": False},
@@ -113,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                      "mean_error": float(np.mean([p["kappa"] - p[against] for p in mine])),
                      "mean_width": float(np.mean([p["high"] - p["low"] for p in mine]))})
     out = {"when": time.strftime("%Y-%m-%d %H:%M"), "seconds": round(time.time() - t0, 1),
-           "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+           "machine": machine_line(),
            "seeds": args.seeds, "summary": rows, "points": points}
     OUT_JSON.parent.mkdir(parents=True, exist_ok=True)
     OUT_JSON.write_text(json.dumps(out, indent=1))

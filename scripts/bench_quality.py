@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 import warnings
@@ -37,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from machine import machine_line  # noqa: E402
 
 # ---------------------------------------------------------------- the corpora
 # Each loader returns a Task: texts, a 0/1 matrix over label names, the group
@@ -466,7 +466,7 @@ def main(argv=None) -> int:
     d = CodeClassifier()
     report = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}",
+        "machine": machine_line(),
         "default": f"features={d.features!r}, context={d.context!r}, C={d.C}, class_weight={d.class_weight!r}, "
                    f"per-code thresholds by {d.cv}-fold group CV, Platt / vector-scaling calibration",
         "corpora": [], "skipped": [],

@@ -37,7 +37,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -45,6 +44,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from machine import machine_line
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -174,7 +174,7 @@ def main(argv=None) -> int:
     from autocode.embeddings import native_bf16, resolve_precision
 
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}",
+              "machine": machine_line(),
               "precision": resolve_precision(args.precision), "native_bf16": native_bf16(), "source": source,
               "ray_up_to": args.ray_up_to, "runs": []}
     if args.note:

@@ -34,7 +34,6 @@ import socket
 import subprocess
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -44,6 +43,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+from machine import machine_line
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
@@ -217,7 +217,7 @@ def main() -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": machine_line(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "target_p95_ms": 150, "rows": rows,
         "load_average_1min": round(os.getloadavg()[0], 2),
     }

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import sys
 import time
@@ -42,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from bench_quality import DATA, REPO  # noqa: E402
+from machine import machine_line  # noqa: E402
 
 
 def peak_rss_mb() -> float:
@@ -151,7 +151,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
     from autocode.classifier import CodeClassifier
-    from autocode.embeddings import Embedder, native_bf16, resolve_precision
+    from autocode.embeddings import Embedder, resolve_precision
     from autocode.errors import InputError
     from autocode.store import EmbeddingCache
 
@@ -168,8 +168,7 @@ def main(argv=None) -> int:
     cache.embed(train_texts)
     rows = []
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
-                         f"native bf16: {native_bf16()}",
+              "machine": machine_line(),
               "source": source, "n_codes": len(labels), "train": [], "suggest": {}, "auto_precision": resolve_precision("auto")}
     # warm-up outside the timing: the first fit imports torch's optimiser
     CodeClassifier(embedder=cache).fit(train_texts[:200], Y[:200], labels, groups=groups[:200])

@@ -20,7 +20,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import random
 import re
 import shutil
@@ -35,6 +34,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+from machine import machine_line
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
@@ -153,7 +153,7 @@ def main() -> None:
         rows = [one_run(template, n, args.answers, tmp) for n in counts]
         if args.think:
             rows.append(one_run(template, max(counts), args.answers, tmp, think=args.think))
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    machine = machine_line()
     print(f"Team server answer latency ({machine}; SQLite; back to back, no thinking time)")
     print(f"{'coders':>6} {'think s':>8} {'answers':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'answers/s':>10} {'start s':>8}")
     for r in rows:
