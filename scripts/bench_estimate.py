@@ -50,10 +50,41 @@ OUT_JSON = REPO / "bench-results" / "estimate.json"
 OUT_DOC = REPO / "docs" / "benchmarks" / "estimate.md"
 
 
+TRUTH = {"rest": "uncoded rest of the pool", "test": "held-out documents"}
+
+
+def summarise(points: list[dict], against: str) -> dict:
+    """Coverage (with its by-session interval), error and width of the estimates at ``points``."""
+    points = [p for p in points if np.isfinite(p["low"])]
+    sessions: dict[tuple, list[dict]] = {}
+    for p in points:
+        sessions.setdefault((p["seed"], p["strategy"]), []).append(p)
+    cov = estimate_coverage(list(sessions.values()), against, min_checks=0)  # the caller chose the checkpoints
+    err = [p["kappa"] - p[against] for p in points]
+    return {"sessions": cov["sessions"], "checkpoints": len(points), "coverage": cov["coverage"],
+            "coverage_low": cov["low"], "coverage_high": cov["high"],
+            "mean_error": float(np.mean(err)), "error_sd": float(np.std(err)),
+            "mean_width": float(np.mean([p["high"] - p["low"] for p in points]))}
+
+
+def share(r: dict) -> str:
+    """"83% (60-100%)": the coverage and its by-session interval."""
+    spread = "" if r["coverage_low"] is None else f" ({r['coverage_low']:.0%}-{r['coverage_high']:.0%})"
+    return f"{r['coverage']:.0%}{spread}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, default=16)
+    ap.add_argument("--report", action="store_true",
+                    help=f"rewrite the page from the saved points ({OUT_JSON.relative_to(REPO)}), no replays")
     args = ap.parse_args(argv)
+    if args.report:
+        if not OUT_JSON.exists():
+            print(f"nothing to report: {OUT_JSON} is absent (run without --report first)")
+            return 2
+        saved = json.loads(OUT_JSON.read_text())
+        return report(saved["points"], saved["when"], saved["seconds"], saved["machine"], saved["seeds"])
     if not (DATA / "annomi" / "AnnoMI-full.csv").exists():
         print(f"skipping: the shared data is not at {DATA}")
         return 0
@@ -97,38 +128,47 @@ def main(argv: list[str] | None = None) -> int:
                                        "checks": len(captured["truth"]), "method": method, "kappa": iv["kappa"],
                                        "low": iv["low"], "high": iv["high"], **truth})
                 print(f"{name} seed {seed} {strategy}: {time.time() - t0:.0f}s", flush=True)
-    rows = []
-    for corpus, method, against, few in itertools.product(("demo", "annomi"), METHODS, ("rest", "test"), (True, False)):
-        mine = [p for p in points if p["corpus"] == corpus and p["method"] == method
-                and np.isfinite(p["low"]) and (p["checks"] < MIN_CHECKS) == few]
-        sessions: dict[tuple, list[dict]] = {}
-        for p in mine:
-            sessions.setdefault((p["seed"], p["strategy"]), []).append(p)
-        cov = estimate_coverage(list(sessions.values()), against, min_checks=0)  # `mine` is already split by checks
-        rows.append({"corpus": corpus, "method": method, "against": against,
-                     "checks": f"< {MIN_CHECKS}" if few else f">= {MIN_CHECKS}", "checkpoints": len(mine),
-                     "sessions": cov["sessions"], "coverage": cov["coverage"],
-                     "coverage_low": cov["low"], "coverage_high": cov["high"],
-                     "mean_error": float(np.mean([p["kappa"] - p[against] for p in mine])),
-                     "mean_width": float(np.mean([p["high"] - p["low"] for p in mine]))})
-    out = {"when": time.strftime("%Y-%m-%d %H:%M"), "seconds": round(time.time() - t0, 1),
-           "machine": machine_line(),
-           "seeds": args.seeds, "summary": rows, "points": points}
+    return report(points, time.strftime("%Y-%m-%d %H:%M"), round(time.time() - t0, 1), machine_line(), args.seeds)
+
+
+def report(points: list[dict], when: str, seconds: float, machine: str, seeds: int) -> int:
+    """Summarise the replays' checkpoints, write bench-results/estimate.json and the page, print it."""
+    rows = [{"corpus": corpus, "method": method, "against": against,
+             "checks": f"< {MIN_CHECKS}" if few else f">= {MIN_CHECKS}",
+             **summarise([p for p in points if p["corpus"] == corpus and p["method"] == method
+                          and (p["checks"] < MIN_CHECKS) == few], against)}
+            for corpus, method, against, few in itertools.product(("demo", "annomi"), METHODS, ("rest", "test"),
+                                                                  (True, False))]
+    default = next(m for m in METHODS if "default" in m)
+    by_strategy = [{"corpus": corpus, "strategy": strategy, "against": against,
+                    **summarise([p for p in points if p["corpus"] == corpus and p["method"] == default
+                                 and p["strategy"] == strategy and p["checks"] >= MIN_CHECKS], against)}
+                   for corpus, strategy, against in itertools.product(("demo", "annomi"), ("random", "discover"),
+                                                                      ("rest", "test"))]
+    out = {"when": when, "seconds": seconds, "machine": machine, "seeds": seeds, "summary": rows,
+           "by_strategy": by_strategy, "points": points}
     OUT_JSON.parent.mkdir(parents=True, exist_ok=True)
     OUT_JSON.write_text(json.dumps(out, indent=1))
     lines = ["# The random-check estimate: does its interval hold the truth?", "",
              f"Written by `scripts/bench_estimate.py` (rerun it; do not edit). Run {out['when']} on {out['machine']}, "
-             f"{out['seconds']:.0f} s, {args.seeds} seeds.", "", __doc__.split("\n\n", 2)[2].strip(), "",
+             f"{out['seconds']:.0f} s, {seeds} seeds.", "", __doc__.split("\n\n", 2)[2].strip(), "",
              f"A session gives an estimate from {MIN_CHECKS} random checks on (`MIN_CHECKS`); the rows with fewer "
              "say why.", "",
              "| corpus | interval | truth | random checks | sessions | checkpoints | held the truth (95% interval, by session) "
              "| mean error | mean width |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['corpus']} | {r['method']} | {'uncoded rest of the pool' if r['against'] == 'rest' else 'held-out documents'} "
-                     f"| {r['checks']} | {r['sessions']} | {r['checkpoints']} | {r['coverage']:.0%} "
-                     f"({r['coverage_low']:.0%}-{r['coverage_high']:.0%}) | {r['mean_error']:+.3f} | "
-                     f"{r['mean_width']:.3f} |")
+        lines.append(f"| {r['corpus']} | {r['method']} | {TRUTH[r['against']]} | {r['checks']} | {r['sessions']} "
+                     f"| {r['checkpoints']} | {share(r)} | {r['mean_error']:+.3f} | {r['mean_width']:.3f} |")
+    lines += ["", f"By strategy, the default interval, {MIN_CHECKS}+ checks. *Spread*: the standard deviation of the "
+              "estimate's error over the checkpoints; a 95% interval's half-width should be about twice it.", "",
+              "| corpus | strategy | truth | sessions | checkpoints | held the truth (95% interval, by session) "
+              "| mean error | spread of the error | mean half-width | half-width / spread |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in by_strategy:
+        lines.append(f"| {r['corpus']} | {r['strategy']} | {TRUTH[r['against']]} | {r['sessions']} | {r['checkpoints']} "
+                     f"| {share(r)} | {r['mean_error']:+.3f} | {r['error_sd']:.3f} | {r['mean_width'] / 2:.3f} "
+                     f"| {r['mean_width'] / 2 / r['error_sd']:.1f} |")
     OUT_DOC.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
