@@ -222,7 +222,7 @@ def table(rows: list[dict], run: dict | None = None) -> str:
     """Rows of one invocation (``run`` given: ratios to its local engine) or the newest figures
     across invocations (each row carries its run's date and precision; no ratios across runs)."""
     head = "| segments | engine | wall time | segments/s | peak RSS | "
-    head += "vs local (same run) |" if run else "precision | run |"
+    head += "vs local (same run) |" if run else "precision | processor | run |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     local = {x["segments"]: x for x in rows if x["engine"] == "local"} if run else {}
     for x in rows:
@@ -232,7 +232,7 @@ def table(rows: list[dict], run: dict | None = None) -> str:
             ref = local.get(x["segments"])
             cells += (f"{x['segments_per_s'] / ref['segments_per_s']:.2f}x" if ref else "-") + " |"
         else:
-            cells += f"{x['precision']} | {x['date']} |"
+            cells += f"{x['precision']} | {x['processor']} | {x['date']} |"
         lines.append(cells)
     return "\n".join(lines)
 
@@ -255,6 +255,14 @@ def projection(run: dict) -> str | None:
             "hours: " + ", ".join(f"{k} machines {1e6 / (rate * k) / 60:.0f} min" for k in (4, 16, 64)) + ".")
 
 
+def processor_of(machine: str) -> str:
+    """The processor model in a run's machine line ("x86_64 AMD EPYC (native bf16), 2 CPU cores, ..."
+    gives "AMD EPYC"); runs before the line named it say "not recorded"."""
+    first = machine.split(",")[0].split(" (")[0]
+    arch, _, model = first.partition(" ")
+    return model.strip() or "not recorded"
+
+
 def render(history: dict) -> str:
     """docs/benchmarks/scale.md from every recorded invocation (written, and returned)."""
     runs = sorted(history["runs"], key=lambda r: r["date"], reverse=True)
@@ -262,7 +270,8 @@ def render(history: dict) -> str:
     for r in runs:
         for x in r["runs"]:
             newest.setdefault((x["segments"], x["engine"], r["precision"]),
-                              {**x, "precision": r["precision"], "date": r["date"] + (" (see its note)" if r.get("note") else "")})
+                              {**x, "precision": r["precision"], "processor": processor_of(r["machine"]),
+                               "date": r["date"] + (" (see its note)" if r.get("note") else "")})
     order = list(ENGINES)
     latest = sorted(newest.values(), key=lambda x: (x["segments"], x["precision"], order.index(x["engine"])))
     lines = ["# Archive scale: `autocode suggest` on the local engine and on Ray", "",
@@ -270,7 +279,7 @@ def render(history: dict) -> str:
              "`bench_scale.py --report` rewrites it). Each run is the real command line in its own process with "
              "an empty embedding cache, over the demo workspace's model (study codebook, six coded focus groups); "
              "peak RSS is the whole process tree's (Ray's raylet, GCS and workers included). A ratio to the local "
-             "engine is only taken within one run.", "",
+             "engine is only taken within one run, and figures from two processors are not comparable.", "",
              "## The newest figure for each size, engine and precision", "", table(latest)]
     for r in runs:
         if (line := projection(r)):
