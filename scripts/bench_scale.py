@@ -44,7 +44,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from machine import machine_line
+from machine import machine_line, processor
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -174,7 +174,7 @@ def main(argv=None) -> int:
     from autocode.embeddings import native_bf16, resolve_precision
 
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "machine": machine_line(),
+              "machine": machine_line(), "processor": processor(),
               "precision": resolve_precision(args.precision), "native_bf16": native_bf16(), "source": source,
               "ray_up_to": args.ray_up_to, "runs": []}
     if args.note:
@@ -255,14 +255,6 @@ def projection(run: dict) -> str | None:
             "hours: " + ", ".join(f"{k} machines {1e6 / (rate * k) / 60:.0f} min" for k in (4, 16, 64)) + ".")
 
 
-def processor_of(machine: str) -> str:
-    """The processor model in a run's machine line ("x86_64 AMD EPYC (native bf16), 2 CPU cores, ..."
-    gives "AMD EPYC"); runs before the line named it say "not recorded"."""
-    first = machine.split(",")[0].split(" (")[0]
-    arch, _, model = first.partition(" ")
-    return model.strip() or "not recorded"
-
-
 def render(history: dict) -> str:
     """docs/benchmarks/scale.md from every recorded invocation (written, and returned)."""
     runs = sorted(history["runs"], key=lambda r: r["date"], reverse=True)
@@ -270,7 +262,7 @@ def render(history: dict) -> str:
     for r in runs:
         for x in r["runs"]:
             newest.setdefault((x["segments"], x["engine"], r["precision"]),
-                              {**x, "precision": r["precision"], "processor": processor_of(r["machine"]),
+                              {**x, "precision": r["precision"], "processor": r.get("processor", "not recorded"),
                                "date": r["date"] + (" (see its note)" if r.get("note") else "")})
     order = list(ENGINES)
     latest = sorted(newest.values(), key=lambda x: (x["segments"], x["precision"], order.index(x["engine"])))

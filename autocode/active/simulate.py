@@ -192,13 +192,13 @@ def estimate_coverage(estimates: Sequence[Sequence[dict]], against: str = "test"
         hits, n = hits + h, n + m
     low = high = None
     if len(per_session) >= 2:
-        held, total = (np.array(v, dtype=float) for v in zip(*per_session))
         tail = (1 - confidence) / 2
         if hits == n:
             low, high = tail ** (1 / len(per_session)), 1.0
         elif hits == 0:
             low, high = 0.0, 1 - tail ** (1 / len(per_session))
         else:
+            held, total = (np.array(v, dtype=float) for v in zip(*per_session))
             res = bootstrap((held, total), lambda a, b: a.sum() / b.sum(), paired=True, vectorized=False,
                             n_resamples=2000, confidence_level=confidence, method="percentile", random_state=0)
             low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
