@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 import yaml
 
@@ -38,6 +38,13 @@ def path_ancestors(path: str) -> list[str]:
     """
     parts = path_parts(path)
     return [SEP.join(parts[:k]) for k in range(len(parts) - 1, 0, -1)]
+
+
+def parent_columns(paths: Sequence[str]) -> list[int]:
+    """For each code path, the position in ``paths`` of its nearest ancestor among them, or -1:
+    ``["A", "A/B", "A/B/C", "D/E"]`` -> ``[-1, 0, 1, -1]``."""
+    at = {p: i for i, p in enumerate(paths)}
+    return [next((at[a] for a in path_ancestors(p) if a in at), -1) for p in paths]
 
 
 @dataclass

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             pool, test = group_split(c.groups, 0.25, seed)
             Xp, Yp, Xt, Yt = c.X[pool], c.Y[pool], c.X[test], c.Y[test]
             for strategy in ("random", "discover"):
-                lr = Learner(Xp, Yp.shape[1], strategy=strategy, initial=10, background=False, seed=seed,
+                lr = Learner(Xp, c.codes, strategy=strategy, initial=10, background=False, seed=seed,
                              refit_max_iter=REFIT_MAX_ITER, estimate_every=20, prototypes=c.prototypes,
                              exclusive=exclusive)
                 while lr.n_labelled < 400:

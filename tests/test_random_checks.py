@@ -285,3 +285,65 @@ def test_discover_prior_weighs_the_code_description_against_a_weak_model():
         strategy.prepare(X, np.random.default_rng(1), prototypes=proto)
         picks[prior] = int(strategy.query(P, X, labelled, 1, np.random.default_rng(2), labels=labels)[0])
     assert picks == {0.0: 49, 1.0: 20}
+
+
+def _discover_pick(P, labels, labelled, parents=None, X=None):
+    from autocode.active.strategies import Discover
+
+    n = len(P)
+    X = X if X is not None else np.eye(n, dtype=np.float32)
+    strategy = Discover(random_share=0.0)
+    strategy.prepare(X, np.random.default_rng(1), parents=parents)
+    j = int(strategy.query(P, X, labelled, 1, np.random.default_rng(2), labels=labels)[0])
+    return j, strategy._aimed[j]
+
+
+def test_discover_asks_for_the_segment_that_brings_the_most_missing_examples():
+    """Codes 0 and 1 have one example each (code 2 has its five): a segment fairly likely to carry
+    both is worth more than one very likely to carry one (0.8 x (0.6 + 0.6) against 0.8 x 0.9);
+    the question counts as aimed at the code that weighed most in it."""
+    n = 12
+    labels = np.zeros((n, 3), dtype=np.int8)
+    labelled = np.zeros(n, dtype=bool)
+    labelled[:7] = True
+    labels[0, 0] = labels[1, 1] = 1
+    labels[2:7, 2] = 1
+    P = np.full((n, 3), 0.05)
+    P[7] = [0.9, 0.0, 0.5]  # very likely code 0 alone
+    P[8] = [0.6, 0.65, 0.5]  # fairly likely both
+    j, aimed = _discover_pick(P, labels, labelled)
+    assert (j, aimed) == (8, 1)
+
+
+def test_discover_reads_a_sub_theme_through_its_theme():
+    """Theme 0 with sub-themes 1 (five examples) and 2 (one). The weak model for sub-theme 2 ranks
+    highest a segment outside the theme (row 7) and then one its sibling claims (row 8); read
+    through the codebook's nesting, the question goes to the theme's segment no sibling claims
+    (row 9). Without the nesting, to row 7."""
+    n = 12
+    labels = np.zeros((n, 3), dtype=np.int8)
+    labelled = np.zeros(n, dtype=bool)
+    labelled[:6] = True
+    labels[:5, [0, 1]] = 1
+    labels[5, [0, 2]] = 1
+    for c in range(3):  # the theme's examples: six; each code at five or more but sub-theme 2
+        assert labels[:, c].sum() == (6, 5, 1)[c]
+    P = np.full((n, 3), 0.05)
+    P[6:, 0] = 0.05
+    P[7] = [0.1, 0.05, 0.50]  # not the theme
+    P[8] = [0.9, 0.90, 0.45]  # the theme, but sub-theme 1 claims it
+    P[9] = [0.9, 0.10, 0.35]  # the theme, unclaimed
+    assert _discover_pick(P, labels, labelled, parents=[-1, 0, 0]) == (9, 2)
+    assert _discover_pick(P, labels, labelled) == (7, 2)
+
+
+def test_learner_reads_the_nesting_off_code_paths():
+    from autocode.active import Learner
+    from autocode.codebook import parent_columns
+
+    assert parent_columns(["A", "A/B", "A/B/C", "D/E", "A/X/Y"]) == [-1, 0, 1, -1, 0]
+    X = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
+    lr = Learner(X, ["Theme", "Theme/Sub", "Other"], background=False)
+    assert {c: t for c, (t, _) in lr.strategy._siblings.items()} == {1: 0}
+    with pytest.raises(ValueError, match="2 parents for 3 codes"):
+        Learner(X, ["a", "b", "c"], parents=[-1, 0], background=False)

@@ -39,6 +39,8 @@ from typing import Any, Hashable, Sequence
 
 import numpy as np
 
+from autocode.codebook import parent_columns
+
 from .estimate import CheckEstimate, code_kappas, code_progress
 from .models import ModelFactory, default_model_factory, is_exclusive, predict_labels, single_blas_thread
 from .stopping import StabilizingPredictions, StopDecision
@@ -63,7 +65,9 @@ class Learner:
     for; simulations use False). ``check_share``: the share of questions that are random
     checks (0 turns them off). ``estimate_every``: refresh the estimate every this many
     answers; ``folds``: the out-of-fold models behind it. ``prototypes``: (k, d) embedded
-    code descriptions, handed to the strategy (codebook-seeded discovery).
+    code descriptions, handed to the strategy (codebook-seeded discovery). ``parents``: per
+    code, the index of its parent code (a sub-theme's theme) or -1, handed to the strategy too;
+    None reads them off code names that are paths (``"Theme/Sub-theme"``).
     ``target_kappa`` / ``min_positives``: what a code's progress is measured against.
     ``executor``: where that thread sends the work (a one-process pool: the work and the
     factories must pickle); None runs it on the thread. ``refit_max_iter``: bound the refit
@@ -93,6 +97,7 @@ class Learner:
         refit_max_iter: int | None = None,
         check_share: float = 0.1,
         prototypes: np.ndarray | None = None,
+        parents: Sequence[int] | None = None,
         target_kappa: float = 0.6,
         min_positives: int = 5,
     ) -> None:
@@ -166,7 +171,11 @@ class Learner:
         self._bg_busy = False
         self._bg_last_estimate_n = 0
         self._closed = False
-        self.strategy.prepare(self.X, self.rng, prototypes=prototypes)
+        if parents is None:
+            parents = parent_columns(self.codes)
+        elif len(parents) != self.k:
+            raise ValueError(f"{len(parents)} parents for {self.k} codes")
+        self.strategy.prepare(self.X, self.rng, prototypes=prototypes, parents=parents)
 
     # -- asking ------------------------------------------------------------------
     @property

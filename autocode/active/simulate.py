@@ -315,7 +315,7 @@ def simulate(
         for spec, name in zip(strategies, names):
             t0 = time.perf_counter()
             learner = Learner(
-                Xp, Y.shape[1], strategy=get_strategy(spec), model_factory=factory,
+                Xp, list(codes) if codes is not None else Y.shape[1], strategy=get_strategy(spec), model_factory=factory,
                 exclusive=exclusive, initial=initial, stopping=make_stop(), seed=seed,
                 background=False, stop_set_size=stop_set_size, check_share=check_share,
                 prototypes=prototypes, refit_max_iter=refit_max_iter, min_positives=min_positives,

@@ -26,7 +26,7 @@ Strategies are looked up by name with :func:`get_strategy`.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 from scipy.stats import rankdata
@@ -179,9 +179,11 @@ class QueryStrategy:
     ) -> np.ndarray:
         raise NotImplementedError
 
-    def prepare(self, X: np.ndarray, rng: np.random.Generator, prototypes: np.ndarray | None = None) -> None:
+    def prepare(self, X: np.ndarray, rng: np.random.Generator, prototypes: np.ndarray | None = None,
+                parents: Sequence[int] | None = None) -> None:
         """Optional one-off work on the pool (clustering, densities) when a session starts;
-        ``prototypes``: (k, d) embedded code names and descriptions, where the codebook has them."""
+        ``prototypes``: (k, d) embedded code names and descriptions, where the codebook has them;
+        ``parents``: per code, the index of its parent code (a sub-theme's theme) or -1."""
 
     def _start(self, probas, X, labelled_mask, n, rng):
         """(labelled mask, unlabelled candidates, how many to pick, done): ``done`` is the answer
@@ -272,7 +274,8 @@ class DensityMargin(ScoreStrategy):
         self._X: np.ndarray | None = None
         self._density: np.ndarray | None = None
 
-    def prepare(self, X: np.ndarray, rng: np.random.Generator | None = None, prototypes: np.ndarray | None = None) -> None:
+    def prepare(self, X: np.ndarray, rng: np.random.Generator | None = None, prototypes: np.ndarray | None = None,
+                parents: Sequence[int] | None = None) -> None:
         self._density = knn_density(X, self.n_neighbours)
         self._X = X
 
@@ -363,7 +366,8 @@ class ClusterMargin(QueryStrategy):
         self._X: np.ndarray | None = None
         self._assign: np.ndarray | None = None
 
-    def prepare(self, X: np.ndarray, rng: np.random.Generator, prototypes: np.ndarray | None = None) -> None:
+    def prepare(self, X: np.ndarray, rng: np.random.Generator, prototypes: np.ndarray | None = None,
+                parents: Sequence[int] | None = None) -> None:
         """Cluster the pool once (the Learner calls this when the session starts)."""
         if self.n_clusters == "auto":  # one cluster per ~10 segments, at most 200
             k = min(200, max(2, len(X) // 10))
@@ -470,29 +474,39 @@ class RareCode(ScoreStrategy):
 class Discover(QueryStrategy):
     """Find every code early, then learn (the default strategy).
 
-    While some code has fewer than ``min_positives`` confirmed examples, each question
-    aims at the code with the fewest (rare-first): the unlabelled segment the model gives
-    the highest probability for it or, before the code has a single example, the one most
-    similar to its embedded name and description (the codebook's prototypes; without them,
-    the segment least like anything answered). A code whose questions keep missing loses
-    priority (``patience`` examples' worth per miss in a row) and is set aside after
-    ``give_up`` misses in a row, for ``rest`` answers, so one unfindable code cannot hold
-    the session; it is tried again after that (the model has learnt more by then), with
-    half its misses still counted. Once every code has its examples (or is set aside),
-    the questions go to ``then``
-    (cluster margin: uncertainty spread over k-means clusters). Throughout, a share
-    ``random_share`` of questions is drawn at random, which keeps the answers from
-    skewing towards what the strategy looks for. The cold start takes, for half its
-    questions, the segment nearest each code's prototype, and k-means typical segments
-    for the rest.
+    While some code has fewer than ``min_positives`` confirmed examples, the code with the
+    fewest (rare-first) decides what to look for. Before it has a single example, the question
+    is about the segment most similar to its embedded name and description (the codebook's
+    prototypes; without them, the segment least like anything answered). Once it has some,
+    the question is about the segment expected to bring the most of the examples still
+    missing: the sum, over the codes that have some examples but too few, of each code's
+    probability for the segment weighted by the share of its examples still missing (a
+    segment likely to carry two such codes beats one likely to carry one).
 
-    ``prior`` > 0 ranks a code that has some examples, but fewer than ``min_positives``, by the
-    model's rank plus ``prior`` times its description's rank (prototype similarity) instead of
-    the model's alone. Off by default, by measurement (10 seeds, as bench_active replays them):
-    on the demo corpus ``prior=1`` needed 211.5 answers (median) to find every code against the
-    default's 217 (docs/benchmarks/active.md) with a mean macro-F1 over the curve of 0.402 against
-    0.393, but on Taguette's sentences 316 against 238 (there the descriptions fit many sentences
-    that carry no tag).
+    Where the codebook nests codes (``parents``, a sub-theme under its theme), a code's
+    likelihood is read through its parent: its own score times the parent's probability
+    times the chance that the segment is none of its siblings (one minus the most probable
+    sibling). A few examples cannot tell sibling sub-themes apart, but the theme, with many
+    more examples, is learnt early, and a segment of the theme that no sibling claims is
+    likely the sibling still missing.
+
+    A code whose questions keep missing loses priority (``patience`` examples' worth per miss
+    in a row) and is set aside after ``give_up`` misses in a row, for ``rest`` answers, so one
+    unfindable code cannot hold the session; it is tried again after that (the model has
+    learnt more by then), with half its misses still counted. A question counts as aimed at
+    the code that contributed most to its score. Once every code has its examples (or is set
+    aside), the questions go to ``then`` (cluster margin: uncertainty spread over k-means
+    clusters). Throughout, a share ``random_share`` of questions is drawn at random, which
+    keeps the answers from skewing towards what the strategy looks for. The cold start takes,
+    for half its questions, the segment nearest each code's prototype, and k-means typical
+    segments for the rest.
+
+    ``prior`` > 0 scores a code that has some examples by the model's rank plus ``prior`` times
+    its description's rank (prototype similarity), over 1 + ``prior``, instead of the model's
+    probability. Off by default, by measurement (10 seeds, as bench_active replays them, with
+    the rule that aimed at one code at a time): on the demo corpus ``prior=1`` needed 211.5
+    answers (median) to find every code against 217, but on Taguette's sentences 316 against
+    238 (there the descriptions fit many sentences that carry no tag).
 
     Shaped on AnnoMI, Taguette and NHS comments, checked on the demo corpus and fresh
     seeds: docs/benchmarks/active.md.
@@ -513,17 +527,25 @@ class Discover(QueryStrategy):
         self._seed = 0
         self._then: QueryStrategy | None = None
         self._similarity: np.ndarray | None = None  # (N, k) cosine to each code's prototype
+        self._siblings: dict[int, tuple[int, np.ndarray]] = {}  # code -> (its parent, its siblings)
         self._misses: np.ndarray | None = None
         self._aimed: dict[int, int] = {}  # row asked about -> the code it was aimed at
 
-    def prepare(self, X: np.ndarray, rng: np.random.Generator, prototypes: np.ndarray | None = None) -> None:
+    def prepare(self, X: np.ndarray, rng: np.random.Generator, prototypes: np.ndarray | None = None,
+                parents: Sequence[int] | None = None) -> None:
         self._then = get_strategy(self.then)
         self._then.prepare(X, rng)
         self._similarity = None
         if prototypes is not None and len(prototypes):
             P = np.asarray(prototypes, dtype=np.float32)
             P = P / np.maximum(np.linalg.norm(P, axis=1, keepdims=True), 1e-12)
-            self._similarity = np.asarray(X, dtype=np.float32) @ P.T
+            self._similarity = X.astype(np.float32, copy=False) @ P.T
+        self._siblings = {}
+        if parents is not None:
+            up = np.asarray(parents, dtype=int)
+            for c, t in enumerate(up):
+                if t >= 0:
+                    self._siblings[c] = (int(t), np.flatnonzero((up == t) & (np.arange(len(up)) != c)))
         self._misses = None
         self._wake = None
         self._seed = int(rng.integers(2**31 - 1))
@@ -576,6 +598,7 @@ class Discover(QueryStrategy):
         taken = labelled_mask.copy()
         picked: list[int] = []
         novelty: np.ndarray | None = None
+        gain: np.ndarray | None = None  # (N, codes with some examples but too few): expected examples
         while len(picked) < n:
             avail = np.flatnonzero(~taken)
             if not len(avail):
@@ -591,12 +614,22 @@ class Discover(QueryStrategy):
                 priority = np.where(needy, counts + self.patience * self._misses, np.inf)
                 tied = np.flatnonzero(priority <= priority.min() + 1e-12)
                 c = int(rng.choice(tied))
-                score = self.aim(c, P, avail, counts)
-                if score is None:  # nothing known of the code: the segment least like anything answered
-                    if novelty is None:
-                        novelty = _novelty(X, taken)
-                    score = novelty
-                j = int(avail[np.argmax(score[avail] + rng.random(len(avail)) * 1e-9)])
+                jitter = rng.random(len(avail)) * 1e-9
+                if counts[c] > 0:  # the segment expected to bring the most missing examples
+                    if gain is None:
+                        short = np.flatnonzero(needy & (counts > 0))
+                        w = (self.min_positives - counts[short]) / self.min_positives
+                        gain = np.column_stack([self.likelihood(d, P, avail, counts) for d in short]) * w
+                        gain_codes = short
+                    j = int(avail[np.argmax(gain[avail].sum(axis=1) + jitter)])
+                    c = int(gain_codes[np.argmax(gain[j])])
+                else:
+                    score = self.likelihood(c, P, avail, counts)
+                    if score is None:  # nothing known of the code: the segment least like anything answered
+                        if novelty is None:
+                            novelty = _novelty(X, taken)
+                        score = novelty
+                    j = int(avail[np.argmax(score[avail] + jitter)])
                 self._aimed[j] = c
             picked.append(j)
             taken[j] = True
@@ -604,18 +637,25 @@ class Discover(QueryStrategy):
                 novelty = np.minimum(novelty, 1.0 - X @ X[j])
         return np.array(picked, dtype=int)
 
-    def aim(self, c: int, P: np.ndarray, avail: np.ndarray, counts: np.ndarray) -> np.ndarray | None:
-        """Scores (higher = ask sooner, read at the ``avail`` rows) for a question aimed at code
-        ``c``; ``None`` when nothing is known of the code (then the least familiar segment)."""
+    def likelihood(self, c: int, P: np.ndarray, avail: np.ndarray, counts: np.ndarray) -> np.ndarray | None:
+        """How likely each segment is to carry code ``c`` (0..1, read at the ``avail`` rows): the
+        model's probability once the code has examples, the similarity to its description before;
+        under a parent code, times the parent's probability and one minus the most probable
+        sibling's. ``None`` when nothing is known of the code (no example, no description)."""
         if counts[c] > 0 and self.prior and self._similarity is not None:
             score = np.zeros(len(P))
-            score[avail] = _ranks(P[avail, c]) + self.prior * _ranks(self._similarity[avail, c])
-            return score
-        if counts[c] > 0:
-            return P[:, c]
-        if self._similarity is not None:
-            return self._similarity[:, c]
-        return None
+            score[avail] = (_ranks(P[avail, c]) + self.prior * _ranks(self._similarity[avail, c])) / (1 + self.prior)
+        elif counts[c] > 0:
+            score = P[:, c]
+        elif self._similarity is not None:
+            score = np.clip(self._similarity[:, c], 0.0, None)
+        else:
+            return None
+        if c in self._siblings:
+            parent, siblings = self._siblings[c]
+            claimed = P[:, siblings].max(axis=1) if len(siblings) else 0.0
+            score = score * P[:, parent] * (1.0 - claimed)
+        return score
 
 
 def _ranks(v: np.ndarray) -> np.ndarray:
