@@ -231,6 +231,9 @@ def _replay(task: tuple) -> dict:
     res = simulate(corpus.X, corpus.Y, corpus.groups, strategies, budget=budget, step=corpus.step, seeds=seeds,
                    initial=10, codes=corpus.codes, min_positives=MIN_POSITIVES, share=0.9, check_share=0.1,
                    prototypes=corpus.prototypes, refit_max_iter=REFIT_MAX_ITER,
+                   # every loader keeps each document's rows in its order (AnnoMI and the sentences by
+                   # position, the demo in the store's order, Taguette by highlight id, NHS as the file)
+                   positions=np.arange(len(corpus.X)),
                    progress=lambda m: print(f"[{name}] {m}", flush=True))
     out = res.to_dict()
     out.update(corpus=name, description=corpus.description, share_target=corpus.share,

@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             for strategy in ("random", "discover"):
                 lr = Learner(Xp, c.codes, strategy=strategy, initial=10, background=False, seed=seed,
                              refit_max_iter=REFIT_MAX_ITER, estimate_every=20, prototypes=c.prototypes,
+                             places=[(c.groups[i], i) for i in pool],
                              exclusive=exclusive)
                 while lr.n_labelled < 400:
                     q = lr.next(1)

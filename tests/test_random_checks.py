@@ -347,3 +347,45 @@ def test_learner_reads_the_nesting_off_code_paths():
     assert {c: t for c, (t, _) in lr.strategy._siblings.items()} == {1: 0}
     with pytest.raises(ValueError, match="2 parents for 3 codes"):
         Learner(X, ["a", "b", "c"], parents=[-1, 0], background=False)
+
+
+def test_neighbour_rows_follow_each_document_s_order():
+    from autocode.active.strategies import neighbour_rows
+
+    got = neighbour_rows(["a", "a", "b", "a"], [2, 0, 5, 1])
+    assert got.tolist() == [[3, -1], [-1, 3], [-1, -1], [1, 0]]
+
+
+@pytest.mark.parametrize("codes_run", [True, False])
+def test_discover_looks_beside_an_example_when_codes_run_across_neighbours(codes_run):
+    """One document, rows in order. Code 0 has one example (row 6); code 1 has its five. Where the
+    answered neighbours share their codes (rows 0-4 all code 1), the row beside code 0's example
+    (row 7) is asked about before the one the model rates highest (row 9); where they do not
+    (rows 0-4 alternate), row 9. Without the reading order, row 9 either way."""
+    from autocode.active.strategies import Discover, neighbour_rows
+
+    n = 12
+    labels = np.zeros((n, 2), dtype=np.int8)
+    labelled = np.zeros(n, dtype=bool)
+    labelled[[0, 1, 2, 3, 4, 6, 8, 10]] = True
+    labels[[0, 2, 4, 8, 10], 1] = 1
+    if codes_run:
+        labels[[1, 3], 1] = 1
+    labels[6, 0] = 1
+    P = np.full((n, 2), 0.05)
+    P[5, 0], P[7, 0], P[9, 0] = 0.10, 0.12, 0.50
+    X = np.eye(n, dtype=np.float32)
+    picks = []
+    for neighbours in (neighbour_rows(["doc"] * n, range(n)), None):
+        strategy = Discover(random_share=0.0)
+        strategy.prepare(X, np.random.default_rng(1), neighbours=neighbours)
+        picks.append(int(strategy.query(P, X, labelled, 1, np.random.default_rng(2), labels=labels)[0]))
+    assert picks == ([7, 9] if codes_run else [9, 9])
+
+
+def test_learner_refuses_places_that_do_not_match_its_rows():
+    from autocode.active import Learner
+
+    X = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    with pytest.raises(ValueError, match="4 places for 5 segments"):
+        Learner(X, ["a", "b"], places=[("d", i) for i in range(4)], background=False)

@@ -44,7 +44,7 @@ from autocode.codebook import parent_columns
 from .estimate import CheckEstimate, code_kappas, code_progress
 from .models import ModelFactory, default_model_factory, is_exclusive, predict_labels, single_blas_thread
 from .stopping import StabilizingPredictions, StopDecision
-from .strategies import DEFAULT_STRATEGY, QueryStrategy, get_strategy
+from .strategies import DEFAULT_STRATEGY, QueryStrategy, get_strategy, neighbour_rows
 
 __all__ = ["Learner"]
 
@@ -67,7 +67,9 @@ class Learner:
     answers; ``folds``: the out-of-fold models behind it. ``prototypes``: (k, d) embedded
     code descriptions, handed to the strategy (codebook-seeded discovery). ``parents``: per
     code, the index of its parent code (a sub-theme's theme) or -1, handed to the strategy too;
-    None reads them off code names that are paths (``"Theme/Sub-theme"``).
+    None reads them off code names that are paths (``"Theme/Sub-theme"``). ``places``: per row,
+    its document and its position in it (the strategy learns whether codes run across
+    neighbouring segments); None: the reading order is not known.
     ``target_kappa`` / ``min_positives``: what a code's progress is measured against.
     ``executor``: where that thread sends the work (a one-process pool: the work and the
     factories must pickle); None runs it on the thread. ``refit_max_iter``: bound the refit
@@ -98,6 +100,7 @@ class Learner:
         check_share: float = 0.1,
         prototypes: np.ndarray | None = None,
         parents: Sequence[int] | None = None,
+        places: Sequence[tuple[Hashable, float]] | None = None,
         target_kappa: float = 0.6,
         min_positives: int = 5,
     ) -> None:
@@ -175,7 +178,12 @@ class Learner:
             parents = parent_columns(self.codes)
         elif len(parents) != self.k:
             raise ValueError(f"{len(parents)} parents for {self.k} codes")
-        self.strategy.prepare(self.X, self.rng, prototypes=prototypes, parents=parents)
+        neighbours = None
+        if places is not None:
+            if len(places) != self.N:
+                raise ValueError(f"{len(places)} places for {self.N} segments")
+            neighbours = neighbour_rows([d for d, _ in places], [p for _, p in places])
+        self.strategy.prepare(self.X, self.rng, prototypes=prototypes, parents=parents, neighbours=neighbours)
 
     # -- asking ------------------------------------------------------------------
     @property

@@ -257,6 +257,7 @@ def simulate(
     check_share: float = 0.1,
     prototypes: np.ndarray | None = None,
     refit_max_iter: int | None = None,
+    positions: Sequence[float] | None = None,
 ) -> SimulationResult:
     """Replay active learning for each strategy and seed; see the module docstring.
 
@@ -266,7 +267,9 @@ def simulate(
     Curves are sampled at ``initial, initial + step, ...`` up to ``budget`` answers
     (capped at the pool size); ``batch`` answers are asked between refits.
     ``prototypes``: (k, d) embedded code descriptions for strategies that use them;
-    ``refit_max_iter``: bound each refit as a session does (None: refit to convergence).
+    ``refit_max_iter``: bound each refit as a session does (None: refit to convergence);
+    ``positions``: each row's position in its document (``groups``), which strategies may use
+    (a segment next to one that carries a code); None: the reading order is not known.
     """
     if batch < 1 or step < 1:
         raise ValueError(f"simulate: batch ({batch}) and step ({step}) must be at least 1")
@@ -319,6 +322,7 @@ def simulate(
                 exclusive=exclusive, initial=initial, stopping=make_stop(), seed=seed,
                 background=False, stop_set_size=stop_set_size, check_share=check_share,
                 prototypes=prototypes, refit_max_iter=refit_max_iter, min_positives=min_positives,
+                places=None if positions is None else [(groups[i], positions[i]) for i in pool],
                 estimate_every=step if check_share > 0 else 0,
             )
             f1s, kappas, stab, points, codes_k, stop_at = [], [], [], [], [], None

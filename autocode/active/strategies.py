@@ -180,10 +180,12 @@ class QueryStrategy:
         raise NotImplementedError
 
     def prepare(self, X: np.ndarray, rng: np.random.Generator, prototypes: np.ndarray | None = None,
-                parents: Sequence[int] | None = None) -> None:
+                parents: Sequence[int] | None = None, neighbours: np.ndarray | None = None) -> None:
         """Optional one-off work on the pool (clustering, densities) when a session starts;
         ``prototypes``: (k, d) embedded code names and descriptions, where the codebook has them;
-        ``parents``: per code, the index of its parent code (a sub-theme's theme) or -1."""
+        ``parents``: per code, the index of its parent code (a sub-theme's theme) or -1;
+        ``neighbours``: (N, 2) the row before and the row after each row in its document, or -1
+        (:func:`neighbour_rows`)."""
 
     def _start(self, probas, X, labelled_mask, n, rng):
         """(labelled mask, unlabelled candidates, how many to pick, done): ``done`` is the answer
@@ -275,7 +277,7 @@ class DensityMargin(ScoreStrategy):
         self._density: np.ndarray | None = None
 
     def prepare(self, X: np.ndarray, rng: np.random.Generator | None = None, prototypes: np.ndarray | None = None,
-                parents: Sequence[int] | None = None) -> None:
+                parents: Sequence[int] | None = None, neighbours: np.ndarray | None = None) -> None:
         self._density = knn_density(X, self.n_neighbours)
         self._X = X
 
@@ -367,7 +369,7 @@ class ClusterMargin(QueryStrategy):
         self._assign: np.ndarray | None = None
 
     def prepare(self, X: np.ndarray, rng: np.random.Generator, prototypes: np.ndarray | None = None,
-                parents: Sequence[int] | None = None) -> None:
+                parents: Sequence[int] | None = None, neighbours: np.ndarray | None = None) -> None:
         """Cluster the pool once (the Learner calls this when the session starts)."""
         if self.n_clusters == "auto":  # one cluster per ~10 segments, at most 200
             k = min(200, max(2, len(X) // 10))
@@ -490,6 +492,11 @@ class Discover(QueryStrategy):
     more examples, is learnt early, and a segment of the theme that no sibling claims is
     likely the sibling still missing.
 
+    Where the pool's reading order is known (``neighbours``), a segment next to an answered one
+    that carries a code (in its document) gains, for that code, the rate at which answered
+    neighbours share codes in this session: high where the researcher codes passages that the
+    segments cut into sentences, low where each segment is a passage of its own.
+
     A code whose questions keep missing loses priority (``patience`` examples' worth per miss
     in a row) and is set aside after ``give_up`` misses in a row, for ``rest`` answers, so one
     unfindable code cannot hold the session; it is tried again after that (the model has
@@ -528,11 +535,14 @@ class Discover(QueryStrategy):
         self._then: QueryStrategy | None = None
         self._similarity: np.ndarray | None = None  # (N, k) cosine to each code's prototype
         self._siblings: dict[int, tuple[int, np.ndarray]] = {}  # code -> (its parent, its siblings)
+        self._neighbours: np.ndarray | None = None  # (N, 2): the rows before and after, or -1
+        self._beside: tuple[np.ndarray, float] | None = None  # (N, k) a neighbour carries the code; the run rate
         self._misses: np.ndarray | None = None
         self._aimed: dict[int, int] = {}  # row asked about -> the code it was aimed at
 
     def prepare(self, X: np.ndarray, rng: np.random.Generator, prototypes: np.ndarray | None = None,
-                parents: Sequence[int] | None = None) -> None:
+                parents: Sequence[int] | None = None, neighbours: np.ndarray | None = None) -> None:
+        self._neighbours = None if neighbours is None else np.asarray(neighbours, dtype=int)
         self._then = get_strategy(self.then)
         self._then.prepare(X, rng)
         self._similarity = None
@@ -595,6 +605,7 @@ class Discover(QueryStrategy):
         # the choice does not change until an answer arrives
         rng = np.random.default_rng([self._seed, answered])
         counts = labels[labelled_mask].sum(axis=0).astype(float)
+        self._beside = None if self._neighbours is None else _beside(self._neighbours, labels, labelled_mask)
         taken = labelled_mask.copy()
         picked: list[int] = []
         novelty: np.ndarray | None = None
@@ -655,7 +666,41 @@ class Discover(QueryStrategy):
             parent, siblings = self._siblings[c]
             claimed = P[:, siblings].max(axis=1) if len(siblings) else 0.0
             score = score * P[:, parent] * (1.0 - claimed)
+        if self._beside is not None and counts[c] > 0:
+            beside, rate = self._beside
+            score = score + rate * beside[:, c]
         return score
+
+
+def neighbour_rows(documents: Sequence, positions: Sequence[float]) -> np.ndarray:
+    """(N, 2): for each row, the row just before it and the row just after it in its document
+    (by ``positions``), -1 at a document's ends."""
+    docs = np.asarray([str(d) for d in documents])
+    order = np.lexsort((np.asarray(positions, dtype=float), docs))
+    out = np.full((len(docs), 2), -1, dtype=int)
+    same = docs[order[1:]] == docs[order[:-1]]
+    out[order[1:][same], 0] = order[:-1][same]
+    out[order[:-1][same], 1] = order[1:][same]
+    return out
+
+
+def _beside(neighbours: np.ndarray, labels: np.ndarray, labelled_mask: np.ndarray) -> tuple[np.ndarray, float]:
+    """Which codes an answered neighbour of each row carries ((N, k) 0/1), and how often, among
+    neighbours both answered, the one carries a code the other carries (over every code; a
+    Beta(0.5, 0.5) start). Codes run across neighbouring segments where a passage is cut into
+    sentences, much less where each segment is a passage of its own; the rate says which."""
+    L = np.where(labelled_mask[:, None], np.asarray(labels) > 0, False)
+    beside = np.zeros(L.shape, dtype=bool)
+    for side in (0, 1):
+        nb = neighbours[:, side]
+        has = nb >= 0
+        beside[has] |= L[nb[has]]
+    after = neighbours[:, 1]
+    pair = (after >= 0) & labelled_mask
+    pair[pair] &= labelled_mask[after[pair]]
+    a, b = L[pair], L[after[pair]]
+    hits, trials = 2.0 * float((a & b).sum()), float(a.sum() + b.sum())
+    return beside.astype(float), (hits + 0.5) / (trials + 1.0)
 
 
 def _ranks(v: np.ndarray) -> np.ndarray:

@@ -77,7 +77,8 @@ def build_learner(ws: Workspace, plan: SessionPlan, *, strategy: str = DEFAULT_S
     P = embedder.embed([protos.get(p, plan.book.codes[p].name) for p in plan.labels])
     learner = Learner(X, plan.labels, ids=[s.id for s in segments], strategy=strategy,
                       initial=0 if plan.labelled else 10, seed=seed, background=background,
-                      executor=executor, refit_max_iter=REFIT_MAX_ITER, prototypes=P)
+                      executor=executor, refit_max_iter=REFIT_MAX_ITER, prototypes=P,
+                      places=[(s.document, s.position) for s in segments])
     rows = dict(zip([s.id for s in plan.labelled], plan.rows))
     answers = {a["segment_id"]: a for a in plan.answers if a["segment_id"] in rows}  # the last answer stands
     rest = [sid for sid in rows if sid not in answers]

@@ -38,4 +38,5 @@ def simulate(ws: Workspace, coder: str, strategies: Sequence[str] | None = None,
     P = embedder.embed([protos.get(c, book.codes[c].name) for c in codes])
     # refits bounded as a session bounds them; the codebook's descriptions as the strategies' prototypes
     return replay(X, data.Y[:, keep], data.groups, names, budget=budget, step=step, batch=batch, seeds=list(seeds),
-                  initial=initial, codes=codes, prototypes=P, refit_max_iter=REFIT_MAX_ITER)
+                  initial=initial, codes=codes, prototypes=P, refit_max_iter=REFIT_MAX_ITER,
+                  positions=[s.position for s in data.segments])
