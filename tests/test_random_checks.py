@@ -361,7 +361,8 @@ def test_discover_looks_beside_an_example_when_codes_run_across_neighbours(codes
     """One document, rows in order. Code 0 has one example (row 6); code 1 has its five. Where the
     answered neighbours share their codes (rows 0-4 all code 1), the row beside code 0's example
     (row 7) is asked about before the one the model rates highest (row 9); where they do not
-    (rows 0-4 alternate), row 9. Without the reading order, row 9 either way."""
+    (rows 0-4 alternate), row 9. Without the reading order, row 9 either way (``beside=True``; off
+    by default, the default asks about row 9)."""
     from autocode.active.strategies import Discover, neighbour_rows
 
     n = 12
@@ -377,10 +378,13 @@ def test_discover_looks_beside_an_example_when_codes_run_across_neighbours(codes
     X = np.eye(n, dtype=np.float32)
     picks = []
     for neighbours in (neighbour_rows(["doc"] * n, range(n)), None):
-        strategy = Discover(random_share=0.0)
+        strategy = Discover(random_share=0.0, beside=True)
         strategy.prepare(X, np.random.default_rng(1), neighbours=neighbours)
         picks.append(int(strategy.query(P, X, labelled, 1, np.random.default_rng(2), labels=labels)[0]))
     assert picks == ([7, 9] if codes_run else [9, 9])
+    default = Discover(random_share=0.0)
+    default.prepare(X, np.random.default_rng(1), neighbours=neighbour_rows(["doc"] * n, range(n)))
+    assert int(default.query(P, X, labelled, 1, np.random.default_rng(2), labels=labels)[0]) == 9
 
 
 def test_learner_refuses_places_that_do_not_match_its_rows():

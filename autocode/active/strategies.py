@@ -492,10 +492,16 @@ class Discover(QueryStrategy):
     more examples, is learnt early, and a segment of the theme that no sibling claims is
     likely the sibling still missing.
 
-    Where the pool's reading order is known (``neighbours``), a segment next to an answered one
-    that carries a code (in its document) gains, for that code, the rate at which answered
-    neighbours share codes in this session: high where the researcher codes passages that the
-    segments cut into sentences, low where each segment is a passage of its own.
+    ``beside=True`` reads the pool's reading order (``neighbours``): a segment next to an answered
+    one that carries a code (in its document) gains, for that code, the rate at which answered
+    neighbours share codes in the session (high where the researcher codes passages that the
+    segments cut into sentences, low where each segment is a passage of its own). Off by default,
+    by measurement (bench_active, 10 seeds, 2026-12-07 23:07 without it and 23:44 with it): on
+    every Taguette sentence it needs 170 answers to find every code against 228 (0.41x random's
+    against 0.55x; on 50 more seeds 210 and 195 against 237.5 and 252), on Taguette highlights 202
+    against 165 (on 50 more seeds 166 and 171 against 166 and 193), on the demo 192 against 194;
+    but on the demo (bench_estimate, 16 seeds) the random-check interval then held the true kappa
+    at 88% / 80% of checkpoints (the uncoded rest / held-out groups) against 99% / 94% without it.
 
     A code whose questions keep missing loses priority (``patience`` examples' worth per miss
     in a row) and is set aside after ``give_up`` misses in a row, for ``rest`` answers, so one
@@ -522,8 +528,10 @@ class Discover(QueryStrategy):
     cold_start = "representative"
 
     def __init__(self, min_positives: int = 5, random_share: float = 0.1, patience: float = 0.5,
-                 give_up: int = 25, rest: int = 50, then: str = "cluster_margin", prior: float = 0.0) -> None:
+                 give_up: int = 25, rest: int = 50, then: str = "cluster_margin", prior: float = 0.0,
+                 beside: bool = False) -> None:
         self.min_positives = min_positives
+        self.beside = beside
         self.prior = prior
         self.random_share = random_share
         self.patience = patience
@@ -542,7 +550,7 @@ class Discover(QueryStrategy):
 
     def prepare(self, X: np.ndarray, rng: np.random.Generator, prototypes: np.ndarray | None = None,
                 parents: Sequence[int] | None = None, neighbours: np.ndarray | None = None) -> None:
-        self._neighbours = None if neighbours is None else np.asarray(neighbours, dtype=int)
+        self._neighbours = None if neighbours is None or not self.beside else np.asarray(neighbours, dtype=int)
         self._then = get_strategy(self.then)
         self._then.prepare(X, rng)
         self._similarity = None
