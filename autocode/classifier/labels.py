@@ -26,7 +26,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from autocode.codebook import SEP, path_ancestors, path_parts
+from autocode.codebook import SEP, parent_columns, path_ancestors, path_parts
 from autocode.errors import InputError
 
 
@@ -102,9 +102,9 @@ class LabelSpace:
         return {l: i for i, l in enumerate(self.labels)}
 
     def parent_index(self) -> np.ndarray:
-        """For each label, the column of its parent, or -1."""
-        idx = self.index
-        return np.array([idx.get(_parent(l), -1) for l in self.labels], dtype=int)
+        """For each label, the column of its parent, or -1 (the space is closed upward, so the
+        nearest ancestor among the labels is the parent)."""
+        return np.array(parent_columns(self.labels), dtype=int)
 
     def depth_order(self) -> list[int]:
         """Columns, deepest first (children before parents)."""
