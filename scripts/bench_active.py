@@ -425,8 +425,8 @@ def sim_lines(sim: dict) -> list[str]:
             spread = "" if c.get("low") is None else f" ({c['low']:.0%}-{c['high']:.0%})"
             return f"{c['coverage']:.0%}{spread} of {c['checkpoints']}"
 
-        diff = ("" if "mean_f1_difference" not in vs else
-                f"{vs['mean_f1_difference']:+.3f} ({vs['low']:+.3f} to {vs['high']:+.3f})")
+        diff = ("" if "mean_f1_difference" not in vs else f"{vs['mean_f1_difference']:+.3f}"
+                + (" (one seed)" if vs["low"] is None else f" ({vs['low']:+.3f} to {vs['high']:+.3f})"))
         name = f"**{s}** (default)" if s == DEFAULT_STRATEGY else s
         found = r[key]
         lines.append(f"| {name} | {_median(found, budget)} | {'' if ratio is None else f'{bound}{ratio:.2f}'} | "

@@ -32,13 +32,19 @@ def test_simulate_reports_curves_beside_random(coded):
     assert len(rows["discover"]["labels_to_min_positives"]) == 1
     assert all(n is None or 20 <= n <= 60 for n in rows["discover"]["labels_to_share"])
     vs = rows["discover"]["vs_random"]
-    assert vs["low"] <= vs["mean_f1_difference"] <= vs["high"]
+    assert vs["low"] is None and vs["high"] is None  # one seed: no spread between seeds to read
+    assert vs["per_seed"] == [pytest.approx(vs["mean_f1_difference"])]
     # per code, the answers until its held-out kappa reached 0.6 (None: not within the budget)
     per_code = rows["random"]["labels_to_code_kappa"]
     assert len(per_code) == data["n_codes"] and all(n is None or n in data["n_labels"] for n in per_code)
     text = coded("simulate", "--coder", "coder_a", "--budget", "40", "--step", "20", "--seeds", "0")
     assert text.exit_code == 0, text.output
     assert f"of {data['n_codes']} codes reach held-out kappa 0.6 within 40 answers" in " ".join(text.output.split())
+    assert "one seed, so no interval" in " ".join(text.output.split())
+    two = json.loads(coded("simulate", "--coder", "coder_a", "--budget", "40", "--step", "20", "--seeds", "0,1",
+                           "--json").output)
+    vs = {row["strategy"]: row for row in two["summary"]}["discover"]["vs_random"]
+    assert len(vs["per_seed"]) == 2 and vs["low"] <= vs["mean_f1_difference"] <= vs["high"]
     r = coded("simulate", "--coder", "coder_a", "--strategy", "nonsense")
     assert r.exit_code == 2 and "unknown strategy" in r.output
 

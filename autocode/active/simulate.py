@@ -119,15 +119,19 @@ class SimulationResult:
 
     def paired_difference(self, strategy: str, baseline: str = "random", n_boot: int = 2000, seed: int = 0) -> dict:
         """Mean macro-F1 over the curve, ``strategy`` minus ``baseline``, paired by seed, with a
-        95% bootstrap interval over the seeds; and the same for the labels to ``min_positives``
-        (as a ratio of medians, seeds where either did not get there within budget left out)."""
+        95% bootstrap interval over the seeds (``low``/``high`` None with a single seed: one
+        replay says nothing of the spread between seeds); and the same for the labels to
+        ``min_positives`` (as a ratio of medians, seeds where either did not get there within
+        budget left out)."""
         a = np.asarray(self.curves[strategy].f1).mean(axis=1)
         b = np.asarray(self.curves[baseline].f1).mean(axis=1)
         d = a - b
-        rng = np.random.default_rng(seed)
-        boot = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
-        lo, hi = np.percentile(boot, [2.5, 97.5])
-        out = {"mean_f1_difference": float(d.mean()), "low": float(lo), "high": float(hi),
+        lo = hi = None
+        if len(d) >= 2:
+            rng = np.random.default_rng(seed)
+            boot = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
+            lo, hi = (float(v) for v in np.percentile(boot, [2.5, 97.5]))
+        out = {"mean_f1_difference": float(d.mean()), "low": lo, "high": hi,
                "per_seed": [float(x) for x in d]}
         for key in ("labels_to_min_positives", "labels_to_share"):
             pairs = [(x, y) for x, y in zip(getattr(self.curves[strategy], key), getattr(self.curves[baseline], key))

@@ -91,8 +91,9 @@ def simulate(
             console.print(f"  {len(reached)} of {len(per_code)} codes reach held-out kappa 0.6 within {last} answers{when}")
         vs = row.get("vs_random")
         if vs:
-            console.print(f"  mean macro-F1 over the curve {vs['mean_f1_difference']:+.3f} against random "
-                          f"(95% interval over seeds {vs['low']:+.3f} to {vs['high']:+.3f})")
+            spread = (f"95% interval over seeds {vs['low']:+.3f} to {vs['high']:+.3f}" if vs["low"] is not None
+                      else "one seed, so no interval: give --seeds 0,1,2 or more for one")
+            console.print(f"  mean macro-F1 over the curve {vs['mean_f1_difference']:+.3f} against random ({spread})")
 
 
 def _fmt(v: float | None) -> str:
